@@ -1,0 +1,3 @@
+from gilscope.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The timeline and the figures derived from it. Pure data, no I/O, no Textual."""

@@ -1,0 +1,241 @@
+"""The relay-race timeline: one lane per worker thread, lanes grouped by process.
+
+Stamps from the workers' beacon board become *runs*: spans in which a thread held its
+process's GIL. Only the GIL holder can run bytecode, so within one process a run never
+starts before another thread's latest stamp; that is how a stamp every ~1 ms becomes an
+exact, exclusive relay. Runs are folded into bounded time bins at two resolutions so that
+any zoom from 1 ms to 2 s per column reads a few bins per column.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Deque, Dict, List, Optional, Tuple
+
+from gilscope.model.bins import BinRing
+
+MS = 1_000_000
+FINE_NS = 1 * MS  # fine bins serve zooms below 100 ms per column
+FINE_BINS = 1 << 17  # ~131 s
+COARSE_NS = 100 * MS
+COARSE_BINS = 1 << 13  # ~819 s
+ZOOM_LEVELS_NS: Tuple[int, ...] = tuple(
+    z * MS for z in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
+)
+# A holder's stamps closer than this, with no other thread's stamp between, are one run;
+# a longer silence means the thread was not running (descheduled, finished, or stopped).
+HOLD_GAP_MAX_NS = 50 * MS
+RECENT_RUNS = 50_000  # per lane: enough for the metrics window, bounded for hours
+
+
+@dataclass(frozen=True)
+class LaneKey:
+    pid: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class LaneCells:
+    """What one lane shows across the visible columns; fractions of each column, 0–1."""
+
+    held: Tuple[float, ...]
+    without_gil: Tuple[float, ...]  # on a CPU but not holding the GIL (native code)
+
+
+@dataclass(frozen=True)
+class LaneStats:
+    """GIL figures for one lane over a window."""
+
+    gil_share: float
+    handoffs_per_s: float  # acquisitions of the GIL per second
+    mean_hold_ms: float
+    runs: int
+
+
+class Lane:
+    """One thread's history. Mutated only under the Timeline's lock."""
+
+    def __init__(self, key: LaneKey, name: str, process_index: int, chunk_ns: int) -> None:
+        self.key = key
+        self.name = name
+        self.process_index = process_index
+        self.held_fine = BinRing(FINE_NS, FINE_BINS)
+        self.held_coarse = BinRing(COARSE_NS, COARSE_BINS)
+        self.cpu = BinRing(COARSE_NS, COARSE_BINS)
+        self.runs: Deque[List[int]] = deque(maxlen=RECENT_RUNS)  # [start_ns, end_ns]
+        self.last_stamp = 0
+        self.chunk_est = max(chunk_ns, 100_000)
+        self.total_held_ns = 0
+        self.total_runs = 0
+        self.first_ns = 0
+
+    def add_held(self, start: int, end: int) -> None:
+        self.held_fine.add(start, end)
+        self.held_coarse.add(start, end)
+        self.total_held_ns += end - start
+
+
+class _ProcessTrack:
+    def __init__(self) -> None:
+        self.last_lane: Optional[Lane] = None
+        self.last_stamp = 0
+
+
+class Timeline:
+    """All lanes of one observed run. Thread-safe: the collector writes, the UI reads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lanes: Dict[LaneKey, Lane] = {}
+        self._procs: Dict[int, _ProcessTrack] = {}
+        self.latest_ns = 0
+
+    # -- writing (collector thread) ---------------------------------------------------
+    def add_lane(self, key: LaneKey, name: str, process_index: int, chunk_ns: int) -> None:
+        with self._lock:
+            if key not in self._lanes:
+                self._lanes[key] = Lane(key, name, process_index, chunk_ns)
+                self._procs.setdefault(key.pid, _ProcessTrack())
+
+    def add_stamps(self, batches: Iterable[Tuple[LaneKey, Sequence[int]]]) -> None:
+        """Fold new stamps in. Stamps of one process are replayed in time order."""
+        by_pid: Dict[int, List[Iterable[Tuple[int, LaneKey]]]] = {}
+        for key, stamps in batches:
+            by_pid.setdefault(key.pid, []).append((t, key) for t in stamps)
+        with self._lock:
+            for pid, streams in by_pid.items():
+                track = self._procs.setdefault(pid, _ProcessTrack())
+                for t, key in heapq.merge(*streams, key=lambda s: s[0]):
+                    lane = self._lanes.get(key)
+                    if lane is not None:
+                        self._stamp(track, lane, t)
+
+    def _stamp(self, track: _ProcessTrack, lane: Lane, t: int) -> None:
+        gap = t - lane.last_stamp
+        if track.last_lane is lane and lane.last_stamp and gap <= HOLD_GAP_MAX_NS:
+            # Nobody else ran since this thread's last stamp: it held the GIL throughout.
+            if gap < 3 * lane.chunk_est:
+                lane.chunk_est += (gap - lane.chunk_est) // 8
+            lane.add_held(lane.last_stamp, t)
+            lane.runs[-1][1] = t
+        else:
+            # A new acquisition. It began at most one chunk ago, and not before anyone
+            # else in this process was last seen running.
+            start = max(t - lane.chunk_est, track.last_stamp, lane.last_stamp)
+            lane.add_held(start, t)
+            lane.runs.append([start, t])
+            lane.total_runs += 1
+            if not lane.first_ns:
+                lane.first_ns = start
+        lane.last_stamp = t
+        track.last_lane = lane
+        track.last_stamp = t
+        if t > self.latest_ns:
+            self.latest_ns = t
+
+    def add_cpu(self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int) -> None:
+        with self._lock:
+            lane = self._lanes.get(key)
+            if lane is not None:
+                lane.cpu.add(start_ns, end_ns, max(cpu_ns, 0))
+
+    # -- reading (UI thread, headless report) -----------------------------------------
+    def keys(self) -> List[LaneKey]:
+        with self._lock:
+            return sorted(self._lanes, key=lambda k: (self._lanes[k].process_index, k.slot))
+
+    def name(self, key: LaneKey) -> str:
+        return self._lanes[key].name
+
+    def holder(self, pid: int, now_ns: int) -> Optional[LaneKey]:
+        """The lane holding ``pid``'s GIL now: the last to stamp, if it stamped recently."""
+        with self._lock:
+            track = self._procs.get(pid)
+            if track is None or track.last_lane is None:
+                return None
+            lane = track.last_lane
+            if now_ns - track.last_stamp > max(4 * lane.chunk_est, 10 * MS):
+                return None
+            return lane.key
+
+    def cells(self, key: LaneKey, end_ns: int, col_ns: int, n: int) -> LaneCells:
+        """Per column: the fraction held, and the fraction on-CPU without the GIL."""
+        with self._lock:
+            lane = self._lanes[key]
+            fine = col_ns < COARSE_NS or col_ns % COARSE_NS
+            ring = lane.held_fine if fine else lane.held_coarse
+            held = [min(1.0, h / col_ns) for h in ring.columns(end_ns, col_ns, n)]
+            without = self._without_gil(lane, end_ns, col_ns, n)
+        return LaneCells(tuple(held), tuple(without))
+
+    @staticmethod
+    def _without_gil(lane: Lane, end_ns: int, col_ns: int, n: int) -> List[float]:
+        # CPU time is known per 100 ms bin; compare it with GIL time at that resolution,
+        # then give each column the value of the bin it falls in.
+        width = max(col_ns, COARSE_NS)
+        out: List[float] = []
+        for i in range(n):
+            col_end = end_ns - (n - i - 1) * col_ns
+            bin_end = -(-col_end // width) * width
+            b0, b1 = (bin_end - width) // COARSE_NS, bin_end // COARSE_NS
+            cpu = lane.cpu.total(b0, b1)
+            held = lane.held_coarse.total(b0, b1)
+            out.append(max(0.0, min(1.0, (cpu - held) / width)))
+        return out
+
+    def stats(self, key: LaneKey, start_ns: int, end_ns: int) -> LaneStats:
+        """Share, hand-offs and hold time of one lane over [start_ns, end_ns)."""
+        with self._lock:
+            lane = self._lanes[key]
+            return _stats(lane.runs, start_ns, end_ns)
+
+    def totals(self, key: LaneKey, start_ns: int, end_ns: int) -> LaneStats:
+        """Like ``stats`` over a whole observation; exact while the runs are still held."""
+        with self._lock:
+            lane = self._lanes[key]
+            if len(lane.runs) == lane.total_runs:  # nothing evicted yet: count exactly
+                return _stats(lane.runs, start_ns, end_ns)
+            span = max(end_ns - start_ns, 1)
+            return LaneStats(
+                gil_share=lane.total_held_ns / span,
+                handoffs_per_s=lane.total_runs / (span / 1e9),
+                mean_hold_ms=lane.total_held_ns / max(lane.total_runs, 1) / MS,
+                runs=lane.total_runs,
+            )
+
+    def held_between(self, key: LaneKey, start_ns: int, end_ns: int) -> float:
+        """Fraction of [start_ns, end_ns) this lane held the GIL, from its runs."""
+        with self._lock:
+            return _stats(self._lanes[key].runs, start_ns, end_ns).gil_share
+
+
+def _stats(runs: Deque[List[int]], start_ns: int, end_ns: int) -> LaneStats:
+    span = end_ns - start_ns
+    if span <= 0:
+        return LaneStats(0.0, 0.0, 0.0, 0)
+    held = 0
+    acquired = 0
+    full = 0
+    count = 0
+    # Runs are in time order; walk back from the newest until they end before the window.
+    for i in range(len(runs) - 1, -1, -1):
+        s, e = runs[i]
+        if e <= start_ns:
+            break
+        if s >= end_ns:
+            continue
+        held += min(e, end_ns) - max(s, start_ns)
+        full += e - s
+        count += 1
+        if s >= start_ns:
+            acquired += 1
+    return LaneStats(
+        gil_share=held / span,
+        handoffs_per_s=acquired / (span / 1e9),
+        mean_hold_ms=full / count / MS if count else 0.0,
+        runs=count,
+    )

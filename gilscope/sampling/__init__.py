@@ -1,0 +1,1 @@
+"""Collection: workers' beacons, py-spy and psutil. Nothing here imports Textual."""

@@ -1,0 +1,353 @@
+"""py-spy, sampling every workload process in overlapping non-blocking windows.
+
+``py-spy record`` writes its output only when it exits, so a live view needs windows. Each
+window is ``record --nonblocking --gil --format raw --duration 1`` at half the asked rate,
+and a new one starts every half second: two windows always overlap, so there is no gap while
+the next one attaches, the combined rate is the asked rate, and results arrive twice a second.
+A fixed duration also fixes the number of sampling intervals (rate × seconds), which is what
+per-thread GIL share and the achieved rate are measured against: with ``--gil`` py-spy only
+counts samples in which some thread held the GIL.
+
+Never blocking mode: it pauses the target, slows it down and biases the shares.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Callable, Deque, Dict, Optional, Set, Tuple
+
+from gilscope.scenarios.spawn import reap, spawn
+
+WINDOW_S = 1  # py-spy takes whole seconds only
+PERIOD_S = 0.5
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
+_THREAD = re.compile(r"^thread \((?P<tid>[0-9a-fA-Fx]+)\)(?:: (?P<name>.*))?$")
+
+
+@dataclass(frozen=True)
+class Frame:
+    function: str
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.function} ({os.path.basename(self.file)}:{self.line})"
+
+
+@dataclass(frozen=True)
+class HeldStack:
+    """A stack that held the GIL, with its share of the window's sampling intervals."""
+
+    frames: Tuple[Frame, ...]  # outermost first; frames[-1] is where the holder was
+    share: float
+
+
+@dataclass(frozen=True)
+class ThreadGil:
+    """One thread's GIL holding as py-spy saw it in one window."""
+
+    tid: int  # Linux tid on CPython 3.11+, pthread id on 3.9/3.10
+    name: str
+    samples: int
+    share: float
+    stacks: Tuple[HeldStack, ...]  # most sampled first, at most three
+
+
+@dataclass(frozen=True)
+class PySpyWindow:
+    pid: int
+    start_ns: int
+    end_ns: int
+    intervals: int
+    complete: bool  # False when the target exited before the window's end
+    threads: Tuple[ThreadGil, ...]
+
+    @property
+    def rate_hz(self) -> float:
+        return self.intervals / max((self.end_ns - self.start_ns) / 1e9, 1e-9)
+
+
+@dataclass(frozen=True)
+class PySpyProblem:
+    """Why py-spy could not sample a process, and what would fix it; one line each."""
+
+    pid: int
+    reason: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"py-spy cannot sample pid {self.pid}: {self.reason}. {self.fix}"
+
+
+def find_pyspy() -> Optional[str]:
+    """py-spy beside this interpreter (an unactivated venv), else on PATH."""
+    here = Path(sys.executable).parent / "py-spy"
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which("py-spy")
+
+
+def parse_raw(text: str, intervals: int) -> Tuple[ThreadGil, ...]:
+    """Per-thread GIL share and top stacks from ``--format raw --threads`` output."""
+    counts: Dict[Tuple[int, str], int] = {}
+    stacks: Dict[Tuple[int, str], Counter[Tuple[Frame, ...]]] = {}
+    for line in text.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        head, *frame_texts = stack.split(";")
+        m = _THREAD.match(head)
+        if m is None:
+            continue
+        key = (int(m["tid"], 0), m["name"] or "")
+        frames = tuple(f for f in (_parse_frame(t) for t in frame_texts) if f is not None)
+        counts[key] = counts.get(key, 0) + int(count_text)
+        stacks.setdefault(key, Counter())[frames] += int(count_text)
+    out = []
+    for (tid, name), n in counts.items():
+        top = tuple(
+            HeldStack(frames, c / max(intervals, 1))
+            for frames, c in stacks[tid, name].most_common(3)
+        )
+        out.append(ThreadGil(tid, name, n, n / max(intervals, 1), top))
+    return tuple(sorted(out, key=lambda t: -t.samples))
+
+
+def _parse_frame(text: str) -> Optional[Frame]:
+    m = _FRAME.match(text)
+    if m is None:
+        return None
+    return Frame(m["func"], m["file"], int(m["line"]))
+
+
+def explain_failure(pid: int, stderr: str) -> PySpyProblem:
+    """Turn py-spy's exit message into one line of reason and one of fix."""
+    text = stderr.lower()
+    if "permission denied" in text or "operation not permitted" in text or "os error 1)" in text:
+        return PySpyProblem(
+            pid,
+            "ptrace permission denied",
+            "Run gilscope as root, give py-spy CAP_SYS_PTRACE "
+            "(sudo setcap cap_sys_ptrace+ep $(which py-spy)), or allow ptrace of your own "
+            "processes (sudo sysctl kernel.yama.ptrace_scope=0).",
+        )
+    if "failed to find python version" in text:
+        return PySpyProblem(
+            pid, "it is not a CPython process", "Point --python at a CPython interpreter binary."
+        )
+    if "no such process" in text or "executable name" in text:
+        return PySpyProblem(pid, "the process is gone", "Restart the run (r).")
+    last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "no output")
+    return PySpyProblem(pid, last[:160], "Check that py-spy runs: py-spy dump --pid PID.")
+
+
+class _Window:
+    def __init__(self, pid: int, proc: Any, path: str, intervals: int) -> None:
+        self.pid = pid
+        self.proc = proc
+        self.path = path
+        self.intervals = intervals
+        self.start_ns = 0
+        self.end_ns = 0
+        self.target_exited = False
+        self.buffer = b""
+
+
+class PySpySampler:
+    """Keeps overlapping py-spy windows running on every attached pid, in one thread."""
+
+    def __init__(
+        self,
+        rate_hz: int = 1000,
+        executable: Optional[str] = None,
+        on_window: Optional[Callable[[PySpyWindow], None]] = None,
+        on_problem: Optional[Callable[[PySpyProblem], None]] = None,
+        history: int = 64,
+    ) -> None:
+        self.rate_hz = rate_hz
+        self.executable = executable or find_pyspy()
+        self.windows: Deque[PySpyWindow] = deque(maxlen=history)
+        self._on_window = on_window
+        self._on_problem = on_problem
+        self._lock = threading.Lock()
+        self._targets: Dict[int, float] = {}  # pid -> next launch (monotonic s)
+        self._failures: Dict[int, int] = {}
+        self._reported: Set[int] = set()
+        self._windows: Dict[int, _Window] = {}  # stdout fd -> window
+        self._tmp = tempfile.mkdtemp(prefix="gilscope-pyspy-")
+        self._selector = selectors.DefaultSelector()
+        self._stop = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._thread = threading.Thread(target=self._run, name="gilscope-pyspy", daemon=True)
+        self._seq = 0
+
+    @property
+    def available(self) -> bool:
+        return self.executable is not None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def attach(self, pid: int) -> None:
+        with self._lock:
+            self._targets.setdefault(pid, 0.0)
+        os.write(self._wake_w, b"x")
+
+    def detach(self, pid: int) -> None:
+        with self._lock:
+            self._targets.pop(pid, None)
+
+    def detach_all(self) -> None:
+        with self._lock:
+            self._targets.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        reap([w.proc for w in self._windows.values()], grace_s=0.2)
+        self._windows.clear()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # -- the sampler thread -----------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                with self._lock:
+                    due = [pid for pid, t in self._targets.items() if t <= now]
+                    next_at = min(self._targets.values(), default=now + 1.0)
+                for pid in due:
+                    self._launch(pid, now)
+                timeout = max(0.0, min(next_at, now + 1.0) - time.monotonic())
+                for key, _ in self._selector.select(timeout):
+                    if key.data is None:
+                        os.read(self._wake_r, 4096)
+                    else:
+                        self._read(key.data)
+        finally:
+            reap([w.proc for w in self._windows.values()], grace_s=0.2)
+
+    def _launch(self, pid: int, now: float) -> None:
+        with self._lock:
+            if pid in self._targets:
+                self._targets[pid] = max(self._targets[pid] + PERIOD_S, now)
+        if self.executable is None:
+            return
+        per_window_rate = max(1, round(self.rate_hz * PERIOD_S / WINDOW_S))
+        self._seq += 1
+        path = os.path.join(self._tmp, f"{pid}-{self._seq}.raw")
+        argv = [
+            self.executable, "record", "--nonblocking", "--gil", "--threads",
+            "--format", "raw", "--rate", str(per_window_rate),
+            "--duration", str(WINDOW_S), "--pid", str(pid), "--output", path,
+        ]  # fmt: skip
+        try:
+            proc = spawn(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except OSError as e:
+            self._problem(PySpyProblem(pid, f"py-spy would not start ({e})", "Reinstall py-spy."))
+            return
+        window = _Window(pid, proc, path, per_window_rate * WINDOW_S)
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        self._selector.register(proc.stdout, selectors.EVENT_READ, window)
+
+    def _read(self, window: _Window) -> None:
+        stdout: IO[bytes] = window.proc.stdout
+        try:
+            chunk = os.read(stdout.fileno(), 65536)
+        except BlockingIOError:
+            return
+        now = time.monotonic_ns()
+        if chunk:
+            window.buffer += chunk
+            *lines, window.buffer = window.buffer.split(b"\n")
+            for line in lines:
+                if b"Sampling process" in line:
+                    window.start_ns = now
+                elif b"process exited" in line:
+                    window.target_exited = True
+                elif b"Wrote" in line:
+                    window.end_ns = now
+            return
+        self._selector.unregister(stdout)
+        self._finish(window, now)
+
+    def _finish(self, window: _Window, now: int) -> None:
+        proc = window.proc
+        try:
+            proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            reap([proc], grace_s=0.1)
+        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        reap([proc], grace_s=0.0)
+        try:
+            text = Path(window.path).read_text(errors="replace")
+            os.unlink(window.path)
+        except OSError:
+            text = None
+        with self._lock:
+            wanted = window.pid in self._targets
+        if text is None or not window.start_ns:
+            if wanted and proc.returncode not in (0, None) and _alive(window.pid):
+                self._failed(window.pid, stderr)
+            return
+        self._failures.pop(window.pid, None)
+        end = window.end_ns or now
+        intervals = window.intervals
+        if window.target_exited:
+            # Fewer intervals than planned; estimate from the nominal rate.
+            intervals = round((end - window.start_ns) / 1e9 * window.intervals / WINDOW_S)
+        result = PySpyWindow(
+            pid=window.pid,
+            start_ns=window.start_ns,
+            end_ns=end,
+            intervals=max(intervals, 1),
+            complete=not window.target_exited,
+            threads=parse_raw(text, max(intervals, 1)),
+        )
+        self.windows.append(result)
+        if self._on_window is not None:
+            self._on_window(result)
+
+    def _failed(self, pid: int, stderr: str) -> None:
+        n = self._failures.get(pid, 0) + 1
+        self._failures[pid] = n
+        if n >= 2:  # one failure can be a race with the target's exit; two is a problem
+            self.detach(pid)
+            self._problem(explain_failure(pid, stderr))
+
+    def _problem(self, problem: PySpyProblem) -> None:
+        if problem.pid in self._reported:
+            return
+        self._reported.add(problem.pid)
+        if self._on_problem is not None:
+            self._on_problem(problem)
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (py-spy cannot attach to a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
