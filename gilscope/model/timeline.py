@@ -103,9 +103,9 @@ class Timeline:
 
     def add_stamps(self, batches: Iterable[Tuple[LaneKey, Sequence[int]]]) -> None:
         """Fold new stamps in. Stamps of one process are replayed in time order."""
-        by_pid: Dict[int, List[Iterable[Tuple[int, LaneKey]]]] = {}
+        by_pid: Dict[int, List[List[Tuple[int, LaneKey]]]] = {}
         for key, stamps in batches:
-            by_pid.setdefault(key.pid, []).append((t, key) for t in stamps)
+            by_pid.setdefault(key.pid, []).append([(t, key) for t in stamps])
         with self._lock:
             for pid, streams in by_pid.items():
                 track = self._procs.setdefault(pid, _ProcessTrack())
@@ -123,9 +123,18 @@ class Timeline:
             lane.add_held(lane.last_stamp, t)
             lane.runs[-1][1] = t
         else:
-            # A new acquisition. It began at most one chunk ago, and not before anyone
-            # else in this process was last seen running.
+            # A new acquisition at some instant h we did not see. The previous holder ran
+            # until h and stamps every chunk, so h < its last stamp + one chunk; this thread
+            # stamps one chunk (at most) after resuming, so h >= t - chunk. Split the unseen
+            # span at the middle of what is possible, so the relay stays gapless and exclusive.
+            prev = track.last_lane
             start = max(t - lane.chunk_est, track.last_stamp, lane.last_stamp)
+            if prev is not None and prev is not lane and prev.last_stamp == track.last_stamp:
+                latest_end = min(track.last_stamp + prev.chunk_est, t)
+                if latest_end >= start:  # the two bounds meet: a hand-off, split it
+                    start = (start + latest_end) // 2
+                    prev.add_held(track.last_stamp, start)
+                    prev.runs[-1][1] = start
             lane.add_held(start, t)
             lane.runs.append([start, t])
             lane.total_runs += 1
@@ -150,6 +159,11 @@ class Timeline:
 
     def name(self, key: LaneKey) -> str:
         return self._lanes[key].name
+
+    def first_ns(self, key: LaneKey) -> int:
+        """When the lane first held the GIL (0 if never)."""
+        with self._lock:
+            return self._lanes[key].first_ns
 
     def holder(self, pid: int, now_ns: int) -> Optional[LaneKey]:
         """The lane holding ``pid``'s GIL now: the last to stamp, if it stamped recently."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
@@ -27,6 +28,7 @@ START_NS = 5  # monotonic ns when the countdown began
 END_NS = 6  # monotonic ns when it reached zero
 CHUNK_NS = 7  # calibrated time of one chunk between stamps
 COUNT = 8  # the N this worker counts down from
+HEXVERSION = 9  # sys.hexversion of the worker's interpreter
 HEADER_WORDS = 16
 RING = 4096  # ~4 s of stamps at 1 kHz; the reader drains far more often than that
 RING_MASK = RING - 1
@@ -61,6 +63,7 @@ class BeaconWriter:
         w[IDENT] = ident
         w[CHUNK_NS] = chunk_ns
         w[COUNT] = count
+        w[HEXVERSION] = sys.hexversion
         w[STATE] = STATE_READY
 
     def start(self) -> None:
@@ -105,6 +108,12 @@ class WorkerInfo:
     end_ns: int
     chunk_ns: int
     count: int
+    hexversion: int
+
+    @property
+    def python_version(self) -> str:
+        v = self.hexversion
+        return f"{v >> 24}.{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}" if v else ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +148,7 @@ class BeaconReader:
             end_ns=w[base + END_NS],
             chunk_ns=w[base + CHUNK_NS],
             count=w[base + COUNT],
+            hexversion=w[base + HEXVERSION],
         )
 
     def drain(self) -> List[BeaconBatch]:

@@ -1,0 +1,144 @@
+"""Command line: arguments → a Session, then the TUI or the headless report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+from typing import List, Optional
+
+from gilscope import __version__
+from gilscope.scenarios.workload import Scenario, WorkloadSpec
+
+MIN_COLUMNS, MIN_LINES = 80, 24
+
+
+class UsageError(Exception):
+    """A bad flag value or target: one line for the user, exit code 2."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="gilscope",
+        description="Watch the CPython GIL being passed between threads, live.",
+    )
+    p.add_argument(
+        "--scenario",
+        choices=[s.value for s in Scenario],
+        default=Scenario.THREADS.value,
+        help="which countdown to run first (default: threads)",
+    )
+    p.add_argument("--count", type=positive_int, default=50_000_000, help="N (default 50,000,000)")
+    p.add_argument(
+        "--threads",
+        "--workers",
+        dest="workers",
+        type=positive_int,
+        default=2,
+        help="K threads or processes (default 2)",
+    )
+    p.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter for the workloads (default: the one running gilscope)",
+    )
+    p.add_argument(
+        "--rate", type=positive_int, default=1000, help="py-spy samples per second (default 1000)"
+    )
+    p.add_argument("--headless", action="store_true", help="no UI: print one JSON report")
+    p.add_argument(
+        "--seconds", type=float, default=30.0, help="headless: observe at most this long"
+    )
+    p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
+    p.add_argument("--version", action="version", version=f"gilscope {__version__}")
+    args = p.parse_args(argv)
+    if args.workers > 64:
+        p.error("--threads must be at most 64")
+    if args.rate > 5000:
+        p.error("--rate must be at most 5000 (py-spy falls behind above that)")
+    if args.fps > 60:
+        p.error("--fps must be at most 60")
+    if not args.seconds > 0:
+        p.error("--seconds must be more than 0")
+    return args
+
+
+def check_python(path: str) -> str:
+    """The interpreter must be an executable file (a pyenv shim is resolved by the caller)."""
+    resolved = shutil.which(path) if os.sep not in path else path
+    if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
+        raise UsageError(f"--python {path!r} is not an executable file")
+    return os.path.realpath(resolved)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    try:
+        python = check_python(args.python)
+    except UsageError as e:
+        print(f"gilscope: error: {e}", file=sys.stderr)
+        return 2
+    spec = WorkloadSpec(Scenario(args.scenario), args.count, args.workers, python)
+
+    from gilscope.session import Session
+
+    if args.headless:
+        return _headless(Session(spec, rate_hz=args.rate), args.seconds)
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("gilscope: error: the live view needs a terminal; use --headless", file=sys.stderr)
+        return 2
+    size = shutil.get_terminal_size()
+    if size.columns < MIN_COLUMNS or size.lines < MIN_LINES:
+        print(
+            f"gilscope: error: terminal is {size.columns}×{size.lines}; "
+            f"the live view needs at least {MIN_COLUMNS}×{MIN_LINES}",
+            file=sys.stderr,
+        )
+        return 2
+
+    from gilscope.tui.app import make_app
+
+    session = Session(spec, rate_hz=args.rate)
+    app = make_app(session, fps=args.fps)
+    try:
+        session.start()
+        app.run()
+    finally:
+        session.close()
+    return app.return_code or 0
+
+
+def _headless(session: object, seconds: float) -> int:
+    from gilscope.headless import run_headless
+    from gilscope.session import Session
+
+    assert isinstance(session, Session)
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    try:
+        doc = run_headless(session, seconds)
+    except KeyboardInterrupt:
+        session.close()
+        return 130
+    finally:
+        session.close()
+    print(json.dumps(doc, indent=2))
+    return 0 if doc["state"] != "failed" else 1

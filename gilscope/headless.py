@@ -1,0 +1,72 @@
+"""``--headless``: the same session, no UI, one JSON document on stdout."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List
+
+from gilscope.scenarios.workload import RunState
+from gilscope.session import Session
+
+TERMINAL = (RunState.DONE, RunState.FAILED, RunState.STOPPED)
+
+
+def run_headless(session: Session, seconds: float) -> Dict[str, Any]:
+    """Observe for ``seconds`` or until the run ends, then report the whole observation."""
+    session.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and session.state not in TERMINAL:
+        time.sleep(0.05)
+    # Let the collector fold in the last stamps and py-spy's last windows land.
+    time.sleep(0.3)
+    return report(session)
+
+
+def report(session: Session) -> Dict[str, Any]:
+    snap = session.snapshot()
+    timeline = session.timeline
+    start = min((timeline.first_ns(lane.key) for lane in snap.lanes), default=snap.now_ns)
+    end = timeline.latest_ns or snap.now_ns
+    processes: Dict[int, List[Dict[str, Any]]] = {}
+    by_key = {row.key: row for row in snap.threads}
+    span = end - start
+    for lane in snap.lanes:
+        totals = timeline.totals(lane.key, start, end)
+        row = by_key.get(lane.key)
+        processes.setdefault(lane.key.pid, []).append(
+            {
+                "tid": lane.tid,
+                "name": lane.name,
+                "gil_share": round(totals.gil_share, 4),
+                "gil_share_pyspy": _round(session.pyspy_share(lane.key)),
+                "cpu": round(session.cpu_share(lane.key, span), 4),
+                "handoffs_per_s": round(totals.handoffs_per_s, 2),
+                "mean_hold_ms": round(totals.mean_hold_ms, 3),
+                "function": row.function if row else "",
+            }
+        )
+    pyspy = session.overall_pyspy()
+    return {
+        "scenario": str(snap.spec.scenario),
+        "count": snap.spec.count,
+        "workers": snap.spec.workers,
+        "python": snap.spec.python,
+        "python_version": session.python_version(),
+        "state": snap.state.value,
+        "error": snap.error or None,
+        "wall_s": round(snap.wall_s, 4) if snap.wall_s is not None else None,
+        "observed_s": round((end - start) / 1e9, 3) if end > start else 0.0,
+        "cores": [round(c, 4) for c in session.mean_cores()],
+        "pyspy": {
+            "available": pyspy.available,
+            "rate_hz": _round(pyspy.rate_hz, 1),
+            "agreement_pp": _round(pyspy.agreement_pp, 2),
+            "windows": pyspy.windows,
+        },
+        "processes": [{"pid": pid, "threads": threads} for pid, threads in processes.items()],
+        "problems": list(snap.problems),
+    }
+
+
+def _round(x: Any, digits: int = 4) -> Any:
+    return None if x is None else round(float(x), digits)

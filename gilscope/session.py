@@ -1,0 +1,453 @@
+"""One observed run: the workload, its samplers and the timeline. Shared by TUI and headless.
+
+A collector thread drains the beacon board at 50 Hz, samples CPU at 10 Hz and freezes a
+``Snapshot`` ten times a second; py-spy windows arrive from the py-spy sampler's own thread.
+Readers call ``snapshot()`` whenever they like (the UI does at its frame rate) and query
+``timeline`` for the lane cells of whatever zoom they show.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Deque, Dict, Iterable, List, Optional, Tuple
+
+from gilscope.model.metrics import RunRecord, agreement_pp
+from gilscope.model.timeline import LaneKey, Timeline
+from gilscope.sampling.cpu import CpuSampler
+from gilscope.sampling.pyspy import (
+    PERIOD_S,
+    WINDOW_S,
+    PySpyProblem,
+    PySpySampler,
+    PySpyWindow,
+    ThreadGil,
+)
+from gilscope.scenarios.spawn import reap_all
+from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec
+
+COLLECT_HZ = 50
+SNAPSHOT_EVERY = 5  # collector ticks per snapshot: 10 Hz
+CPU_EVERY = 5  # collector ticks per CPU sample: 10 Hz
+STATS_WINDOW_NS = 2_000_000_000  # the live table's figures cover the last 2 s
+CORE_HISTORY = 40
+
+
+@dataclass(frozen=True)
+class LaneInfo:
+    key: LaneKey
+    name: str
+    process_index: int
+    tid: int  # Linux thread id
+    ident: int  # pthread id: how py-spy names threads on CPython 3.9/3.10
+
+
+@dataclass(frozen=True)
+class ThreadRow:
+    key: LaneKey
+    name: str
+    tid: int
+    pid: int
+    gil_share: float  # exact, from the beacons
+    gil_share_pyspy: Optional[float]  # py-spy's latest window
+    cpu: float
+    function: str  # where py-spy last saw it holding the GIL
+    handoffs_per_s: float
+    mean_hold_ms: float
+
+
+@dataclass(frozen=True)
+class StackRow:
+    thread: str
+    frames: Tuple[str, ...]  # innermost first
+    share: float
+
+
+@dataclass(frozen=True)
+class PySpyStatus:
+    available: bool
+    rate_hz: Optional[float]  # achieved, all of a process's overlapping windows together
+    agreement_pp: Optional[float]  # mean |py-spy share - exact share| over recent windows
+    windows: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a view needs for one frame, frozen."""
+
+    now_ns: int
+    spec: WorkloadSpec
+    state: RunState
+    error: str
+    elapsed_s: float
+    wall_s: Optional[float]
+    lanes: Tuple[LaneInfo, ...]
+    batons: Tuple[LaneKey, ...]
+    threads: Tuple[ThreadRow, ...]
+    cores: Tuple[float, ...]
+    core_history: Tuple[Tuple[float, ...], ...]  # per core, oldest first
+    stacks: Tuple[StackRow, ...]
+    pyspy: PySpyStatus
+    results: Tuple[RunRecord, ...]
+    problems: Tuple[str, ...] = field(default=())  # every problem so far, oldest first
+
+
+class Session:
+    """Owns the current workload and every sampler; restart() swaps the workload."""
+
+    def __init__(self, spec: WorkloadSpec, rate_hz: int = 1000, pyspy: Optional[str] = None):
+        self.spec = spec
+        self.timeline = Timeline()
+        self._lock = threading.RLock()
+        self._dir = tempfile.mkdtemp(prefix="gilscope-")
+        self._runs = 0
+        self._workload: Optional[Workload] = None
+        self._lane_keys: Dict[int, LaneKey] = {}  # slot -> key
+        self._lanes: Tuple[LaneInfo, ...] = ()
+        self._cpu = CpuSampler()
+        self._cores: Tuple[float, ...] = ()
+        self._core_history: Deque[Tuple[float, ...]] = deque(maxlen=CORE_HISTORY)
+        self._core_sum: List[float] = []
+        self._core_samples = 0
+        self._thread_cpu: Dict[Tuple[int, int], float] = {}
+        self._results: List[RunRecord] = []
+        self._problems: List[str] = []
+        self._windows: Dict[int, PySpyWindow] = {}  # latest complete window: shares
+        self._stack_windows: Dict[int, PySpyWindow] = {}  # latest of any kind: stacks
+        # Whole run, per lane: [py-spy samples, intervals, sum of exact shares, windows].
+        self._pyspy_totals: Dict[LaneKey, List[float]] = {}
+        self._cpu_totals: Dict[LaneKey, int] = {}  # CPU ns while the run ran
+        # Per complete window and lane: (lane, py-spy samples, intervals, exact share).
+        self._recent: Deque[Tuple[LaneKey, int, int, float]] = deque(maxlen=64)
+        self._window_count = 0
+        self._rates: Deque[float] = deque(maxlen=16)
+        self._all_rates: List[float] = []
+        self._pyspy = PySpySampler(
+            rate_hz, executable=pyspy, on_window=self._on_window, on_problem=self._on_problem
+        )
+        if not self._pyspy.available:
+            self._problems.append(
+                "py-spy not found on PATH: GIL stacks are off. Fix: pip install py-spy"
+            )
+        self._snapshot: Optional[Snapshot] = None
+        self._stop = threading.Event()
+        self._collector = threading.Thread(target=self._collect, name="gilscope-collector")
+        self._collector.daemon = True
+        self._started_ns = 0
+        self._closed = False
+
+    # -- control ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._pyspy.available:
+            self._pyspy.start()
+        self.restart(self.spec)
+        self._collector.start()
+
+    def restart(self, spec: Optional[WorkloadSpec] = None) -> None:
+        """Stop the current run (if any) and start ``spec`` (default: the same again)."""
+        with self._lock:
+            if spec is not None:
+                self.spec = spec
+            self._stop_workload()
+            self._runs += 1
+            workload = Workload(self.spec, os.path.join(self._dir, f"board-{self._runs}"))
+            self.timeline = Timeline()
+            self._windows.clear()
+            self._stack_windows.clear()
+            self._pyspy_totals.clear()
+            self._cpu_totals.clear()
+            self._recent.clear()
+            self._rates.clear()
+            self._lane_keys = {}
+            self._lanes = ()
+            self._core_sum = []
+            self._core_samples = 0
+            self._started_ns = time.monotonic_ns()
+            try:
+                workload.start()
+            except OSError as e:
+                workload.stop()
+                self._problems.append(f"could not start {self.spec.python}: {e.strerror or e}")
+                workload.state = RunState.FAILED
+                workload.error = str(e)
+            self._workload = workload
+            for pid in workload.pids:
+                self._pyspy.attach(pid)
+        self._freeze()
+
+    def close(self) -> None:
+        """Stop everything gilscope started. Safe to call more than once, from any thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._collector.is_alive() and threading.current_thread() is not self._collector:
+            self._collector.join(1.0)
+        with self._lock:
+            self._stop_workload()
+        self._pyspy.stop()
+        reap_all(grace_s=0.3)
+        try:
+            for name in os.listdir(self._dir):
+                os.unlink(os.path.join(self._dir, name))
+            os.rmdir(self._dir)
+        except OSError:
+            pass
+
+    def _stop_workload(self) -> None:
+        if self._workload is not None:
+            self._pyspy.detach_all()
+            self._workload.stop()
+
+    # -- reading ----------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        snap = self._snapshot
+        if snap is None:
+            snap = self._freeze()
+        return snap
+
+    @property
+    def state(self) -> RunState:
+        w = self._workload
+        return w.state if w is not None else RunState.STOPPED
+
+    # -- the collector thread ---------------------------------------------------------
+    def _collect(self) -> None:
+        tick = 0
+        period = 1.0 / COLLECT_HZ
+        next_t = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self._drain()
+                if tick % CPU_EVERY == 0:
+                    self._sample_cpu()
+                if tick % SNAPSHOT_EVERY == 0:
+                    self._freeze()
+            except Exception as e:  # keep collecting; say what went wrong once
+                msg = f"collector error: {type(e).__name__}: {e}"
+                if msg not in self._problems:
+                    self._problems.append(msg)
+            tick += 1
+            next_t += period
+            delay = next_t - time.monotonic()
+            if delay < -1.0:
+                next_t = time.monotonic()
+            self._stop.wait(max(0.0, delay))
+
+    def _drain(self) -> None:
+        with self._lock:
+            w = self._workload
+            if w is None or w.reader is None:
+                return
+            before = w.state
+            state = w.poll()
+            self._learn_lanes(w)
+            if w.reader is not None:
+                batches = w.reader.drain()
+                self.timeline.add_stamps(
+                    (self._lane_keys[b.slot], b.stamps)
+                    for b in batches
+                    if b.slot in self._lane_keys
+                )
+            if state is RunState.DONE and before is not RunState.DONE and w.wall_s is not None:
+                self._results.append(
+                    RunRecord(str(w.spec.scenario), w.spec.count, w.spec.workers, w.wall_s)
+                )
+            if state is RunState.FAILED and before is not RunState.FAILED and w.error:
+                self._problems.append(f"{w.spec.scenario} run failed: {w.error}")
+
+    def _learn_lanes(self, w: Workload) -> None:
+        if len(self._lane_keys) == len(w.lanes):
+            return
+        infos = w.infos()
+        lanes = list(self._lanes)
+        for lane in w.lanes:
+            info = infos[lane.slot]
+            if lane.slot in self._lane_keys or not info.pid:
+                continue
+            key = LaneKey(info.pid, lane.slot)
+            self._lane_keys[lane.slot] = key
+            self.timeline.add_lane(key, lane.name, lane.process_index, info.chunk_ns)
+            lanes.append(LaneInfo(key, lane.name, lane.process_index, info.tid, info.ident))
+        self._lanes = tuple(sorted(lanes, key=lambda x: (x.process_index, x.key.slot)))
+
+    def _sample_cpu(self) -> None:
+        w = self._workload
+        pids = w.pids if w is not None else []
+        sample = self._cpu.sample(pids)
+        self._cores = sample.cores
+        self._core_history.append(sample.cores)
+        if self.state is RunState.RUNNING:
+            if len(self._core_sum) != len(sample.cores):
+                self._core_sum = [0.0] * len(sample.cores)
+            self._core_sum = [a + b for a, b in zip(self._core_sum, sample.cores)]
+            self._core_samples += 1
+        cpu: Dict[Tuple[int, int], float] = {}
+        by_tid = {(lane.key.pid, lane.tid): lane.key for lane in self._lanes}
+        for th in sample.threads:
+            cpu[th.pid, th.tid] = th.cpu
+            key = by_tid.get((th.pid, th.tid))
+            if key is not None:
+                self.timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns)
+                self._cpu_totals[key] = self._cpu_totals.get(key, 0) + th.cpu_ns
+        self._thread_cpu = cpu
+
+    def _on_window(self, window: PySpyWindow) -> None:
+        with self._lock:
+            lanes = [lane for lane in self._lanes if lane.key.pid == window.pid]
+            if not lanes:
+                return
+            self._stack_windows[window.pid] = window
+            self._window_count += 1
+            if not window.complete:
+                return  # its interval count is a guess: good for stacks, not for shares
+            self._windows[window.pid] = window
+            rate = window.rate_hz * WINDOW_S / PERIOD_S
+            self._rates.append(rate)
+            self._all_rates.append(rate)
+            running = self._workload is not None and self._workload.state is RunState.RUNNING
+            started = min(self.timeline.first_ns(lane.key) for lane in lanes)
+            if not running or not started or window.start_ns < started:
+                return  # straddles the start or end: our window clock is only good to ~10 ms
+            for lane in lanes:
+                exact = self.timeline.held_between(lane.key, window.start_ns, window.end_ns)
+                thread = _pyspy_thread(window, lane)
+                samples = thread.samples if thread is not None else 0
+                self._recent.append((lane.key, samples, window.intervals, exact))
+                totals = self._pyspy_totals.setdefault(lane.key, [0, 0, 0.0, 0])
+                totals[0] += samples
+                totals[1] += window.intervals
+                totals[2] += exact
+                totals[3] += 1
+
+    def _on_problem(self, problem: PySpyProblem) -> None:
+        self._problems.append(str(problem))
+
+    # -- freezing ---------------------------------------------------------------------
+    def _freeze(self) -> Snapshot:
+        with self._lock:
+            now = time.monotonic_ns()
+            w = self._workload
+            spec = w.spec if w is not None else self.spec
+            state = w.state if w is not None else RunState.STOPPED
+            rows = []
+            stacks = []
+            batons = []
+            for lane in self._lanes:
+                st = self.timeline.stats(lane.key, now - STATS_WINDOW_NS, now)
+                window = self._windows.get(lane.key.pid)
+                thread = _pyspy_thread(window, lane)
+                seen = _pyspy_thread(self._stack_windows.get(lane.key.pid), lane)
+                function = ""
+                if seen is not None and seen.stacks:
+                    top = seen.stacks[0].frames
+                    function = top[-1].function if top else ""
+                    for s in seen.stacks[:2]:
+                        stacks.append(
+                            StackRow(lane.name, tuple(str(f) for f in reversed(s.frames)), s.share)
+                        )
+                rows.append(
+                    ThreadRow(
+                        key=lane.key,
+                        name=lane.name,
+                        tid=lane.tid,
+                        pid=lane.key.pid,
+                        gil_share=st.gil_share,
+                        gil_share_pyspy=(thread.share if thread else 0.0) if window else None,
+                        cpu=self._thread_cpu.get((lane.key.pid, lane.tid), 0.0),
+                        function=function,
+                        handoffs_per_s=st.handoffs_per_s,
+                        mean_hold_ms=st.mean_hold_ms,
+                    )
+                )
+            for pid in {lane.key.pid for lane in self._lanes}:
+                holder = self.timeline.holder(pid, now)
+                if holder is not None:
+                    batons.append(holder)
+            history = tuple(zip(*self._core_history)) if self._core_history else ()
+            snap = Snapshot(
+                now_ns=now,
+                spec=spec,
+                state=state,
+                error=w.error if w is not None else "",
+                elapsed_s=(now - self._started_ns) / 1e9,
+                wall_s=w.wall_s if w is not None else None,
+                lanes=self._lanes,
+                batons=tuple(batons),
+                threads=tuple(rows),
+                cores=self._cores,
+                core_history=history,
+                stacks=tuple(stacks),
+                pyspy=PySpyStatus(
+                    available=self._pyspy.available,
+                    rate_hz=sum(self._rates) / len(self._rates) if self._rates else None,
+                    agreement_pp=agreement_pp(_pool(self._recent)),
+                    windows=self._window_count,
+                ),
+                results=tuple(self._results),
+                problems=tuple(self._problems),
+            )
+            self._snapshot = snap
+            return snap
+
+    # -- whole-run figures (headless) -------------------------------------------------
+    def mean_cores(self) -> List[float]:
+        """Utilization per core, averaged over the time the countdown ran."""
+        n = max(self._core_samples, 1)
+        return [s / n for s in self._core_sum] if self._core_sum else list(self._cores)
+
+    def pyspy_share(self, key: LaneKey) -> Optional[float]:
+        """py-spy's GIL share of a lane over every complete window of the run."""
+        with self._lock:
+            totals = self._pyspy_totals.get(key)
+            return totals[0] / totals[1] if totals and totals[1] else None
+
+    def cpu_share(self, key: LaneKey, span_ns: int) -> float:
+        """A lane's CPU time while the run ran, as a fraction of ``span_ns``."""
+        with self._lock:
+            return min(1.0, self._cpu_totals.get(key, 0) / span_ns) if span_ns > 0 else 0.0
+
+    def python_version(self) -> str:
+        w = self._workload
+        infos = w.infos() if w is not None else []
+        return infos[0].python_version if infos else ""
+
+    def overall_pyspy(self) -> PySpyStatus:
+        with self._lock:
+            rates = self._all_rates
+            return replace(
+                self.snapshot().pyspy,
+                rate_hz=sum(rates) / len(rates) if rates else None,
+                agreement_pp=agreement_pp(
+                    (t[0] / t[1], t[2] / t[3]) for t in self._pyspy_totals.values() if t[1]
+                ),
+            )
+
+
+def _pool(records: Iterable[Tuple[LaneKey, int, int, float]]) -> List[Tuple[float, float]]:
+    """Per lane, py-spy's pooled share and the exact mean share over the same windows.
+
+    One 1 s window holds only ~500 samples per process; pooling a few windows before
+    comparing keeps sampling noise out of the agreement figure.
+    """
+    sums: Dict[LaneKey, List[float]] = {}
+    for key, samples, intervals, exact in records:
+        acc = sums.setdefault(key, [0, 0, 0.0, 0])
+        acc[0] += samples
+        acc[1] += intervals
+        acc[2] += exact
+        acc[3] += 1
+    return [(a[0] / a[1], a[2] / a[3]) for a in sums.values() if a[1]]
+
+
+def _pyspy_thread(window: Optional[PySpyWindow], lane: LaneInfo) -> Optional[ThreadGil]:
+    if window is None:
+        return None
+    for t in window.threads:
+        if t.tid in (lane.tid, lane.ident):
+            return t
+    return None
