@@ -113,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from gilscope.tui.app import make_app
 
     session = Session(spec, rate_hz=args.rate)
-    app = make_app(session, fps=args.fps)
+    app = make_app(session, fps=args.fps, handle_signals=True)
     try:
         session.start()
         app.run()

@@ -346,10 +346,9 @@ class Session:
                 if seen is not None and seen.stacks:
                     top = seen.stacks[0].frames
                     function = top[-1].function if top else ""
-                    for s in seen.stacks[:2]:
-                        stacks.append(
-                            StackRow(lane.name, tuple(str(f) for f in reversed(s.frames)), s.share)
-                        )
+                    # The thread's whole GIL share, shown at its most sampled line.
+                    frames = tuple(str(f) for f in reversed(seen.stacks[0].frames))
+                    stacks.append(StackRow(lane.name, frames, seen.share))
                 rows.append(
                     ThreadRow(
                         key=lane.key,

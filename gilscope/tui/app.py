@@ -1,0 +1,163 @@
+"""GilscopeApp: pulls a frozen Snapshot at its own frame rate and passes it down."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import replace
+from typing import Optional, Tuple
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Static
+
+from gilscope.model.timeline import ZOOM_LEVELS_NS
+from gilscope.scenarios.workload import RunState, Scenario
+from gilscope.session import Snapshot
+from gilscope.tui.screens.help import HelpScreen
+from gilscope.tui.screens.settings import SettingsScreen
+from gilscope.tui.source import SnapshotSource
+from gilscope.tui.widgets.core_meters import CoreMeters
+from gilscope.tui.widgets.relay_timeline import RelayTimeline, format_span
+from gilscope.tui.widgets.results import ResultsPanel
+from gilscope.tui.widgets.stacks import GilStacks
+from gilscope.tui.widgets.status_bar import StatusBar, status_text
+from gilscope.tui.widgets.thread_table import ThreadTable
+
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+
+
+class GilscopeApp(App[int]):
+    CSS_PATH = "gilscope.tcss"
+    TITLE = "gilscope"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("1", "scenario('sequential')", "Sequential"),
+        Binding("2", "scenario('threads')", "Threads"),
+        Binding("3", "scenario('processes')", "Processes"),
+        Binding("r", "restart", "Restart"),
+        Binding("space", "toggle_pause", "Pause"),
+        Binding("plus,equals_sign", "zoom(-1)", "Zoom in", key_display="+"),
+        Binding("minus,underscore", "zoom(1)", "Zoom out", key_display="-"),
+        Binding("s", "settings", "N/K"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, source: SnapshotSource, fps: int = 10, handle_signals: bool = False):
+        super().__init__()
+        self.source = source
+        self.fps = fps
+        self.handle_signals = handle_signals
+        self._problems_seen = 0
+        self._last: Optional[Snapshot] = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="main"):
+            yield StatusBar(id="status")
+            with Horizontal(id="top"):
+                with Vertical(id="timeline-box") as box:
+                    box.border_title = "Relay race: who holds the GIL"
+                    yield RelayTimeline(id="timeline")
+                with Vertical(id="cores-box") as box:
+                    box.border_title = "CPU cores"
+                    yield CoreMeters(id="cores")
+            with Vertical(id="threads-box") as box:
+                box.border_title = "Threads"
+                yield ThreadTable(id="threads")
+            with Horizontal(id="bottom"):
+                with Vertical(id="stacks-box") as box:
+                    box.border_title = "GIL stacks"
+                    yield GilStacks(id="stacks")
+                with Vertical(id="results-box") as box:
+                    box.border_title = "Results (wall time)"
+                    yield ResultsPanel(id="results")
+            yield Footer()
+        yield Static(
+            f"Terminal too small: gilscope needs {MIN_WIDTH}×{MIN_HEIGHT}. Enlarge it, or q.",
+            id="too-small",
+        )
+
+    def on_mount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, self.exit, 128 + sig)
+        self.set_interval(1 / self.fps, self.pull)
+        self.pull()
+
+    def on_resize(self) -> None:
+        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        self.screen.set_class(small, "too-small")
+
+    # -- data flows down --------------------------------------------------------------
+    def pull(self) -> None:
+        snap = self.source.snapshot()
+        self._last = snap
+        timeline = self.query_one(RelayTimeline)
+        with self.batch_update():
+            self.query_one(StatusBar).update(
+                status_text(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
+            )
+            timeline.show(snap, self.source.timeline)
+            self.query_one(CoreMeters).show(snap.cores, snap.core_history)
+            self.query_one(ThreadTable).show(snap.threads)
+            self.query_one(GilStacks).show(snap.stacks, snap.pyspy)
+            running = str(snap.spec.scenario) if snap.state in _ACTIVE else None
+            self.query_one(ResultsPanel).show(snap.results, running)
+        for problem in snap.problems[self._problems_seen :]:
+            self.notify(problem, severity="error", timeout=10)
+        self._problems_seen = len(snap.problems)
+
+    # -- actions ----------------------------------------------------------------------
+    def _spec(self) -> Tuple[Snapshot, RelayTimeline]:
+        snap = self._last or self.source.snapshot()
+        return snap, self.query_one(RelayTimeline)
+
+    def action_scenario(self, name: str) -> None:
+        snap, timeline = self._spec()
+        timeline.paused_end_ns = None
+        self.source.restart(replace(snap.spec, scenario=Scenario(name)))
+        self.pull()
+
+    def action_restart(self) -> None:
+        self.query_one(RelayTimeline).paused_end_ns = None
+        self.source.restart()
+        self.pull()
+
+    def action_toggle_pause(self) -> None:
+        snap, timeline = self._spec()
+        if timeline.paused_end_ns is None:
+            timeline.paused_end_ns = timeline.end_ns(snap.now_ns)
+        else:
+            timeline.paused_end_ns = None
+        self.pull()
+
+    def action_zoom(self, step: int) -> None:
+        timeline = self.query_one(RelayTimeline)
+        timeline.zoom = max(0, min(len(ZOOM_LEVELS_NS) - 1, timeline.zoom + step))
+        self.pull()
+
+    def action_settings(self) -> None:
+        snap = self._last or self.source.snapshot()
+
+        def apply(result: Optional[Tuple[int, int]]) -> None:
+            if result is not None:
+                count, workers = result
+                self.source.restart(replace(snap.spec, count=count, workers=workers))
+                self.pull()
+
+        self.push_screen(SettingsScreen(snap.spec.count, snap.spec.workers), apply)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+
+_ACTIVE = (RunState.STARTING, RunState.RUNNING)
+
+
+def make_app(source: SnapshotSource, fps: int = 10, handle_signals: bool = False) -> GilscopeApp:
+    """The one way to build the app: the CLI and the tests both come through here."""
+    return GilscopeApp(source, fps=fps, handle_signals=handle_signals)

@@ -1,0 +1,172 @@
+"""The relay-race timeline: one lane per thread, the GIL as the baton passed between them."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Size
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from gilscope.model.timeline import MS, ZOOM_LEVELS_NS, Timeline
+from gilscope.session import Snapshot
+
+GUTTER = 15  # baton + lane name
+BLOCKS = " ▁▂▃▄▅▆▇█"
+TRACK = "─"  # waiting or idle: the runner is on the track without the baton
+NATIVE = "░"  # on a CPU without the GIL (native code)
+BATON = "●"
+PROCESS_COLORS = ("green", "cyan", "magenta", "yellow", "blue", "red")
+DEFAULT_ZOOM = ZOOM_LEVELS_NS.index(2 * MS)
+
+
+def format_span(ns: int) -> str:
+    """A duration for the axis: 800ms, 1.6s, 2m."""
+    if ns < 1_000 * MS:
+        return f"{ns // MS}ms"
+    s = ns / 1e9
+    return f"{s:.1f}s".replace(".0s", "s") if s < 120 else f"{s / 60:.0f}m"
+
+
+def held_glyph(fraction: float) -> str:
+    """Taller block, larger share of the column held; any share at all shows."""
+    if fraction <= 0.02:
+        return ""
+    return BLOCKS[max(1, min(8, round(fraction * 8)))]
+
+
+class RelayTimeline(ScrollView, can_focus=False):
+    """Lanes grouped by process; newest time at the right edge, scrolling live.
+
+    Rows are built once per frame into cached strips; ``render_line`` only hands them out.
+    """
+
+    DEFAULT_CSS = """
+    RelayTimeline { height: auto; min-height: 5; }
+    """
+
+    zoom: reactive[int] = reactive(DEFAULT_ZOOM)
+    paused_end_ns: reactive[Optional[int]] = reactive(None)
+
+    def __init__(self, *, id: Optional[str] = None) -> None:
+        super().__init__(id=id)
+        self._strips: List[Strip] = []
+        self._snapshot: Optional[Snapshot] = None
+        self._timeline: Optional[Timeline] = None
+
+    @property
+    def col_ns(self) -> int:
+        return ZOOM_LEVELS_NS[self.zoom]
+
+    def show(self, snapshot: Snapshot, timeline: Timeline) -> None:
+        self._snapshot = snapshot
+        self._timeline = timeline
+        self._rebuild()
+
+    def watch_zoom(self) -> None:
+        self._rebuild()
+
+    def watch_paused_end_ns(self) -> None:
+        self._rebuild()
+
+    def on_resize(self) -> None:
+        self._rebuild()
+
+    def end_ns(self, now_ns: int) -> int:
+        if self.paused_end_ns is not None:
+            return self.paused_end_ns
+        # Columns are fixed time buckets, so a column's content never shifts between frames.
+        return (now_ns // self.col_ns + 1) * self.col_ns
+
+    def _rebuild(self) -> None:
+        snap, timeline = self._snapshot, self._timeline
+        width = self.scrollable_content_region.width or self.size.width
+        if snap is None or timeline is None or width <= GUTTER + 4:
+            return
+        cols = width - GUTTER
+        col_ns = self.col_ns
+        end = self.end_ns(snap.now_ns)
+        rows: List[Strip] = []
+        dim = Style(dim=True)
+        batons = set(snap.batons)
+        pids: List[int] = []
+        for lane in snap.lanes:
+            if lane.key.pid not in pids:
+                pids.append(lane.key.pid)
+        if not snap.lanes:
+            rows.append(Strip([Segment(f" {snap.state.value}: waiting for the workers…", dim)]))
+        for index, pid in enumerate(pids):
+            color = PROCESS_COLORS[index % len(PROCESS_COLORS)]
+            lanes = [lane for lane in snap.lanes if lane.key.pid == pid]
+            holder = next((lane.name for lane in lanes if lane.key in batons), None)
+            title = f"process {pid}" + (f" · baton: {holder}" if holder else " · no holder")
+            rows.append(Strip([Segment(f"▌{title}"[:width], Style(color=color, bold=True))]))
+            for lane in lanes:
+                has_baton = lane.key in batons
+                label = f"{BATON if has_baton else ' '} {lane.name}"[: GUTTER - 1].ljust(GUTTER)
+                cells = timeline.cells(lane.key, end, col_ns, cols)
+                segments = [
+                    Segment(
+                        label,
+                        Style(color="yellow", bold=True) if has_baton else Style(color=color),
+                    )
+                ]
+                segments.extend(_lane_segments(cells.held, cells.without_gil, color))
+                rows.append(Strip(segments))
+        rows.append(self._axis(cols, col_ns, width))
+        self._strips = rows
+        self.virtual_size = Size(width, len(rows))
+        self.refresh()
+
+    def _axis(self, cols: int, col_ns: int, width: int) -> Strip:
+        """The zoom in the gutter, a tick every 16 columns with its age, 'now' at the edge."""
+        chars = [" "] * width
+        label = f"{format_span(col_ns)}/col"[: GUTTER - 1]
+        chars[: len(label)] = label
+        step = 16
+        for age in range(step, cols, step):
+            pos = GUTTER + cols - age
+            text = f"┊-{format_span(age * col_ns)}"
+            if pos + len(text) <= width - 5:
+                chars[pos : pos + len(text)] = text
+        chars[width - 4 :] = "now┊"
+        return Strip([Segment("".join(chars), Style(dim=True))])
+
+    def render_line(self, y: int) -> Strip:
+        scroll_y = int(self.scroll_offset.y)
+        index = y + scroll_y
+        width = self.scrollable_content_region.width
+        if 0 <= index < len(self._strips):
+            return self._strips[index].crop_extend(0, width, None)
+        return Strip.blank(width)
+
+
+def _lane_segments(
+    held: Tuple[float, ...], without: Tuple[float, ...], color: str
+) -> List[Segment]:
+    """Run-length encode the cells so a lane is a handful of segments, not one per column."""
+    held_style = Style(color=color)
+    native_style = Style(color="bright_yellow")
+    track_style = Style(color="grey37")
+    out: List[Segment] = []
+    run_text: List[str] = []
+    run_style: Optional[Style] = None
+    for h, w in zip(held, without):
+        glyph = held_glyph(h)
+        if glyph:
+            style = held_style
+        elif w >= 0.25:
+            glyph, style = NATIVE, native_style
+        else:
+            glyph, style = TRACK, track_style
+        if style is not run_style and run_text:
+            out.append(Segment("".join(run_text), run_style))
+            run_text = []
+        run_style = style
+        run_text.append(glyph)
+    if run_text:
+        out.append(Segment("".join(run_text), run_style))
+    return out

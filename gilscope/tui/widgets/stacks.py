@@ -1,0 +1,53 @@
+"""The GIL-holding stacks py-spy saw, and how far py-spy agrees with the exact timeline."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import Static
+
+from gilscope.session import PySpyStatus, StackRow
+
+
+def pyspy_title(status: PySpyStatus) -> str:
+    if not status.available:
+        return "GIL stacks · py-spy not found"
+    rate = "…" if status.rate_hz is None else f"{status.rate_hz:.0f}/s"
+    agree = "…" if status.agreement_pp is None else f"±{status.agreement_pp:.1f} pp"
+    return f"GIL stacks · py-spy {rate} · vs exact {agree}"
+
+
+def stacks_text(stacks: Tuple[StackRow, ...], status: PySpyStatus) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    if not status.available:
+        text.append("py-spy is not installed: pip install py-spy", style="yellow")
+        return text
+    if not stacks:
+        text.append("waiting for py-spy's first window…", style="dim")
+        return text
+    for i, row in enumerate(stacks):
+        if i:
+            text.append("\n")
+        text.append(f"{row.share * 100:3.0f}% ", style="bold")
+        text.append(f"{row.thread} ", style="cyan")
+        if row.frames:
+            text.append(row.frames[0], style="bold")
+            callers = " ← ".join(f.split(" (")[0] for f in row.frames[1:4])
+            if callers:
+                text.append(f" ← {callers}", style="dim")
+    return text
+
+
+class GilStacks(Static):
+    """Where each thread was when it held the GIL, refreshed with every py-spy window."""
+
+    DEFAULT_CSS = """
+    GilStacks { height: auto; min-height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def show(self, stacks: Tuple[StackRow, ...], status: PySpyStatus) -> None:
+        self.update(stacks_text(stacks, status))
+        if isinstance(self.parent, Widget):
+            self.parent.border_title = pyspy_title(status)

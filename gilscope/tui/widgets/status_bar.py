@@ -1,0 +1,37 @@
+"""The top line: what is running, for how long, and how the timeline is set."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from gilscope.scenarios.workload import RunState
+from gilscope.session import Snapshot
+
+STATE_STYLE = {
+    RunState.STARTING: "yellow",
+    RunState.RUNNING: "green bold",
+    RunState.DONE: "cyan bold",
+    RunState.FAILED: "red bold",
+    RunState.STOPPED: "dim",
+}
+
+
+def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(" gilscope ", style="reverse bold")
+    text.append(f" {snap.spec.describe()} ", style="bold")
+    text.append(f"{snap.state.value}", style=STATE_STYLE[snap.state])
+    if snap.state is RunState.DONE and snap.wall_s is not None:
+        text.append(f" in {snap.wall_s:.2f} s")
+    elif snap.state is RunState.RUNNING:
+        text.append(f" {snap.elapsed_s:4.1f} s")
+    text.append(f" · {zoom}/col · ")
+    text.append("PAUSED" if paused else "LIVE", style="reverse yellow" if paused else "green")
+    return text
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { height: 1; }
+    """

@@ -1,0 +1,75 @@
+"""Per thread: who it is, its GIL share (exact and py-spy's), CPU, where it is, hand-offs."""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+from textual.widgets import DataTable
+
+from gilscope.session import ThreadRow
+
+COLUMNS = (
+    ("thread", "thread"),
+    ("tid", "tid"),
+    ("pid", "pid"),
+    ("gil", "GIL%"),
+    ("spy", "py-spy%"),
+    ("cpu", "CPU%"),
+    ("func", "in function"),
+    ("hand", "acq/s"),
+    ("hold", "hold ms"),
+)
+
+
+def _pct(x: Optional[float]) -> str:
+    return "–" if x is None else f"{x * 100:5.1f}"
+
+
+def row_cells(row: ThreadRow) -> Tuple[str, ...]:
+    return (
+        row.name,
+        str(row.tid),
+        str(row.pid),
+        _pct(row.gil_share),
+        _pct(row.gil_share_pyspy),
+        _pct(row.cpu),
+        row.function or "…",
+        f"{row.handoffs_per_s:5.0f}",
+        f"{row.mean_hold_ms:7.1f}",
+    )
+
+
+class ThreadTable(DataTable[str]):
+    """Rows keyed by lane; cells updated in place so the table never flickers."""
+
+    DEFAULT_CSS = """
+    ThreadTable { height: auto; max-height: 12; }
+    """
+
+    def __init__(self, *, id: Optional[str] = None) -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=False, show_cursor=False)
+        self._rows: Tuple[str, ...] = ()
+        self._cells: dict[str, Tuple[str, ...]] = {}
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    def show(self, rows: Tuple[ThreadRow, ...]) -> None:
+        keys = tuple(f"{r.key.pid}:{r.key.slot}" for r in rows)
+        if keys != self._rows:
+            self.clear()
+            self._cells = {}
+            for key, row in zip(keys, rows):
+                cells = row_cells(row)
+                self.add_row(*cells, key=key)
+                self._cells[key] = cells
+            self._rows = keys
+            return
+        for key, row in zip(keys, rows):
+            cells = row_cells(row)
+            old = self._cells.get(key, ())
+            for (column, _), new, before in zip(COLUMNS, cells, old):
+                if new != before:
+                    self.update_cell(key, column, new)
+            self._cells[key] = cells
