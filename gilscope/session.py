@@ -343,12 +343,13 @@ class Session:
                 thread = _pyspy_thread(window, lane)
                 seen = _pyspy_thread(self._stack_windows.get(lane.key.pid), lane)
                 function = ""
-                if seen is not None and seen.stacks:
+                if seen is not None and seen.stacks and seen.stacks[0].frames:
                     top = seen.stacks[0].frames
-                    function = top[-1].function if top else ""
-                    # The thread's whole GIL share, shown at its most sampled line.
-                    frames = tuple(str(f) for f in reversed(seen.stacks[0].frames))
-                    stacks.append(StackRow(lane.name, frames, seen.share))
+                    function = top[-1].function
+                    # The thread's GIL share (from a complete window: a cut-short one's
+                    # interval count is a guess), shown at its most sampled line.
+                    share = thread.share if thread is not None else min(seen.share, 1.0)
+                    stacks.append(StackRow(lane.name, tuple(str(f) for f in reversed(top)), share))
                 rows.append(
                     ThreadRow(
                         key=lane.key,

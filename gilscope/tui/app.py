@@ -33,13 +33,13 @@ class GilscopeApp(App[int]):
     TITLE = "gilscope"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
-        Binding("1", "scenario('sequential')", "Sequential"),
+        Binding("1", "scenario('sequential')", "Seq"),
         Binding("2", "scenario('threads')", "Threads"),
-        Binding("3", "scenario('processes')", "Processes"),
+        Binding("3", "scenario('processes')", "Procs"),
         Binding("r", "restart", "Restart"),
-        Binding("space", "toggle_pause", "Pause"),
-        Binding("plus,equals_sign", "zoom(-1)", "Zoom in", key_display="+"),
-        Binding("minus,underscore", "zoom(1)", "Zoom out", key_display="-"),
+        Binding("space", "toggle_pause", "Pause", key_display="␣"),
+        Binding("plus,equals_sign", "zoom(-1)", "Zoom", key_display="+/-"),
+        Binding("minus,underscore", "zoom(1)", "Zoom out", show=False),
         Binding("s", "settings", "N/K"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -74,7 +74,7 @@ class GilscopeApp(App[int]):
                 with Vertical(id="results-box") as box:
                     box.border_title = "Results (wall time)"
                     yield ResultsPanel(id="results")
-            yield Footer()
+            yield Footer(compact=True)
         yield Static(
             f"Terminal too small: gilscope needs {MIN_WIDTH}×{MIN_HEIGHT}. Enlarge it, or q.",
             id="too-small",

@@ -1,0 +1,122 @@
+"""Drive the app by its keys, as a person at a terminal would."""
+
+from __future__ import annotations
+
+import pytest
+
+from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
+from gilscope.scenarios.workload import Scenario
+from gilscope.tui.app import make_app
+from gilscope.tui.screens.help import HelpScreen
+from gilscope.tui.screens.settings import SettingsScreen, parse_settings
+from gilscope.tui.widgets.relay_timeline import RelayTimeline
+from tests.tui.fixed_source import NOW_NS, FixedSource
+
+
+async def test_zoom_keys_walk_the_levels() -> None:
+    app = make_app(FixedSource())
+    async with app.run_test(size=(100, 30)) as pilot:
+        timeline = app.query_one(RelayTimeline)
+        assert timeline.col_ns == 2 * MS
+        await pilot.press("plus")
+        assert timeline.col_ns == 1 * MS
+        await pilot.press("plus")  # already the finest: stays
+        assert timeline.col_ns == 1 * MS
+        for _ in range(20):
+            await pilot.press("minus")
+        assert timeline.col_ns == ZOOM_LEVELS_NS[-1] >= 1000 * MS
+
+
+async def test_pause_freezes_and_resume_goes_live() -> None:
+    app = make_app(FixedSource())
+    async with app.run_test(size=(100, 30)) as pilot:
+        timeline = app.query_one(RelayTimeline)
+        await pilot.press("space")
+        assert timeline.paused_end_ns == timeline.end_ns(NOW_NS)
+        await pilot.press("minus")  # zooming while paused keeps the frozen end
+        assert timeline.paused_end_ns is not None
+        await pilot.press("space")
+        assert timeline.paused_end_ns is None
+
+
+@pytest.mark.parametrize(
+    ("key", "scenario"),
+    [("1", Scenario.SEQUENTIAL), ("2", Scenario.THREADS), ("3", Scenario.PROCESSES)],
+)
+async def test_scenario_keys_restart_with_that_scenario(key: str, scenario: Scenario) -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(key)
+        assert source.restarts[-1] is not None
+        assert source.restarts[-1].scenario is scenario
+
+
+async def test_restart_key() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("r")
+        assert source.restarts == [None]
+
+
+async def test_help_opens_and_closes() -> None:
+    app = make_app(FixedSource())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_settings_sets_n_and_k() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        assert isinstance(app.screen, SettingsScreen)
+        await pilot.press("ctrl+a", *("ctrl+k",), *"20000000", "tab")
+        await pilot.press("ctrl+a", "ctrl+k", "4", "enter")
+        await pilot.pause()
+        spec = source.restarts[-1]
+        assert spec is not None and (spec.count, spec.workers) == (20_000_000, 4)
+
+
+async def test_settings_rejects_bad_values_and_stays_open() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s", "ctrl+a", "ctrl+k", *"abc", "enter")
+        assert isinstance(app.screen, SettingsScreen)
+        assert source.restarts == []
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SettingsScreen)
+
+
+def test_parse_settings() -> None:
+    assert parse_settings("50_000_000", "2") == (50_000_000, 2, "")
+    assert parse_settings("1,000", "1")[:2] == (1000, 1)
+    assert parse_settings("0", "2")[0] is None
+    assert parse_settings("10", "65")[0] is None
+    assert parse_settings("ten", "2")[2]
+
+
+async def test_quit_key_exits() -> None:
+    app = make_app(FixedSource())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+async def test_timeline_shows_alternation_at_fine_zoom() -> None:
+    app = make_app(FixedSource())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        timeline = app.query_one(RelayTimeline)
+        lines = [timeline.render_line(y).text for y in range(4)]
+        lane0, lane1 = lines[1], lines[2]
+        assert "█" in lane0 and "─" in lane0 and "█" in lane1
+        # At 2 ms/col, no column has both threads holding a full block: one baton per process.
+        cells0, cells1 = lane0[15:], lane1[15:]
+        assert not any(a == b == "█" for a, b in zip(cells0, cells1))
+        assert "●" in lane1[:2]  # the snapshot hands the baton to countdown-1
