@@ -34,6 +34,7 @@ COLLECT_HZ = 50
 SNAPSHOT_EVERY = 5  # collector ticks per snapshot: 10 Hz
 CPU_EVERY = 5  # collector ticks per CPU sample: 10 Hz
 STATS_WINDOW_NS = 2_000_000_000  # the live table's figures cover the last 2 s
+SPY_POOL = 3  # py-spy windows pooled for the table: 1 s windows every 0.5 s cover ~2 s too
 CORE_HISTORY = 40
 
 
@@ -124,6 +125,8 @@ class Session:
         # Per complete window and lane: (lane, py-spy samples, intervals, exact share).
         self._recent: Deque[Tuple[LaneKey, int, int, float]] = deque(maxlen=64)
         self._window_count = 0
+        # Per lane, the last few complete windows' (samples, intervals): the table's py-spy%.
+        self._spy_recent: Dict[LaneKey, Deque[Tuple[int, int]]] = {}
         self._rates: Deque[float] = deque(maxlen=16)
         self._all_rates: List[float] = []
         self._pyspy = PySpySampler(
@@ -161,6 +164,7 @@ class Session:
             self._pyspy_totals.clear()
             self._cpu_totals.clear()
             self._recent.clear()
+            self._spy_recent.clear()
             self._rates.clear()
             self._lane_keys = {}
             self._lanes = ()
@@ -306,6 +310,11 @@ class Session:
             if not window.complete:
                 return  # its interval count is a guess: good for stacks, not for shares
             self._windows[window.pid] = window
+            for lane in lanes:
+                thread = _pyspy_thread(window, lane)
+                self._spy_recent.setdefault(lane.key, deque(maxlen=SPY_POOL)).append(
+                    (thread.samples if thread is not None else 0, window.intervals)
+                )
             rate = window.rate_hz * WINDOW_S / PERIOD_S
             self._rates.append(rate)
             self._all_rates.append(rate)
@@ -339,8 +348,8 @@ class Session:
             batons = []
             for lane in self._lanes:
                 st = self.timeline.stats(lane.key, now - STATS_WINDOW_NS, now)
-                window = self._windows.get(lane.key.pid)
-                thread = _pyspy_thread(window, lane)
+                spy = self._spy_recent.get(lane.key)
+                spy_share = sum(n for n, _ in spy) / sum(i for _, i in spy) if spy else None
                 seen = _pyspy_thread(self._stack_windows.get(lane.key.pid), lane)
                 function = ""
                 if seen is not None and seen.stacks and seen.stacks[0].frames:
@@ -348,7 +357,7 @@ class Session:
                     function = top[-1].function
                     # The thread's GIL share (from a complete window: a cut-short one's
                     # interval count is a guess), shown at its most sampled line.
-                    share = thread.share if thread is not None else min(seen.share, 1.0)
+                    share = spy_share if spy_share is not None else min(seen.share, 1.0)
                     stacks.append(StackRow(lane.name, tuple(str(f) for f in reversed(top)), share))
                 rows.append(
                     ThreadRow(
@@ -357,7 +366,7 @@ class Session:
                         tid=lane.tid,
                         pid=lane.key.pid,
                         gil_share=st.gil_share,
-                        gil_share_pyspy=(thread.share if thread else 0.0) if window else None,
+                        gil_share_pyspy=spy_share,
                         cpu=self._thread_cpu.get((lane.key.pid, lane.tid), 0.0),
                         function=function,
                         handoffs_per_s=st.handoffs_per_s,

@@ -102,7 +102,9 @@ class GilscopeApp(App[int]):
                 status_text(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
             )
             timeline.show(snap, self.source.timeline)
-            self.query_one(CoreMeters).show(snap.cores, snap.core_history)
+            self.query_one(CoreMeters).show(
+                snap.cores, snap.core_history, sum(row.cpu for row in snap.threads)
+            )
             self.query_one(ThreadTable).show(snap.threads)
             self.query_one(GilStacks).show(snap.stacks, snap.pyspy)
             running = str(snap.spec.scenario) if snap.state in _ACTIVE else None

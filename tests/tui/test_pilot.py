@@ -113,10 +113,17 @@ async def test_timeline_shows_alternation_at_fine_zoom() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         timeline = app.query_one(RelayTimeline)
-        lines = [timeline.render_line(y).text for y in range(4)]
-        lane0, lane1 = lines[1], lines[2]
-        assert "█" in lane0 and "─" in lane0 and "█" in lane1
-        # At 2 ms/col, no column has both threads holding a full block: one baton per process.
-        cells0, cells1 = lane0[15:], lane1[15:]
-        assert not any(a == b == "█" for a, b in zip(cells0, cells1))
-        assert "●" in lane1[:2]  # the snapshot hands the baton to countdown-1
+        lines = [timeline.render_line(y).text for y in range(timeline.virtual_size.height)]
+        label0 = next(i for i, line in enumerate(lines) if line[2:13] == "countdown-0")
+        label1 = next(i for i, line in enumerate(lines) if line[2:13] == "countdown-1")
+        lane_rows = label1 - label0
+        assert lane_rows >= 1
+        # The label sits on a lane's bottom row; its top row is full only where it held the
+        # GIL for the whole column. At 2 ms/col both lanes show blocks and track...
+        top0, top1 = lines[label0 - lane_rows + 1][15:], lines[label1 - lane_rows + 1][15:]
+        assert "█" in top0 and "█" in top1
+        assert "─" in lines[label0] and "─" in lines[label1]
+        # ...and never in the same column: one baton per process.
+        assert not any(a == b == "█" for a, b in zip(top0, top1))
+        assert "●" in lines[label1][:2]  # the snapshot hands the baton to countdown-1
+        assert "●" not in lines[label0][:2]

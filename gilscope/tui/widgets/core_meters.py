@@ -37,23 +37,30 @@ class CoreMeters(Widget):
         super().__init__(id=id)
         self._cores: Tuple[float, ...] = ()
         self._history: Tuple[Tuple[float, ...], ...] = ()
+        self._workers = 0.0
 
-    def show(self, cores: Tuple[float, ...], history: Tuple[Tuple[float, ...], ...]) -> None:
-        if (cores, history) == (self._cores, self._history):
+    def show(
+        self, cores: Tuple[float, ...], history: Tuple[Tuple[float, ...], ...], workers: float
+    ) -> None:
+        """``workers``: the countdown threads' CPU together, in cores."""
+        if (cores, history, workers) == (self._cores, self._history, self._workers):
             return
         resize = len(cores) != len(self._cores)
-        self._cores, self._history = cores, history
+        self._cores, self._history, self._workers = cores, history, workers
         self.refresh(layout=resize)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return 2 * len(self._cores) + 1
+        return 2 * len(self._cores) + 2
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        if y == 2 * len(self._cores):
-            # "Two threads, one busy core": the sum says it even when the OS moves threads.
-            busy = sum(self._cores)
-            text = f"busy: {busy:.1f} of {len(self._cores)} cores"
+        if y >= 2 * len(self._cores):
+            # "Two threads, one busy core": the sums say it even when the OS moves threads
+            # between cores, and they set the workers apart from everything else running.
+            if y == 2 * len(self._cores):
+                text = f"all: {sum(self._cores):.1f} of {len(self._cores)} cores busy"
+            else:
+                text = f"workers: {self._workers:.1f} cores"
             return Strip([Segment(text, Style(bold=True))]).crop_extend(0, width, None)
         core, second = divmod(y, 2)
         if core >= len(self._cores):

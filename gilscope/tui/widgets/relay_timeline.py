@@ -98,6 +98,9 @@ class RelayTimeline(ScrollView, can_focus=False):
                 pids.append(lane.key.pid)
         if not snap.lanes:
             rows.append(Strip([Segment(f" {snap.state.value}: waiting for the workers…", dim)]))
+        # Taller lanes when there is room (a projector at the back of a room), up to 3 rows.
+        spare = max(self.size.height, 1) - len(pids) - 1
+        lane_rows = max(1, min(3, spare // max(len(snap.lanes), 1)))
         for index, pid in enumerate(pids):
             color = PROCESS_COLORS[index % len(PROCESS_COLORS)]
             lanes = [lane for lane in snap.lanes if lane.key.pid == pid]
@@ -107,15 +110,14 @@ class RelayTimeline(ScrollView, can_focus=False):
             for lane in lanes:
                 has_baton = lane.key in batons
                 label = f"{BATON if has_baton else ' '} {lane.name}"[: GUTTER - 1].ljust(GUTTER)
+                label_style = Style(color="yellow", bold=True) if has_baton else Style(color=color)
                 cells = timeline.cells(lane.key, end, col_ns, cols)
-                segments = [
-                    Segment(
-                        label,
-                        Style(color="yellow", bold=True) if has_baton else Style(color=color),
+                for level in range(lane_rows - 1, -1, -1):  # top row first
+                    segments = [Segment(label if level == 0 else " " * GUTTER, label_style)]
+                    segments.extend(
+                        _lane_segments(cells.held, cells.without_gil, color, level, lane_rows)
                     )
-                ]
-                segments.extend(_lane_segments(cells.held, cells.without_gil, color))
-                rows.append(Strip(segments))
+                    rows.append(Strip(segments))
         rows.append(self._axis(cols, col_ns, width))
         self._strips = rows
         self.virtual_size = Size(width, len(rows))
@@ -145,9 +147,14 @@ class RelayTimeline(ScrollView, can_focus=False):
 
 
 def _lane_segments(
-    held: Tuple[float, ...], without: Tuple[float, ...], color: str
+    held: Tuple[float, ...],
+    without: Tuple[float, ...],
+    color: str,
+    level: int = 0,
+    rows: int = 1,
 ) -> List[Segment]:
-    """Run-length encode the cells so a lane is a handful of segments, not one per column."""
+    """One text row of a lane (``level`` 0 is the bottom of ``rows``), run-length encoded
+    so that a lane is a handful of segments, not one per column."""
     held_style = Style(color=color)
     native_style = Style(color="bright_yellow")
     track_style = Style(color="grey37")
@@ -155,9 +162,11 @@ def _lane_segments(
     run_text: List[str] = []
     run_style: Optional[Style] = None
     for h, w in zip(held, without):
-        glyph = held_glyph(h)
+        glyph = held_glyph(max(0.0, min(1.0, h * rows - level)))
         if glyph:
             style = held_style
+        elif level:
+            glyph, style = " ", track_style
         elif w >= 0.25:
             glyph, style = NATIVE, native_style
         else:
