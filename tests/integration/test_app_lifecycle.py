@@ -1,0 +1,120 @@
+"""The real TUI in a pseudo-terminal: every way of leaving it leaves no child behind."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from typing import Callable, List, Tuple
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _start_app(*args: str) -> Tuple[subprocess.Popen[bytes], int, List[bytes]]:
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("CI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gilscope", "--count", "2000000000", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,  # its own controlling terminal, like a real login
+        close_fds=True,
+    )
+    os.close(slave)
+    screen: List[bytes] = []
+
+    def drain() -> None:  # keep the pty from filling up and blocking the app
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            screen.append(data)
+
+    threading.Thread(target=drain, daemon=True).start()
+    return proc, master, screen
+
+
+def _wait_for_children(proc: subprocess.Popen[bytes], want: int = 2) -> List[psutil.Process]:
+    """The workers and at least one py-spy, once they exist."""
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        kids = parent.children(recursive=True)
+        names = " ".join(k.name() for k in kids if k.is_running())
+        if len(kids) >= want and "py-spy" in names:
+            return kids
+        time.sleep(0.2)
+    raise AssertionError(f"gilscope never started its children: {parent.children()}")
+
+
+def _gone(p: psutil.Process) -> bool:
+    try:
+        return p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _assert_all_gone(kids: List[psutil.Process], within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline and not all(_gone(k) for k in kids):
+        time.sleep(0.05)
+    alive = [k for k in kids if not _gone(k)]
+    assert not alive, f"left behind: {alive}"
+
+
+QUITS: List[Tuple[str, Callable[[subprocess.Popen[bytes], int], None]]] = [
+    ("q", lambda proc, master: os.write(master, b"q")),
+    ("ctrl+c", lambda proc, master: os.write(master, b"\x03")),
+    ("SIGTERM", lambda proc, master: proc.send_signal(signal.SIGTERM)),
+    ("SIGHUP", lambda proc, master: proc.send_signal(signal.SIGHUP)),
+]
+
+
+@pytest.mark.parametrize(("how", "quit_app"), QUITS, ids=[q[0] for q in QUITS])
+def test_quitting_stops_every_child(
+    how: str, quit_app: Callable[[subprocess.Popen[bytes], int], None]
+) -> None:
+    proc, master, screen = _start_app("--scenario", "threads")
+    try:
+        kids = _wait_for_children(proc)
+        time.sleep(1.0)  # let the UI draw a few frames
+        assert b"Relay race" in b"".join(screen)
+        t0 = time.monotonic()
+        quit_app(proc, master)
+        proc.wait(timeout=10)
+        _assert_all_gone(kids, within_s=max(0.5, 2.0 - (time.monotonic() - t0)) + 1.0)
+        assert b"Traceback" not in b"".join(screen)
+        # The terminal is handed back: the alternate screen is left.
+        assert b"\x1b[?1049l" in b"".join(screen)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_sigkill_of_gilscope_still_kills_its_children() -> None:
+    proc, master, _ = _start_app("--scenario", "processes")
+    try:
+        kids = _wait_for_children(proc, want=3)
+        proc.kill()
+        proc.wait(timeout=5)
+        # No cleanup code ran: the children notice by themselves (PR_SET_PDEATHSIG).
+        _assert_all_gone(kids, within_s=3.0)
+    finally:
+        os.close(master)
