@@ -115,6 +115,11 @@ class Timeline:
                         self._stamp(track, lane, t)
 
     def _stamp(self, track: _ProcessTrack, lane: Lane, t: int) -> None:
+        if t <= track.last_stamp:
+            # Older than a stamp of this process already replayed: the reader drains slot
+            # after slot and can be paused in between, so a lane's last few stamps can come
+            # one drain late. Replaying them now would make an inverted, overlapping run.
+            return
         gap = t - lane.last_stamp
         if track.last_lane is lane and lane.last_stamp and gap <= HOLD_GAP_MAX_NS:
             # Nobody else ran since this thread's last stamp: it held the GIL throughout.

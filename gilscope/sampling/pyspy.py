@@ -304,7 +304,9 @@ class PySpySampler:
         with self._lock:
             wanted = window.pid in self._targets
         if text is None or not window.start_ns:
-            if wanted and proc.returncode not in (0, None) and _alive(window.pid):
+            if wanted and not _alive(window.pid):
+                self.detach(window.pid)  # the target has exited: stop launching py-spy at it
+            elif wanted and proc.returncode not in (0, None):
                 self._failed(window.pid, stderr)
             return
         self._failures.pop(window.pid, None)

@@ -136,7 +136,8 @@ class Workload:
             return self.state
         for p in self.procs:
             code = p.poll()
-            if code is not None and code != 0:
+            # Exiting at all before "go" is a failure too (e.g. --python /bin/true).
+            if code is not None and (code != 0 or self.state is RunState.STARTING):
                 self._fail(f"worker pid {p.pid} exited with code {code}{self._stderr(p)}")
                 break
         return self.state

@@ -53,6 +53,8 @@ class GilscopeApp(App[int]):
         self.handle_signals = handle_signals
         self._problems_seen = 0
         self._last: Optional[Snapshot] = None
+        self._frame = 0
+        self._force = True  # redraw everything on the next frame (start, key presses)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="main"):
@@ -96,19 +98,25 @@ class GilscopeApp(App[int]):
     def pull(self) -> None:
         snap = self.source.snapshot()
         self._last = snap
+        self._frame += 1
+        # The timeline and meters move every frame; the table, stacks and results hold
+        # 2 s figures and py-spy windows that land twice a second: redraw those at 2 Hz.
+        slow = self._frame % max(1, self.fps // 2) == 1 or self.fps < 2
         timeline = self.query_one(RelayTimeline)
         with self.batch_update():
-            self.query_one(StatusBar).update(
+            self.query_one(StatusBar).show(
                 status_text(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
             )
             timeline.show(snap, self.source.timeline)
             self.query_one(CoreMeters).show(
                 snap.cores, snap.core_history, sum(row.cpu for row in snap.threads)
             )
-            self.query_one(ThreadTable).show(snap.threads)
-            self.query_one(GilStacks).show(snap.stacks, snap.pyspy)
-            running = str(snap.spec.scenario) if snap.state in _ACTIVE else None
-            self.query_one(ResultsPanel).show(snap.results, running)
+            if slow or self._force:
+                self.query_one(ThreadTable).show(snap.threads)
+                self.query_one(GilStacks).show(snap.stacks, snap.pyspy)
+                running = str(snap.spec.scenario) if snap.state in _ACTIVE else None
+                self.query_one(ResultsPanel).show(snap.results, running)
+                self._force = False
         for problem in snap.problems[self._problems_seen :]:
             self.notify(problem, severity="error", timeout=10)
         self._problems_seen = len(snap.problems)
@@ -122,11 +130,13 @@ class GilscopeApp(App[int]):
         snap, timeline = self._spec()
         timeline.paused_end_ns = None
         self.source.restart(replace(snap.spec, scenario=Scenario(name)))
+        self._force = True
         self.pull()
 
     def action_restart(self) -> None:
         self.query_one(RelayTimeline).paused_end_ns = None
         self.source.restart()
+        self._force = True
         self.pull()
 
     def action_toggle_pause(self) -> None:
@@ -149,6 +159,7 @@ class GilscopeApp(App[int]):
             if result is not None:
                 count, workers = result
                 self.source.restart(replace(snap.spec, count=count, workers=workers))
+                self._force = True
                 self.pull()
 
         self.push_screen(SettingsScreen(snap.spec.count, snap.spec.workers), apply)

@@ -120,7 +120,9 @@ class RelayTimeline(ScrollView, can_focus=False):
                     rows.append(Strip(segments))
         rows.append(self._axis(cols, col_ns, width))
         self._strips = rows
-        self.virtual_size = Size(width, len(rows))
+        size = Size(width, len(rows))
+        if self.virtual_size != size:
+            self.virtual_size = size
         self.refresh()
 
     def _axis(self, cols: int, col_ns: int, width: int) -> Strip:

@@ -37,5 +37,10 @@ class ResultsPanel(Static):
     ResultsPanel { height: 3; }
     """
 
+    _shown: str = ""
+
     def show(self, records: Tuple[RunRecord, ...], running: Optional[str]) -> None:
-        self.update(results_text(records, running))
+        text = results_text(records, running)
+        if text.markup != self._shown:
+            self._shown = text.markup
+            self.update(text, layout=False)

@@ -47,7 +47,15 @@ class GilStacks(Static):
     GilStacks { height: auto; min-height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
+    _shown: str = ""
+
     def show(self, stacks: Tuple[StackRow, ...], status: PySpyStatus) -> None:
-        self.update(stacks_text(stacks, status))
-        if isinstance(self.parent, Widget):
-            self.parent.border_title = pyspy_title(status)
+        text = stacks_text(stacks, status)
+        if text.markup != self._shown:
+            # A new line count changes the panel's height; otherwise no relayout is needed.
+            layout = text.markup.count("\n") != self._shown.count("\n")
+            self._shown = text.markup
+            self.update(text, layout=layout)
+        title = pyspy_title(status)
+        if isinstance(self.parent, Widget) and self.parent.border_title != title:
+            self.parent.border_title = title

@@ -35,3 +35,10 @@ class StatusBar(Static):
     DEFAULT_CSS = """
     StatusBar { height: 1; }
     """
+
+    _shown: str = ""
+
+    def show(self, text: Text) -> None:
+        if text.markup != self._shown:
+            self._shown = text.markup
+            self.update(text, layout=False)
