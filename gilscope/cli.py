@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from typing import List, Optional
 
@@ -77,11 +78,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def check_python(path: str) -> str:
-    """The interpreter must be an executable file (a pyenv shim is resolved by the caller)."""
+    """The workloads' interpreter: an executable CPython 3.9+ (a pyenv shim is resolved)."""
     resolved = shutil.which(path) if os.sep not in path else path
     if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         raise UsageError(f"--python {path!r} is not an executable file")
-    return os.path.realpath(resolved)
+    probe = "import platform, sys; print(platform.python_implementation(), sys.hexversion)"
+    try:
+        out = subprocess.run(
+            [resolved, "-c", probe], capture_output=True, text=True, timeout=15, check=True
+        ).stdout.split()
+        impl, hexversion = out[0], int(out[1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        raise UsageError(f"--python {path!r} is not a Python interpreter") from None
+    if impl != "CPython" or hexversion < 0x03090000:
+        raise UsageError(
+            f"--python {path!r} is {impl} {hexversion:#x}; gilscope needs CPython 3.9+"
+        )
+    return real  # the interpreter itself, so py-spy attaches to Python and not a shim
 
 
 def main(argv: Optional[List[str]] = None) -> int:

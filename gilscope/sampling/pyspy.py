@@ -244,7 +244,9 @@ class PySpySampler:
     def _launch(self, pid: int, now: float) -> None:
         with self._lock:
             if pid in self._targets:
-                self._targets[pid] = max(self._targets[pid] + PERIOD_S, now)
+                # Keep the cadence; when behind (or just attached), the next one is a period on.
+                due = self._targets[pid] + PERIOD_S
+                self._targets[pid] = due if due > now else now + PERIOD_S
         if self.executable is None:
             return
         per_window_rate = max(1, round(self.rate_hz * PERIOD_S / WINDOW_S))
