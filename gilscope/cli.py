@@ -78,23 +78,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def check_python(path: str) -> str:
-    """The workloads' interpreter: an executable CPython 3.9+ (a pyenv shim is resolved)."""
+    """The workloads' interpreter: an executable CPython 3.9+, as the binary itself.
+
+    A pyenv shim is a shell script that execs Python; py-spy would attach to the shell, so
+    ask the interpreter where it really lives.
+    """
     resolved = shutil.which(path) if os.sep not in path else path
     if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         raise UsageError(f"--python {path!r} is not an executable file")
     probe = "import platform, sys; print(platform.python_implementation(), sys.hexversion)"
+    probe += "; print(sys.executable)"
     try:
-        out = subprocess.run(
+        done = subprocess.run(
             [resolved, "-c", probe], capture_output=True, text=True, timeout=15, check=True
-        ).stdout.split()
-        impl, hexversion = out[0], int(out[1])
+        )
+        first, real = done.stdout.splitlines()[:2]
+        impl, hexversion = first.split()[0], int(first.split()[1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         raise UsageError(f"--python {path!r} is not a Python interpreter") from None
     if impl != "CPython" or hexversion < 0x03090000:
-        raise UsageError(
-            f"--python {path!r} is {impl} {hexversion:#x}; gilscope needs CPython 3.9+"
-        )
-    return real  # the interpreter itself, so py-spy attaches to Python and not a shim
+        version = f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}"
+        raise UsageError(f"--python {path!r} is {impl} {version}; gilscope needs CPython 3.9+")
+    return real
 
 
 def main(argv: Optional[List[str]] = None) -> int:
