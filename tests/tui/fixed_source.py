@@ -67,7 +67,10 @@ def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
         core_history=(tuple(0.9 + (i % 3) / 30 for i in range(40)), tuple(0.05 for _ in range(40))),
         stacks=tuple(StackRow(lane.name, frames, 0.49) for lane in lanes),
         pyspy=PySpyStatus(available=True, rate_hz=998.0, agreement_pp=0.6, windows=12),
-        results=(RunRecord("sequential", 50_000_000, 2, 2.31), RunRecord("threads", 50_000_000, 2, 2.44)),
+        results=(
+            RunRecord("sequential", 50_000_000, 2, 2.31),
+            RunRecord("threads", 50_000_000, 2, 2.44),
+        ),
     )
 
 

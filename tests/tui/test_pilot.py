@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
@@ -10,7 +12,7 @@ from gilscope.tui.app import make_app
 from gilscope.tui.screens.help import HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen, parse_settings
 from gilscope.tui.widgets.relay_timeline import RelayTimeline
-from tests.tui.fixed_source import NOW_NS, FixedSource
+from tests.tui.fixed_source import NOW_NS, FixedSource, synthetic_snapshot
 
 
 async def test_zoom_keys_walk_the_levels() -> None:
@@ -127,3 +129,27 @@ async def test_timeline_shows_alternation_at_fine_zoom() -> None:
         assert not any(a == b == "█" for a, b in zip(top0, top1))
         assert "●" in lines[label1][:2]  # the snapshot hands the baton to countdown-1
         assert "●" not in lines[label0][:2]
+
+
+async def test_problems_become_notifications_not_tracebacks() -> None:
+    problem = (
+        "py-spy cannot sample pid 4242: ptrace permission denied. Run gilscope as root, "
+        "give py-spy CAP_SYS_PTRACE (...), or allow ptrace of your own processes (...)."
+    )
+    source = FixedSource(replace(synthetic_snapshot(), problems=(problem,)))
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(30):  # the first frame posts it; allow for a slow, shared machine
+            if list(app._notifications):
+                break
+            await pilot.pause(0.1)
+        notes = list(app._notifications)
+        assert [n.message for n in notes] == [problem]
+        assert notes[0].severity == "error"
+        await pilot.pause(0.3)  # later frames do not repeat it
+        assert len(list(app._notifications)) == 1
+
+
+def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert make_app(FixedSource()).no_color

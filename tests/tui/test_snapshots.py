@@ -16,7 +16,9 @@ def test_main_screen(snap_compare: Any, size: tuple) -> None:
 
 
 def test_main_screen_zoomed_out(snap_compare: Any) -> None:
-    assert snap_compare(make_app(FixedSource()), press=["-", "-", "-", "-", "-"], terminal_size=(100, 30))
+    assert snap_compare(
+        make_app(FixedSource()), press=["-", "-", "-", "-", "-"], terminal_size=(100, 30)
+    )
 
 
 def test_help_screen(snap_compare: Any) -> None:
@@ -25,3 +27,9 @@ def test_help_screen(snap_compare: Any) -> None:
 
 def test_too_small(snap_compare: Any) -> None:
     assert snap_compare(make_app(FixedSource()), terminal_size=(60, 16))
+
+
+def test_no_color(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR: monochrome, and every lane state still has its own glyph."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(make_app(FixedSource()), terminal_size=(100, 30))
