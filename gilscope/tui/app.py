@@ -83,6 +83,13 @@ class GilscopeApp(App[int]):
         )
 
     def on_mount(self) -> None:
+        # Hold the widgets: queries would search whatever screen is on top (help, N/K).
+        self._status = self.query_one(StatusBar)
+        self._timeline = self.query_one(RelayTimeline)
+        self._cores = self.query_one(CoreMeters)
+        self._table = self.query_one(ThreadTable)
+        self._stacks = self.query_one(GilStacks)
+        self._results = self.query_one(ResultsPanel)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -102,20 +109,20 @@ class GilscopeApp(App[int]):
         # The timeline and meters move every frame; the table, stacks and results hold
         # 2 s figures and py-spy windows that land twice a second: redraw those at 2 Hz.
         slow = self._frame % max(1, self.fps // 2) == 1 or self.fps < 2
-        timeline = self.query_one(RelayTimeline)
+        timeline = self._timeline
         with self.batch_update():
-            self.query_one(StatusBar).show(
+            self._status.show(
                 status_text(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
             )
             timeline.show(snap, self.source.timeline)
-            self.query_one(CoreMeters).show(
+            self._cores.show(
                 snap.cores, snap.core_history, sum(row.cpu for row in snap.threads)
             )
             if slow or self._force:
-                self.query_one(ThreadTable).show(snap.threads)
-                self.query_one(GilStacks).show(snap.stacks, snap.pyspy)
+                self._table.show(snap.threads)
+                self._stacks.show(snap.stacks, snap.pyspy)
                 running = str(snap.spec.scenario) if snap.state in _ACTIVE else None
-                self.query_one(ResultsPanel).show(snap.results, running)
+                self._results.show(snap.results, running)
                 self._force = False
         for problem in snap.problems[self._problems_seen :]:
             self.notify(problem, severity="error", timeout=10)
@@ -124,7 +131,7 @@ class GilscopeApp(App[int]):
     # -- actions ----------------------------------------------------------------------
     def _spec(self) -> Tuple[Snapshot, RelayTimeline]:
         snap = self._last or self.source.snapshot()
-        return snap, self.query_one(RelayTimeline)
+        return snap, self._timeline
 
     def action_scenario(self, name: str) -> None:
         snap, timeline = self._spec()
@@ -134,7 +141,7 @@ class GilscopeApp(App[int]):
         self.pull()
 
     def action_restart(self) -> None:
-        self.query_one(RelayTimeline).paused_end_ns = None
+        self._timeline.paused_end_ns = None
         self.source.restart()
         self._force = True
         self.pull()
@@ -148,7 +155,7 @@ class GilscopeApp(App[int]):
         self.pull()
 
     def action_zoom(self, step: int) -> None:
-        timeline = self.query_one(RelayTimeline)
+        timeline = self._timeline
         timeline.zoom = max(0, min(len(ZOOM_LEVELS_NS) - 1, timeline.zoom + step))
         self.pull()
 

@@ -61,10 +61,10 @@ class CoreMeters(Widget):
                 text = f"all: {sum(self._cores):.1f} of {len(self._cores)} cores busy"
             else:
                 text = f"workers: {self._workers:.1f} cores"
-            return Strip([Segment(text, Style(bold=True))]).crop_extend(0, width, None)
+            return Strip([Segment(text, Style(bold=True))]).crop_extend(0, width, Style())
         core, second = divmod(y, 2)
         if core >= len(self._cores):
-            return Strip.blank(width)
+            return Strip.blank(width, Style())
         load = self._cores[core]
         color = "red" if load > 0.85 else "yellow" if load > 0.5 else "green"
         if not second:
@@ -73,11 +73,11 @@ class CoreMeters(Widget):
             segments: List[Segment] = [
                 Segment(f"{name} ", Style(bold=True)),
                 Segment(bar(load, bar_width), Style(color=color)),
-                Segment(f" {load * 100:3.0f}%"),
+                Segment(f" {load * 100:3.0f}%", Style()),
             ]
-            return Strip(segments).crop_extend(0, width, None)
+            return Strip(segments).crop_extend(0, width, Style())
         history = self._history[core] if core < len(self._history) else ()
         spark = sparkline(history, max(1, width - 5))
-        return Strip([Segment("     "), Segment(spark, Style(color=color, dim=True))]).crop_extend(
-            0, width, None
-        )
+        return Strip(
+            [Segment("     ", Style()), Segment(spark, Style(color=color, dim=True))]
+        ).crop_extend(0, width, None)

@@ -144,8 +144,8 @@ class RelayTimeline(ScrollView, can_focus=False):
         index = y + scroll_y
         width = self.scrollable_content_region.width
         if 0 <= index < len(self._strips):
-            return self._strips[index].crop_extend(0, width, None)
-        return Strip.blank(width)
+            return self._strips[index].crop_extend(0, width, Style())
+        return Strip.blank(width, Style())
 
 
 def _lane_segments(
