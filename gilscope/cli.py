@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from gilscope import __version__
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
@@ -19,6 +19,13 @@ MIN_COLUMNS, MIN_LINES = 80, 24
 
 class UsageError(Exception):
     """A bad flag value or target: one line for the user, exit code 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad flags get one line, not argparse's usage block, and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def positive_int(text: str) -> int:
@@ -32,7 +39,7 @@ def positive_int(text: str) -> int:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="gilscope",
         description="Watch the CPython GIL being passed between threads, live.",
     )

@@ -136,7 +136,10 @@ class Timeline:
             start = max(t - lane.chunk_est, track.last_stamp, lane.last_stamp)
             if prev is not None and prev is not lane and prev.last_stamp == track.last_stamp:
                 latest_end = min(track.last_stamp + prev.chunk_est, t)
-                if latest_end >= start:  # the two bounds meet: a hand-off, split it
+                # The two bounds meet: a hand-off, split it. They do not when either thread
+                # was descheduled (a busy machine), yet one of them held the GIL all along:
+                # split such a gap at its middle too, up to the silence that ends a run.
+                if latest_end >= start or t - track.last_stamp <= HOLD_GAP_MAX_NS:
                     start = (start + latest_end) // 2
                     prev.add_held(track.last_stamp, start)
                     prev.runs[-1][1] = start

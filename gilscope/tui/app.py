@@ -115,9 +115,7 @@ class GilscopeApp(App[int]):
                 status_text(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
             )
             timeline.show(snap, self.source.timeline)
-            self._cores.show(
-                snap.cores, snap.core_history, sum(row.cpu for row in snap.threads)
-            )
+            self._cores.show(snap.cores, snap.core_history, sum(row.cpu for row in snap.threads))
             if slow or self._force:
                 self._table.show(snap.threads)
                 self._stacks.show(snap.stacks, snap.pyspy)

@@ -1,0 +1,101 @@
+"""Killing gilscope, however it is killed, leaves none of its children running."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Tuple
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+GONE_WITHIN_S = 4.0
+
+
+def running(p: psutil.Process) -> bool:
+    """Alive and not a zombie: a zombie has exited, only its exit status is left to collect
+    (by its parent, or by init once the parent is gone)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def start_gilscope(tmp_path: Path) -> Tuple[subprocess.Popen[str], List[psutil.Process]]:
+    """A headless run that would last long, once its workers and py-spy are all up."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gilscope", "--headless", "--scenario", "processes",
+         "--count", "100000000000", "--seconds", "30"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    children: List[psutil.Process] = []
+    while time.monotonic() < deadline:
+        try:
+            children = [c for c in parent.children(recursive=True) if running(c)]
+            cmdlines = [" ".join(c.cmdline()) for c in children]
+        except psutil.NoSuchProcess:
+            continue
+        workers = [c for c in cmdlines if "countdown.py" in c]
+        spies = [c for c in cmdlines if "py-spy" in c]
+        if len(workers) == 2 and spies:
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("gilscope's workers and py-spy did not all start")
+    time.sleep(0.3)  # let it settle into collecting
+    try:
+        children = [c for c in parent.children(recursive=True) if running(c)]
+    except psutil.NoSuchProcess:
+        pass
+    return proc, children
+
+
+def assert_all_gone(children: List[psutil.Process]) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < GONE_WITHIN_S:
+        if not any(running(c) for c in children):
+            return time.monotonic() - t0
+        time.sleep(0.05)
+    left = [(c.pid, c.name()) for c in children if running(c)]
+    for c in children:
+        if running(c):
+            c.kill()
+    pytest.fail(f"still running {GONE_WITHIN_S} s later: {left}")
+
+
+def leftovers(tmp_path: Path) -> List[str]:
+    return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("gilscope-"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_stops_everything_quietly(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, children = start_gilscope(tmp_path)
+    assert any("countdown.py" in " ".join(c.cmdline()) for c in children)
+    proc.send_signal(sig)
+    assert_all_gone(children)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    assert "Traceback" not in err, err
+    assert out == ""  # no report for an interrupted run
+    assert leftovers(tmp_path) == []  # the board and py-spy's scratch files are removed
+
+
+def test_sigkill_takes_the_children_along(tmp_path: Path) -> None:
+    proc, children = start_gilscope(tmp_path)
+    proc.kill()
+    proc.wait(timeout=10)
+    assert assert_all_gone(children) < GONE_WITHIN_S

@@ -1,0 +1,131 @@
+"""Bad flags and a missing terminal: one ``gilscope: error:`` line, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from gilscope.cli import UsageError, check_python, parse_args, positive_int
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_gilscope(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m gilscope ARGS`` with neither stdin nor stdout a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "gilscope", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def error_lines(stderr: str) -> List[str]:
+    return [ln for ln in stderr.splitlines() if ln.startswith("gilscope: error:")]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--count", "0"], "--count"),
+        (["--count", "abc"], "--count"),
+        (["--count", "-5"], "--count"),
+        (["--threads", "0"], "--threads"),
+        (["--threads", "65"], "--threads"),
+        (["--scenario", "nope"], "--scenario"),
+        (["--python", "/nonexistent"], "--python"),
+        (["--python", "{not_executable}"], "--python"),
+        (["--python", "true"], "--python"),  # runs, but is not Python
+        (["--rate", "0"], "--rate"),
+        (["--rate", "100000"], "--rate"),
+        (["--seconds", "0"], "--seconds"),
+        (["--fps", "0"], "--fps"),
+    ],
+)
+def test_bad_flag_values(args: List[str], says: str, tmp_path: Path) -> None:
+    text_file = tmp_path / "python"
+    text_file.write_text("not a program\n")
+    text_file.chmod(0o644)
+    args = [a.format(not_executable=text_file) for a in args]
+    proc = run_gilscope("--headless", *args)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert proc.stderr.strip() == lines[0]  # one line, no usage block
+    assert says in lines[0]
+    assert proc.stdout == ""
+
+
+def test_without_a_terminal_the_live_view_refuses() -> None:
+    proc = run_gilscope("--count", "1000")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert error_lines(proc.stderr) == [
+        "gilscope: error: the live view needs a terminal; use --headless"
+    ]
+    assert proc.stdout == ""
+
+
+def test_version() -> None:
+    proc = run_gilscope("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("gilscope ")
+
+
+# -- the same checks in-process ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1", 1), ("50000000", 50_000_000), ("50_000_000", 50_000_000), ("1,000", 1_000)],
+)
+def test_positive_int_accepts(text: str, value: int) -> None:
+    assert positive_int(text) == value
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "abc", "", "1.5", "1e6"])
+def test_positive_int_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        positive_int(text)
+
+
+def test_defaults() -> None:
+    args = parse_args([])
+    assert args.scenario == "threads"
+    assert args.count == 50_000_000
+    assert args.workers == 2
+    assert args.rate == 1000
+    assert args.headless is False
+    assert args.seconds == 30.0
+    assert args.python == sys.executable
+    assert parse_args(["--workers", "3"]).workers == 3  # --workers is --threads
+
+
+def test_check_python() -> None:
+    real = check_python(sys.executable)
+    assert os.path.isfile(real) and os.access(real, os.X_OK)
+    assert os.path.samefile(real, sys.executable)  # the interpreter's own idea of itself
+    with pytest.raises(UsageError, match="not an executable file"):
+        check_python("/nonexistent/python")
+    with pytest.raises(UsageError, match="not an executable file"):
+        check_python("no-such-interpreter-on-path-xyz")
+    with pytest.raises(UsageError, match="not an executable file"):
+        check_python(os.path.dirname(sys.executable))  # a directory
+
+
+def test_check_python_rejects_other_programs() -> None:
+    true = shutil.which("true")
+    if true is None:
+        pytest.skip("no `true` on PATH")
+    with pytest.raises(UsageError, match="not a Python interpreter"):
+        check_python(true)
