@@ -128,7 +128,8 @@ class Session:
         # Per lane, the last few complete windows' (samples, intervals): the table's py-spy%.
         self._spy_recent: Dict[LaneKey, Deque[Tuple[int, int]]] = {}
         self._rates: Deque[float] = deque(maxlen=16)
-        self._all_rates: List[float] = []
+        self._rate_sum = 0.0  # whole run: the mean achieved rate, without keeping a list
+        self._rate_n = 0
         self._pyspy = PySpySampler(
             rate_hz, executable=pyspy, on_window=self._on_window, on_problem=self._on_problem
         )
@@ -166,6 +167,7 @@ class Session:
             self._recent.clear()
             self._spy_recent.clear()
             self._rates.clear()
+            self._rate_sum, self._rate_n = 0.0, 0
             self._lane_keys = {}
             self._lanes = ()
             self._core_sum = []
@@ -317,7 +319,8 @@ class Session:
                 )
             rate = window.rate_hz * WINDOW_S / PERIOD_S
             self._rates.append(rate)
-            self._all_rates.append(rate)
+            self._rate_sum += rate
+            self._rate_n += 1
             running = self._workload is not None and self._workload.state is RunState.RUNNING
             started = min(self.timeline.first_ns(lane.key) for lane in lanes)
             if not running or not started or window.start_ns < started:
@@ -427,10 +430,9 @@ class Session:
 
     def overall_pyspy(self) -> PySpyStatus:
         with self._lock:
-            rates = self._all_rates
             return replace(
                 self.snapshot().pyspy,
-                rate_hz=sum(rates) / len(rates) if rates else None,
+                rate_hz=self._rate_sum / self._rate_n if self._rate_n else None,
                 agreement_pp=agreement_pp(
                     (t[0] / t[1], t[2] / t[3]) for t in self._pyspy_totals.values() if t[1]
                 ),

@@ -20,7 +20,7 @@ from gilscope.model.bins import BinRing
 
 MS = 1_000_000
 FINE_NS = 1 * MS  # fine bins serve zooms below 100 ms per column
-FINE_BINS = 1 << 17  # ~131 s
+FINE_BINS = 1 << 16  # ~65 s: fine zooms show at most ~15 s; the rest is for pausing
 COARSE_NS = 100 * MS
 COARSE_BINS = 1 << 13  # ~819 s
 ZOOM_LEVELS_NS: Tuple[int, ...] = tuple(
@@ -29,7 +29,9 @@ ZOOM_LEVELS_NS: Tuple[int, ...] = tuple(
 # A holder's stamps closer than this, with no other thread's stamp between, are one run;
 # a longer silence means the thread was not running (descheduled, finished, or stopped).
 HOLD_GAP_MAX_NS = 50 * MS
-RECENT_RUNS = 50_000  # per lane: enough for the metrics window, bounded for hours
+# Per lane: the live figures need ~2 s of runs and py-spy comparisons a few more; at
+# ~100 acquisitions/s this keeps ~40 s. Whole-run totals are kept as counters.
+RECENT_RUNS = 4096
 
 
 @dataclass(frozen=True)
