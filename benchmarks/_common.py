@@ -29,9 +29,7 @@ class Summary:
     def fmt(self, spec: str = ".3f", unit: str = "") -> str:
         if self.n == 0:
             return "n/a"
-        return (
-            f"{self.median:{spec}}{unit} [{self.low:{spec}}–{self.high:{spec}}] (n={self.n})"
-        )
+        return f"{self.median:{spec}}{unit} [{self.low:{spec}}–{self.high:{spec}}] (n={self.n})"
 
 
 def summarize(values: Sequence[float]) -> Summary:
@@ -58,12 +56,23 @@ def verdict(value: float, goal: float, higher_is_better: bool = False) -> str:
     return "meets goal" if ok else "MISSES goal"
 
 
+_T0 = time.monotonic()
+
+
+def _load() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
 def header(title: str) -> None:
     """What ran, where, when: enough to compare two printouts later."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     print(f"# {title}")
     print(
         f"# {time.strftime('%Y-%m-%d %H:%M:%S %Z')} · Python {platform.python_version()} "
-        f"({sys.executable}) · {psutil.cpu_count()} CPUs · "
-        f"load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"({sys.executable}) · {psutil.cpu_count()} CPUs · {_load()}"
     )
+
+
+def footer() -> None:
+    """The machine's load at the end: a busy neighbour explains a lot of noise."""
+    print(f"# done in {time.monotonic() - _T0:.0f} s · {_load()}")

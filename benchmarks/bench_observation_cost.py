@@ -4,7 +4,10 @@ Unobserved: the same worker processes (``Workload``), polled until done, no samp
 Observed: a full gilscope ``Session`` (beacon reader, psutil, py-spy at ``--rate``) through
 ``run_headless``. Both take the wall time from the workers' own beacons (first start to last
 end), so interpreter start-up and calibration are outside it. Repetitions are interleaved
-(A B, B A, A B …) and every figure is a median with [min–max].
+(A B, B A, A B …) and every figure is a median with [min–max]. Also printed: what observing
+costs in CPU — the extra CPU time (this process plus every reaped child: workers, py-spy) of
+the observed run over the unobserved one, divided by the observed wall time, in cores (it
+includes py-spy's windows during worker start-up, so it slightly overstates).
 
 Run on demand: ``.venv/bin/python benchmarks/bench_observation_cost.py [--quick]``.
 """
@@ -13,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from _common import Summary, abba, header, summarize, verdict
+from _common import Summary, abba, footer, header, summarize, verdict
 
 from gilscope.headless import run_headless
 from gilscope.sampling.pyspy import find_pyspy
@@ -33,6 +37,13 @@ GOALS: Dict[Scenario, Optional[float]] = {
 }
 POLL_HZ = 50  # the same pace as the Session's collector
 TIMEOUT_S = 300.0
+
+
+def cpu_seconds() -> float:
+    """CPU used so far by this process and every child it has reaped (workers, py-spy)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run_unobserved(spec: WorkloadSpec) -> Tuple[Optional[float], str]:
@@ -99,13 +110,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     walls: Dict[Tuple[Scenario, str], List[float]] = {}
     ratios: Dict[Scenario, List[float]] = {s: [] for s in scenarios}
     rates: Dict[Scenario, List[float]] = {s: [] for s in scenarios}
+    extra_cpu: Dict[Scenario, List[float]] = {s: [] for s in scenarios}
     problems: List[str] = []
     for rep in range(reps):
         for scenario in scenarios:
             spec = WorkloadSpec(scenario, args.count, args.workers)
             got: Dict[str, float] = {}
+            cpu: Dict[str, float] = {}
             notes = ""
             for variant in abba(rep, ("unobserved", "observed")):
+                cpu0 = cpu_seconds()
                 if variant == "unobserved":
                     wall, error = run_unobserved(spec)
                 else:
@@ -121,6 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 if wall is None:
                     print(f"rep {rep + 1} {scenario} {variant}: FAILED {error}", flush=True)
                     continue
+                cpu[variant] = cpu_seconds() - cpu0
                 got[variant] = wall
                 walls.setdefault((scenario, variant), []).append(wall)
             line = f"rep {rep + 1} {scenario!s:<10}"
@@ -131,35 +146,54 @@ def main(argv: Optional[List[str]] = None) -> int:
                 ratio = got["observed"] / got["unobserved"]
                 ratios[scenario].append(ratio)
                 line += f"  ratio {ratio:.3f}"
+                extra = (cpu["observed"] - cpu["unobserved"]) / got["observed"]
+                extra_cpu[scenario].append(extra)
+                notes += f", observer ≈{extra:.2f} cores"
             print(f"{line}  ({notes})", flush=True)
 
     print()
     print(
         f"{'scenario':<11} {'unobserved s, median [min–max]':<34} "
-        f"{'observed s, median [min–max]':<34} {'ratio of medians':<17} "
-        f"{'per-pair ratio, median [min–max]':<34} goal"
+        f"{'observed s, median [min–max]':<34} {'of medians':<11} {'of minima':<10} "
+        f"{'per-pair ratio, median [min–max]':<34} goal (on the per-pair median)"
     )
+    noisy: List[str] = []
     for scenario in scenarios:
         un: Summary = summarize(walls.get((scenario, "unobserved"), []))
         ob: Summary = summarize(walls.get((scenario, "observed"), []))
         pair = summarize(ratios[scenario])
         of_medians = ob.median / un.median if un.n and ob.n else float("nan")
+        of_minima = ob.low / un.low if un.n and ob.n else float("nan")
         goal = GOALS[scenario]
         goal_text = (
             f"≤{goal:.2f}× ({verdict(pair.median, goal)})" if goal is not None else "— (none set)"
         )
         print(
-            f"{scenario!s:<11} {un.fmt():<34} {ob.fmt():<34} {of_medians:<17.3f} "
-            f"{pair.fmt():<34} {goal_text}"
+            f"{scenario!s:<11} {un.fmt():<34} {ob.fmt():<34} {of_medians:<11.3f} "
+            f"{of_minima:<10.3f} {pair.fmt():<34} {goal_text}"
         )
+        spread = un.high / un.low - 1 if un.n > 1 else 0.0
+        if goal is not None and spread > goal - 1:
+            noisy.append(
+                f"{scenario}: unobserved runs alone spread {spread:.0%} (max/min), more than "
+                f"the goal's {goal - 1:.0%} margin"
+            )
+    if noisy:
+        print("NOISY — the verdicts above are not reliable; rerun on a quieter machine:")
+        for line in noisy:
+            print(f"  {line}")
     print()
     for scenario in scenarios:
         rate = summarize(rates[scenario]).fmt(".1f", "/s")
         print(f"py-spy achieved rate (Session's figure), {scenario}: {rate}")
+    for scenario in scenarios:
+        cores = summarize(extra_cpu[scenario]).fmt(".2f", " cores")
+        print(f"observer CPU (extra CPU of the observed run / its wall time), {scenario}: {cores}")
     if problems:
         print("problems reported by the observed sessions:")
         for problem in problems:
             print(f"  - {problem}")
+    footer()
     return 0
 
 

@@ -214,12 +214,18 @@ class PySpySampler:
             self._targets.clear()
 
     def stop(self) -> None:
+        """Stop sampling, kill any py-spy still running, release every fd and temp file."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         os.write(self._wake_w, b"x")
         if self._thread.is_alive():
             self._thread.join(2.0)
         reap([w.proc for w in self._windows.values()], grace_s=0.2)
         self._windows.clear()
+        self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     # -- the sampler thread -----------------------------------------------------------
