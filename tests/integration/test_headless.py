@@ -36,10 +36,10 @@ def fraction(x: Any) -> bool:
 
 def test_threads_report() -> None:
     doc = headless(
-        "--scenario", "threads", "--threads", "2", "--count", "60000000", "--seconds", "15"
+        "--scenario", "threads", "--threads", "2", "--count", "150000000", "--seconds", "15"
     )  # fmt: skip
     assert doc["scenario"] == "threads"
-    assert doc["count"] == 60_000_000
+    assert doc["count"] == 150_000_000
     assert doc["workers"] == 2
     assert doc["state"] == "done"
     assert doc["error"] is None
@@ -68,8 +68,7 @@ def test_threads_report() -> None:
         assert t["mean_hold_ms"] > 0
         assert t["function"] == "countdown"
     assert sum(t["gil_share"] for t in threads) <= 1.01
-    # py-spy's shares come from complete 1 s windows inside the run; with a run this short
-    # there may be none, but at least one thread should have one.
+    # py-spy's shares come from complete 1 s windows inside the run (~3 s here).
     assert any(t["gil_share_pyspy"] is not None for t in threads)
 
 
