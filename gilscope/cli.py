@@ -9,10 +9,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from typing import List, NoReturn, Optional
 
 from gilscope import __version__
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
+from gilscope.session import Session
 
 MIN_COLUMNS, MIN_LINES = 80, 24
 
@@ -118,8 +120,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     spec = WorkloadSpec(Scenario(args.scenario), args.count, args.workers, python)
 
-    from gilscope.session import Session
-
     if args.headless:
         return _headless(Session(spec, rate_hz=args.rate), args.seconds)
 
@@ -147,23 +147,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     return app.return_code or 0
 
 
-def _headless(session: object, seconds: float) -> int:
+def _headless(session: Session, seconds: float) -> int:
+    """The JSON report on stdout; on SIGTERM, SIGHUP or SIGINT, stop cleanly with 128+sig."""
     from gilscope.headless import run_headless
-    from gilscope.session import Session
 
-    assert isinstance(session, Session)
+    stop = threading.Event()
+    caught: List[int] = []
 
-    def stop(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+    def on_signal(signum: int, _frame: object) -> None:
+        caught.append(signum)
+        stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, stop)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
     try:
-        doc = run_headless(session, seconds)
-    except KeyboardInterrupt:
-        session.close()
-        return 130
+        doc = run_headless(session, seconds, stop)
     finally:
         session.close()
+    if doc is None:
+        return 128 + caught[0]
     print(json.dumps(doc, indent=2))
     return 0 if doc["state"] != "failed" else 1

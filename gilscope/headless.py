@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from gilscope.scenarios.workload import RunState
 from gilscope.session import Session
@@ -11,22 +12,33 @@ from gilscope.session import Session
 TERMINAL = (RunState.DONE, RunState.FAILED, RunState.STOPPED)
 
 
-def run_headless(session: Session, seconds: float) -> Dict[str, Any]:
-    """Observe for ``seconds`` or until the run ends, then report the whole observation."""
+def run_headless(
+    session: Session, seconds: float, stop: Optional[threading.Event] = None
+) -> Optional[Dict[str, Any]]:
+    """Observe for ``seconds`` or until the run ends, then report the whole observation.
+
+    Returns None if ``stop`` was set (a signal): the caller exits without a report.
+    """
+    stop = stop or threading.Event()
     session.start()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and session.state not in TERMINAL:
-        time.sleep(0.05)
+        if stop.wait(0.05):
+            return None
     # Let the collector fold in the last stamps and py-spy's last windows land.
-    time.sleep(0.3)
+    if stop.wait(0.3):
+        return None
     return report(session)
 
 
 def report(session: Session) -> Dict[str, Any]:
     snap = session.snapshot()
     timeline = session.timeline
-    start = min((timeline.first_ns(lane.key) for lane in snap.lanes), default=snap.now_ns)
     end = timeline.latest_ns or snap.now_ns
+    # From the first GIL acquisition; lanes that never ran (a failed or very short run)
+    # have first_ns 0 and must not stretch the span back to the clock's epoch.
+    firsts = [f for f in (timeline.first_ns(lane.key) for lane in snap.lanes) if f]
+    start = min(firsts, default=end)
     processes: Dict[int, List[Dict[str, Any]]] = {}
     by_key = {row.key: row for row in snap.threads}
     span = end - start

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Deque, Dict, Iterable, List, Optional, Tuple
 
+from gilscope.children import reap_all
 from gilscope.model.metrics import RunRecord, agreement_pp
 from gilscope.model.timeline import LaneKey, Timeline
 from gilscope.sampling.cpu import CpuSampler
@@ -27,7 +28,6 @@ from gilscope.sampling.pyspy import (
     PySpyWindow,
     ThreadGil,
 )
-from gilscope.scenarios.spawn import reap_all
 from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec
 
 COLLECT_HZ = 50
@@ -94,6 +94,9 @@ class Snapshot:
     stacks: Tuple[StackRow, ...]
     pyspy: PySpyStatus
     results: Tuple[RunRecord, ...]
+    # The live timeline these figures came from: views query it for whatever zoom they
+    # show. Carried here so a view can never pair one run's snapshot with another's lanes.
+    timeline: Timeline = field(default_factory=Timeline, compare=False, repr=False)
     problems: Tuple[str, ...] = field(default=())  # every problem so far, oldest first
 
 
@@ -117,7 +120,6 @@ class Session:
         self._thread_cpu: Dict[Tuple[int, int], float] = {}
         self._results: List[RunRecord] = []
         self._problems: List[str] = []
-        self._windows: Dict[int, PySpyWindow] = {}  # latest complete window: shares
         self._stack_windows: Dict[int, PySpyWindow] = {}  # latest of any kind: stacks
         # Whole run, per lane: [py-spy samples, intervals, sum of exact shares, windows].
         self._pyspy_totals: Dict[LaneKey, List[float]] = {}
@@ -138,6 +140,7 @@ class Session:
                 "py-spy not found on PATH: GIL stacks are off. Fix: pip install py-spy"
             )
         self._snapshot: Optional[Snapshot] = None
+        self._lost_reported = False
         self._stop = threading.Event()
         self._collector = threading.Thread(target=self._collect, name="gilscope-collector")
         self._collector.daemon = True
@@ -160,7 +163,8 @@ class Session:
             self._runs += 1
             workload = Workload(self.spec, os.path.join(self._dir, f"board-{self._runs}"))
             self.timeline = Timeline()
-            self._windows.clear()
+            self._window_count = 0
+            self._lost_reported = False
             self._stack_windows.clear()
             self._pyspy_totals.clear()
             self._cpu_totals.clear()
@@ -253,12 +257,23 @@ class Session:
             state = w.poll()
             self._learn_lanes(w)
             if w.reader is not None:
+                upto = time.monotonic_ns()  # before reading: see Timeline.add_stamps
                 batches = w.reader.drain()
                 self.timeline.add_stamps(
-                    (self._lane_keys[b.slot], b.stamps)
-                    for b in batches
-                    if b.slot in self._lane_keys
+                    (
+                        (self._lane_keys[b.slot], b.stamps)
+                        for b in batches
+                        if b.slot in self._lane_keys
+                    ),
+                    upto=upto,
                 )
+                lost = sum(b.lost for b in batches)
+                if lost and not self._lost_reported:
+                    self._lost_reported = True
+                    self._problems.append(
+                        f"the collector fell behind: {lost} worker stamps were overwritten "
+                        "before they were read; the timeline has a gap there"
+                    )
             if state is RunState.DONE and before is not RunState.DONE and w.wall_s is not None:
                 self._results.append(
                     RunRecord(str(w.spec.scenario), w.spec.count, w.spec.workers, w.wall_s)
@@ -282,25 +297,31 @@ class Session:
         self._lanes = tuple(sorted(lanes, key=lambda x: (x.process_index, x.key.slot)))
 
     def _sample_cpu(self) -> None:
-        w = self._workload
-        pids = w.pids if w is not None else []
-        sample = self._cpu.sample(pids)
-        self._cores = sample.cores
-        self._core_history.append(sample.cores)
-        if self.state is RunState.RUNNING:
-            if len(self._core_sum) != len(sample.cores):
-                self._core_sum = [0.0] * len(sample.cores)
-            self._core_sum = [a + b for a, b in zip(self._core_sum, sample.cores)]
-            self._core_samples += 1
+        with self._lock:
+            w = self._workload
+            pids = w.pids if w is not None else []
+            running = w is not None and w.state is RunState.RUNNING
+            by_tid = {(lane.key.pid, lane.tid): lane.key for lane in self._lanes}
+            timeline = self.timeline
+        sample = self._cpu.sample(pids)  # /proc reads, outside the lock
         cpu: Dict[Tuple[int, int], float] = {}
-        by_tid = {(lane.key.pid, lane.tid): lane.key for lane in self._lanes}
-        for th in sample.threads:
-            cpu[th.pid, th.tid] = th.cpu
-            key = by_tid.get((th.pid, th.tid))
-            if key is not None:
-                self.timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns)
-                self._cpu_totals[key] = self._cpu_totals.get(key, 0) + th.cpu_ns
-        self._thread_cpu = cpu
+        with self._lock:
+            if timeline is not self.timeline:
+                return  # a restart came in between: this sample belongs to no run
+            self._cores = sample.cores
+            self._core_history.append(sample.cores)
+            if running:
+                if len(self._core_sum) != len(sample.cores):
+                    self._core_sum = [0.0] * len(sample.cores)
+                self._core_sum = [a + b for a, b in zip(self._core_sum, sample.cores)]
+                self._core_samples += 1
+            for th in sample.threads:
+                cpu[th.pid, th.tid] = th.cpu
+                key = by_tid.get((th.pid, th.tid))
+                if key is not None:
+                    timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns)
+                    self._cpu_totals[key] = self._cpu_totals.get(key, 0) + th.cpu_ns
+            self._thread_cpu = cpu
 
     def _on_window(self, window: PySpyWindow) -> None:
         with self._lock:
@@ -311,7 +332,6 @@ class Session:
             self._window_count += 1
             if not window.complete:
                 return  # its interval count is a guess: good for stacks, not for shares
-            self._windows[window.pid] = window
             for lane in lanes:
                 thread = _pyspy_thread(window, lane)
                 self._spy_recent.setdefault(lane.key, deque(maxlen=SPY_POOL)).append(
@@ -401,6 +421,7 @@ class Session:
                     windows=self._window_count,
                 ),
                 results=tuple(self._results),
+                timeline=self.timeline,
                 problems=tuple(self._problems),
             )
             self._snapshot = snap
@@ -409,8 +430,9 @@ class Session:
     # -- whole-run figures (headless) -------------------------------------------------
     def mean_cores(self) -> List[float]:
         """Utilization per core, averaged over the time the countdown ran."""
-        n = max(self._core_samples, 1)
-        return [s / n for s in self._core_sum] if self._core_sum else list(self._cores)
+        with self._lock:
+            n = max(self._core_samples, 1)
+            return [s / n for s in self._core_sum] if self._core_sum else list(self._cores)
 
     def pyspy_share(self, key: LaneKey) -> Optional[float]:
         """py-spy's GIL share of a lane over every complete window of the run."""
@@ -424,9 +446,10 @@ class Session:
             return min(1.0, self._cpu_totals.get(key, 0) / span_ns) if span_ns > 0 else 0.0
 
     def python_version(self) -> str:
-        w = self._workload
-        infos = w.infos() if w is not None else []
-        return infos[0].python_version if infos else ""
+        with self._lock:
+            w = self._workload
+            infos = w.infos() if w is not None else []
+            return infos[0].python_version if infos else ""
 
     def overall_pyspy(self) -> PySpyStatus:
         with self._lock:

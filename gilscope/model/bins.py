@@ -25,9 +25,10 @@ class BinRing:
     def _advance(self, j: int) -> None:
         if j <= self._head:
             return
-        if self._head < 0 or j - self._head >= self.size:
-            for i in range(self.size):
-                self._vals[i] = 0
+        if self._head < 0:
+            pass  # a new ring is already all zeros
+        elif j - self._head >= self.size:
+            self._vals[:] = array("q", bytes(8 * self.size))
         else:
             for b in range(self._head + 1, j + 1):
                 self._vals[b % self.size] = 0

@@ -9,6 +9,7 @@ any zoom from 1 ms to 2 s per column reads a few bins per column.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import threading
 from collections import deque
@@ -94,6 +95,7 @@ class Timeline:
         self._lock = threading.Lock()
         self._lanes: Dict[LaneKey, Lane] = {}
         self._procs: Dict[int, _ProcessTrack] = {}
+        self._pending: Dict[LaneKey, List[int]] = {}  # stamps newer than the last read's start
         self.latest_ns = 0
 
     # -- writing (collector thread) ---------------------------------------------------
@@ -103,12 +105,26 @@ class Timeline:
                 self._lanes[key] = Lane(key, name, process_index, chunk_ns)
                 self._procs.setdefault(key.pid, _ProcessTrack())
 
-    def add_stamps(self, batches: Iterable[Tuple[LaneKey, Sequence[int]]]) -> None:
-        """Fold new stamps in. Stamps of one process are replayed in time order."""
+    def add_stamps(
+        self, batches: Iterable[Tuple[LaneKey, Sequence[int]]], upto: Optional[int] = None
+    ) -> None:
+        """Fold new stamps in; stamps of one process are replayed in time order.
+
+        ``upto``: the clock just before the board was read. The reader reads slot after
+        slot, so a stamp newer than that may be visible in one slot while an older one in
+        the next slot is not yet; such stamps wait for the next call instead of arriving
+        out of order.
+        """
         by_pid: Dict[int, List[List[Tuple[int, LaneKey]]]] = {}
-        for key, stamps in batches:
-            by_pid.setdefault(key.pid, []).append([(t, key) for t in stamps])
         with self._lock:
+            for key, stamps in batches:
+                held = self._pending.pop(key, [])
+                held.extend(stamps)
+                if upto is not None and held and held[-1] > upto:
+                    cut = bisect.bisect_right(held, upto)
+                    self._pending[key] = held[cut:]
+                    held = held[:cut]
+                by_pid.setdefault(key.pid, []).append([(t, key) for t in held])
             for pid, streams in by_pid.items():
                 track = self._procs.setdefault(pid, _ProcessTrack())
                 for t, key in heapq.merge(*streams, key=lambda s: s[0]):
@@ -118,9 +134,8 @@ class Timeline:
 
     def _stamp(self, track: _ProcessTrack, lane: Lane, t: int) -> None:
         if t <= track.last_stamp:
-            # Older than a stamp of this process already replayed: the reader drains slot
-            # after slot and can be paused in between, so a lane's last few stamps can come
-            # one drain late. Replaying them now would make an inverted, overlapping run.
+            # Older than a stamp of this process already replayed (only possible if a caller
+            # gives no ``upto``): replaying it would make an inverted, overlapping run.
             return
         gap = t - lane.last_stamp
         if track.last_lane is lane and lane.last_stamp and gap <= HOLD_GAP_MAX_NS:
@@ -168,7 +183,8 @@ class Timeline:
             return sorted(self._lanes, key=lambda k: (self._lanes[k].process_index, k.slot))
 
     def name(self, key: LaneKey) -> str:
-        return self._lanes[key].name
+        with self._lock:
+            return self._lanes[key].name
 
     def first_ns(self, key: LaneKey) -> int:
         """When the lane first held the GIL (0 if never)."""

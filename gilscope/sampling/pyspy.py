@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Deque, Dict, Optional, Set, Tuple
 
-from gilscope.scenarios.spawn import reap, spawn
+from gilscope.children import reap, spawn
 
 WINDOW_S = 1  # py-spy takes whole seconds only
 PERIOD_S = 0.5
@@ -184,7 +184,7 @@ class PySpySampler:
         self._targets: Dict[int, float] = {}  # pid -> next launch (monotonic s)
         self._failures: Dict[int, int] = {}
         self._reported: Set[int] = set()
-        self._windows: Dict[int, _Window] = {}  # stdout fd -> window
+        self._windows: Dict[int, _Window] = {}  # py-spy pid -> its window, while it runs
         self._tmp = tempfile.mkdtemp(prefix="gilscope-pyspy-")
         self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
@@ -249,10 +249,11 @@ class PySpySampler:
 
     def _launch(self, pid: int, now: float) -> None:
         with self._lock:
-            if pid in self._targets:
-                # Keep the cadence; when behind (or just attached), the next one is a period on.
-                due = self._targets[pid] + PERIOD_S
-                self._targets[pid] = due if due > now else now + PERIOD_S
+            if pid not in self._targets:
+                return  # detached since it fell due
+            # Keep the cadence; when behind (or just attached), the next one is a period on.
+            due = self._targets[pid] + PERIOD_S
+            self._targets[pid] = due if due > now else now + PERIOD_S
         if self.executable is None:
             return
         per_window_rate = max(1, round(self.rate_hz * PERIOD_S / WINDOW_S))
@@ -274,6 +275,7 @@ class PySpySampler:
         assert proc.stdout is not None
         os.set_blocking(proc.stdout.fileno(), False)
         self._selector.register(proc.stdout, selectors.EVENT_READ, window)
+        self._windows[proc.pid] = window
 
     def _read(self, window: _Window) -> None:
         stdout: IO[bytes] = window.proc.stdout
@@ -294,6 +296,7 @@ class PySpySampler:
                     window.end_ns = now
             return
         self._selector.unregister(stdout)
+        del self._windows[window.proc.pid]
         self._finish(window, now)
 
     def _finish(self, window: _Window, now: int) -> None:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple
 
+from gilscope.children import reap, spawn
 from gilscope.sampling.report import (
     STATE_DONE,
     STATE_EMPTY,
@@ -23,7 +24,6 @@ from gilscope.sampling.report import (
     WorkerInfo,
     create_board,
 )
-from gilscope.scenarios.spawn import reap, spawn
 
 COUNTDOWN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "countdown.py")
 READY_TIMEOUT_S = 20.0
@@ -133,6 +133,7 @@ class Workload:
         if infos and all(i.state == STATE_DONE for i in infos):
             self.wall_s = (max(i.end_ns for i in infos) - min(i.start_ns for i in infos)) / 1e9
             self.state = RunState.DONE
+            reap(self.procs, grace_s=2.0)  # they are exiting: collect them, no zombies
             return self.state
         for p in self.procs:
             code = p.poll()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from dataclasses import replace
 from typing import Optional, Tuple
 
@@ -53,7 +54,7 @@ class GilscopeApp(App[int]):
         self.handle_signals = handle_signals
         self._problems_seen = 0
         self._last: Optional[Snapshot] = None
-        self._frame = 0
+        self._slow_at = 0.0
         self._force = True  # redraw everything on the next frame (start, key presses)
 
     def compose(self) -> ComposeResult:
@@ -92,29 +93,31 @@ class GilscopeApp(App[int]):
         self._results = self.query_one(ResultsPanel)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
                 loop.add_signal_handler(sig, self.exit, 128 + sig)
         self.set_interval(1 / self.fps, self.pull)
         self.pull()
 
     def on_resize(self) -> None:
         small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
-        self.screen.set_class(small, "too-small")
+        self.screen_stack[0].set_class(small, "too-small")  # the main screen, even under a modal
 
     # -- data flows down --------------------------------------------------------------
     def pull(self) -> None:
         snap = self.source.snapshot()
         self._last = snap
-        self._frame += 1
         # The timeline and meters move every frame; the table, stacks and results hold
         # 2 s figures and py-spy windows that land twice a second: redraw those at 2 Hz.
-        slow = self._frame % max(1, self.fps // 2) == 1 or self.fps < 2
+        now = time.monotonic()
+        slow = now - self._slow_at >= 0.5
+        if slow:
+            self._slow_at = now
         timeline = self._timeline
         with self.batch_update():
             self._status.show(
                 status_text(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
             )
-            timeline.show(snap, self.source.timeline)
+            timeline.show(snap, snap.timeline)
             self._cores.show(snap.cores, snap.core_history, sum(row.cpu for row in snap.threads))
             if slow or self._force:
                 self._table.show(snap.threads)

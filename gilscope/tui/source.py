@@ -4,15 +4,11 @@ from __future__ import annotations
 
 from typing import Optional, Protocol
 
-from gilscope.model.timeline import Timeline
 from gilscope.scenarios.workload import WorkloadSpec
 from gilscope.session import Snapshot
 
 
 class SnapshotSource(Protocol):
-    @property
-    def timeline(self) -> Timeline: ...
-
     def snapshot(self) -> Snapshot: ...
 
     def restart(self, spec: Optional[WorkloadSpec] = None) -> None: ...

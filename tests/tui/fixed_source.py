@@ -12,7 +12,7 @@ from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec
 from gilscope.session import LaneInfo, PySpyStatus, Snapshot, StackRow, ThreadRow
 
 NOW_NS = 1_000_000 * MS  # 1000 s after an arbitrary epoch
-PID = 4242
+PID = 3141582  # seven digits, as on a long-running Linux host
 
 
 def synthetic_timeline(seconds: float = 3.0, processes: int = 1, threads: int = 2) -> Timeline:
@@ -35,7 +35,7 @@ def synthetic_timeline(seconds: float = 3.0, processes: int = 1, threads: int = 
 
 def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
     lanes = tuple(
-        LaneInfo(LaneKey(PID, i), f"countdown-{i}", 0, 5000 + i, 140000000 + i) for i in range(2)
+        LaneInfo(LaneKey(PID, i), f"countdown-{i}", 0, 3141590 + i, 140000000 + i) for i in range(2)
     )
     rows = tuple(
         ThreadRow(
@@ -71,6 +71,7 @@ def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
             RunRecord("sequential", 50_000_000, 2, 2.31),
             RunRecord("threads", 50_000_000, 2, 2.44),
         ),
+        timeline=synthetic_timeline(),
     )
 
 
@@ -79,12 +80,7 @@ class FixedSource:
 
     def __init__(self, snapshot: Optional[Snapshot] = None) -> None:
         self._snapshot = snapshot or synthetic_snapshot()
-        self._timeline = synthetic_timeline()
         self.restarts: List[Optional[WorkloadSpec]] = []
-
-    @property
-    def timeline(self) -> Timeline:
-        return self._timeline
 
     def snapshot(self) -> Snapshot:
         return self._snapshot

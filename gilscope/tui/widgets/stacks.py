@@ -12,11 +12,12 @@ from gilscope.session import PySpyStatus, StackRow
 
 
 def pyspy_title(status: PySpyStatus) -> str:
+    """Short enough for the stacks panel at 80 columns: the agreement must stay visible."""
     if not status.available:
-        return "GIL stacks · py-spy not found"
+        return "Stacks · py-spy not found"
     rate = "…" if status.rate_hz is None else f"{status.rate_hz:.0f}/s"
-    agree = "…" if status.agreement_pp is None else f"±{status.agreement_pp:.1f} pp"
-    return f"GIL stacks · py-spy {rate} · vs exact {agree}"
+    agree = "…" if status.agreement_pp is None else f"±{status.agreement_pp:.1f}pp"
+    return f"Stacks · py-spy {rate} · {agree} vs exact"
 
 
 def stacks_text(stacks: Tuple[StackRow, ...], status: PySpyStatus) -> Text:

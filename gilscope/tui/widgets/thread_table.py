@@ -13,16 +13,16 @@ COLUMNS = (
     ("tid", "tid"),
     ("pid", "pid"),
     ("gil", "GIL%"),
-    ("spy", "py-spy%"),
+    ("spy", "spy%"),
     ("cpu", "CPU%"),
-    ("func", "in function"),
+    ("func", "function"),
     ("hand", "acq/s"),
     ("hold", "hold ms"),
 )
 
 
 def _pct(x: Optional[float]) -> str:
-    return "–" if x is None else f"{x * 100:5.1f}"
+    return "  –" if x is None else f"{x * 100:4.0f}"
 
 
 def row_cells(row: ThreadRow) -> Tuple[str, ...]:
@@ -33,9 +33,9 @@ def row_cells(row: ThreadRow) -> Tuple[str, ...]:
         _pct(row.gil_share),
         _pct(row.gil_share_pyspy),
         _pct(row.cpu),
-        row.function or "…",
+        (row.function or "…")[:12],
         f"{row.handoffs_per_s:5.0f}",
-        f"{row.mean_hold_ms:7.1f}",
+        f"{row.mean_hold_ms:7.1f}"[-7:],
     )
 
 
@@ -43,7 +43,7 @@ class ThreadTable(DataTable[str]):
     """Rows keyed by lane; cells updated in place so the table never flickers."""
 
     DEFAULT_CSS = """
-    ThreadTable { height: auto; max-height: 12; }
+    ThreadTable { height: auto; }
     """
 
     def __init__(self, *, id: Optional[str] = None) -> None:

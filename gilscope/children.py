@@ -1,51 +1,28 @@
-"""Spawning children that cannot outlive gilscope, and reaping them.
+"""Every child gilscope starts (workers and py-spy) is registered here and always reaped.
 
-Every child (workers and py-spy) gets PR_SET_PDEATHSIG=SIGKILL, so the kernel kills it if
-gilscope dies without cleaning up (SIGKILL, a crash in C). The death signal fires when the
-*thread* that forked exits, so spawn only from threads that live as long as the session.
-Everything spawned is also kept in a registry that ``reap_all`` empties on any orderly exit.
+Orderly exits (q, Ctrl-C, SIGTERM, SIGHUP, a crash that unwinds) call ``reap_all``. For the
+disorderly ones (SIGKILL, a crash in C) the children look after themselves: each worker sets
+its own PR_SET_PDEATHSIG and checks its parent once a second, and py-spy exits by itself
+when its target dies or its 1 s window ends. No ``preexec_fn``: forking a threaded process
+to run Python before exec can deadlock, and it would rule out the fast posix_spawn path.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Sequence
 
-_PR_SET_PDEATHSIG = 1
 _lock = threading.Lock()
 _children: List[subprocess.Popen[Any]] = []
 
 
-def _resolve_prctl() -> Optional[Callable[[], None]]:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    # Resolved before any fork: the child only makes one foreign call, then execs.
-    def set_death_signal() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-    return set_death_signal
-
-
-_set_death_signal = _resolve_prctl()
-
-
 def spawn(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
-    """Start a child that dies with us; it is reaped by ``reap_all`` at exit."""
-    proc: subprocess.Popen[Any] = subprocess.Popen(
-        list(argv), preexec_fn=_set_death_signal, close_fds=True, **kwargs
-    )
+    """Start a child; it is reaped by ``reap_all`` at exit if nobody reaped it before."""
+    proc: subprocess.Popen[Any] = subprocess.Popen(list(argv), close_fds=True, **kwargs)
     with _lock:
         _children[:] = [c for c in _children if c.poll() is None]
         _children.append(proc)
@@ -83,11 +60,6 @@ def reap_all(grace_s: float = 0.5) -> None:
         procs = list(_children)
         _children.clear()
     reap(procs, grace_s)
-
-
-def live_children() -> List[int]:
-    with _lock:
-        return [p.pid for p in _children if p.poll() is None]
 
 
 def _signal(p: subprocess.Popen[Any], sig: int) -> None:
