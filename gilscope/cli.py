@@ -138,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from gilscope.tui.app import make_app
 
     session = Session(spec, rate_hz=args.rate)
-    app = make_app(session, fps=args.fps, handle_signals=True)
+    app = make_app(session, fps=args.fps, on_signal=session.close)
     try:
         session.start()
         app.run()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 import time
 from dataclasses import replace
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -47,14 +50,21 @@ class GilscopeApp(App[int]):
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, source: SnapshotSource, fps: int = 10, handle_signals: bool = False):
+    def __init__(
+        self,
+        source: SnapshotSource,
+        fps: int = 10,
+        on_signal: Optional[Callable[[], None]] = None,
+    ):
+        """``on_signal``: if given, SIGTERM, SIGHUP and SIGINT call it, then quit."""
         super().__init__()
         self.source = source
         self.fps = fps
-        self.handle_signals = handle_signals
+        self._on_signal = on_signal
         self._problems_seen = 0
         self._last: Optional[Snapshot] = None
         self._slow_at = 0.0
+        self._loop_ref: asyncio.AbstractEventLoop
         self._force = True  # redraw everything on the next frame (start, key presses)
 
     def compose(self) -> ComposeResult:
@@ -91,15 +101,33 @@ class GilscopeApp(App[int]):
         self._table = self.query_one(ThreadTable)
         self._stacks = self.query_one(GilStacks)
         self._results = self.query_one(ResultsPanel)
-        if self.handle_signals:
-            loop = asyncio.get_running_loop()
+        if self._on_signal is not None:
+            # Plain handlers, not the event loop's: when the terminal is gone the loop can
+            # be stuck writing a frame, and a loop-run handler would never get its turn.
+            self._loop_ref = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-                loop.add_signal_handler(sig, self.exit, 128 + sig)
+                signal.signal(sig, self._signalled)
         self.set_interval(1 / self.fps, self.pull)
         self.pull()
 
-    def on_resize(self) -> None:
-        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+    def _signalled(self, sig: int, _frame: object) -> None:
+        # Stop every child at once, from a thread of its own. After SIGHUP (an SSH session
+        # dropped) the terminal is gone and Textual can block for ever drawing or handing it
+        # back, so the process exits regardless 2 s later.
+        stop = self._on_signal
+
+        def shutdown() -> None:
+            if stop is not None:
+                stop()
+            time.sleep(2.0)
+            os._exit(128 + sig)
+
+        threading.Thread(target=shutdown, name="gilscope-shutdown", daemon=True).start()
+        self._loop_ref.call_soon_threadsafe(self.exit, 128 + sig)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # The event's size: self.size is still the old one while the event is handled.
+        small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
         self.screen_stack[0].set_class(small, "too-small")  # the main screen, even under a modal
 
     # -- data flows down --------------------------------------------------------------
@@ -179,6 +207,8 @@ class GilscopeApp(App[int]):
 _ACTIVE = (RunState.STARTING, RunState.RUNNING)
 
 
-def make_app(source: SnapshotSource, fps: int = 10, handle_signals: bool = False) -> GilscopeApp:
+def make_app(
+    source: SnapshotSource, fps: int = 10, on_signal: Optional[Callable[[], None]] = None
+) -> GilscopeApp:
     """The one way to build the app: the CLI and the tests both come through here."""
-    return GilscopeApp(source, fps=fps, handle_signals=handle_signals)
+    return GilscopeApp(source, fps=fps, on_signal=on_signal)

@@ -108,6 +108,25 @@ def test_quitting_stops_every_child(
         os.close(master)
 
 
+def test_ssh_drop_terminal_gone_then_sighup() -> None:
+    """An SSH session dropping: the terminal disappears, then SIGHUP arrives. Restoring a
+    terminal that is gone must not keep gilscope (or anything it started) alive."""
+    proc, master, _ = _start_app("--scenario", "threads")
+    kids = _wait_for_children(proc)
+    time.sleep(0.5)
+    os.close(master)  # the far end of the terminal is gone: writes now fail
+    time.sleep(4)  # frames keep coming; Textual's writer thread meets the dead terminal
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGHUP)
+    _assert_all_gone(kids, within_s=2.0 + 1.0)
+    try:
+        proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert time.monotonic() - t0 < 5
+
+
 def test_sigkill_of_gilscope_still_kills_its_children() -> None:
     proc, master, _ = _start_app("--scenario", "processes")
     try:
