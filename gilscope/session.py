@@ -9,6 +9,7 @@ Readers call ``snapshot()`` whenever they like (the UI does at its frame rate) a
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import threading
 import time
@@ -65,7 +66,7 @@ class ThreadRow:
 class StackRow:
     thread: str
     frames: Tuple[str, ...]  # innermost first
-    share: float
+    share: Optional[float]  # from complete py-spy windows only; None before the first
 
 
 @dataclass(frozen=True)
@@ -369,8 +370,17 @@ class Session:
             rows = []
             stacks = []
             batons = []
+            # The last 2 s of the run; a younger run from its start; a finished run whole.
+            firsts = [f for f in (self.timeline.first_ns(x.key) for x in self._lanes) if f]
+            run_start = min(firsts, default=now)
+            done = state is RunState.DONE and self.timeline.latest_ns > run_start
+            if done:
+                span = (run_start, self.timeline.latest_ns)
+            else:
+                span = (max(now - STATS_WINDOW_NS, run_start), now)
+            figures = self.timeline.totals if done else self.timeline.stats
             for lane in self._lanes:
-                st = self.timeline.stats(lane.key, now - STATS_WINDOW_NS, now)
+                st = figures(lane.key, *span)
                 spy = self._spy_recent.get(lane.key)
                 spy_share = sum(n for n, _ in spy) / sum(i for _, i in spy) if spy else None
                 seen = _pyspy_thread(self._stack_windows.get(lane.key.pid), lane)
@@ -380,8 +390,9 @@ class Session:
                     function = top[-1].function
                     # The thread's GIL share (from a complete window: a cut-short one's
                     # interval count is a guess), shown at its most sampled line.
-                    share = spy_share if spy_share is not None else min(seen.share, 1.0)
-                    stacks.append(StackRow(lane.name, tuple(str(f) for f in reversed(top)), share))
+                    stacks.append(
+                        StackRow(lane.name, tuple(str(f) for f in reversed(top)), spy_share)
+                    )
                 rows.append(
                     ThreadRow(
                         key=lane.key,
@@ -416,7 +427,9 @@ class Session:
                 stacks=tuple(stacks),
                 pyspy=PySpyStatus(
                     available=self._pyspy.available,
-                    rate_hz=sum(self._rates) / len(self._rates) if self._rates else None,
+                    # The median: a window whose start line we read late (a busy UI thread)
+                    # looks short and fast; one such window should not move the figure.
+                    rate_hz=statistics.median(self._rates) if self._rates else None,
                     agreement_pp=agreement_pp(_pool(self._recent)),
                     windows=self._window_count,
                 ),

@@ -85,7 +85,7 @@ class GilscopeApp(App[int]):
                     box.border_title = "GIL stacks"
                     yield GilStacks(id="stacks")
                 with Vertical(id="results-box") as box:
-                    box.border_title = "Results (wall time)"
+                    box.border_title = "Results"
                     yield ResultsPanel(id="results")
             yield Footer(compact=True)
         yield Static(
@@ -133,7 +133,12 @@ class GilscopeApp(App[int]):
     # -- data flows down --------------------------------------------------------------
     def pull(self) -> None:
         snap = self.source.snapshot()
+        ended = snap.state is RunState.DONE and (self._last is None or self._last.state in _ACTIVE)
         self._last = snap
+        if ended and self._timeline.paused_end_ns is None and snap.timeline.latest_ns:
+            # A 50,000,000 countdown takes about a second: keep its end on screen instead of
+            # letting it scroll away. Space goes back to live; zoom out to see all of it.
+            self._timeline.paused_end_ns = self._timeline.end_ns(snap.timeline.latest_ns)
         # The timeline and meters move every frame; the table, stacks and results hold
         # 2 s figures and py-spy windows that land twice a second: redraw those at 2 Hz.
         now = time.monotonic()
@@ -151,7 +156,7 @@ class GilscopeApp(App[int]):
                 self._table.show(snap.threads)
                 self._stacks.show(snap.stacks, snap.pyspy)
                 running = str(snap.spec.scenario) if snap.state in _ACTIVE else None
-                self._results.show(snap.results, running)
+                self._results.show(snap.results, running, _short_spec(snap))
                 self._force = False
         for problem in snap.problems[self._problems_seen :]:
             self.notify(problem, severity="error", timeout=10)
@@ -205,6 +210,13 @@ class GilscopeApp(App[int]):
 
 
 _ACTIVE = (RunState.STARTING, RunState.RUNNING)
+
+
+def _short_spec(snap: Snapshot) -> str:
+    """N and K for the results title: 'N=50M K=2'."""
+    n = snap.spec.count
+    text = f"{n / 1e6:g}M" if n >= 1_000_000 and n % 100_000 == 0 else f"{n:,}"
+    return f"N={text} K={snap.spec.workers}"
 
 
 def make_app(

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
-from gilscope.scenarios.workload import Scenario
+from gilscope.scenarios.workload import RunState, Scenario
 from gilscope.tui.app import make_app
 from gilscope.tui.screens.help import HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen, parse_settings
@@ -153,3 +153,20 @@ async def test_problems_become_notifications_not_tracebacks() -> None:
 def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     assert make_app(FixedSource()).no_color
+
+
+async def test_a_finished_run_stays_on_screen_until_space() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        timeline = app.query_one(RelayTimeline)
+        await pilot.pause()
+        assert timeline.paused_end_ns is None  # running: live
+        done = replace(source.snapshot(), state=RunState.DONE, wall_s=1.2)
+        source._snapshot = done
+        await pilot.pause(0.3)
+        assert timeline.paused_end_ns == timeline.end_ns(done.timeline.latest_ns)
+        await pilot.press("space")
+        assert timeline.paused_end_ns is None  # back to live, and it stays live
+        await pilot.pause(0.3)
+        assert timeline.paused_end_ns is None

@@ -29,7 +29,7 @@ KEYS = """\
   s       set N (count) and K (threads or processes)
   space   pause the view (sampling goes on) · again: live
   + -     zoom in / out, 1 ms … 2 s per column
-  q       quit        ? or Esc   close this help"""
+  q       quit        ? Esc q   close this help"""
 HELP = f"[b]How to read gilscope[/b]\n\n{READING}\n\n{FIGURES}\n\n{KEYS}"
 
 

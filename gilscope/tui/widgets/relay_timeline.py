@@ -98,9 +98,9 @@ class RelayTimeline(ScrollView, can_focus=False):
                 pids.append(lane.key.pid)
         if not snap.lanes:
             rows.append(Strip([Segment(f" {snap.state.value}: waiting for the workers…", dim)]))
-        # Taller lanes when there is room (a projector at the back of a room), up to 3 rows.
+        # Taller lanes when there is room (a projector at the back of a room), up to 6 rows.
         spare = max(self.size.height, 1) - len(pids) - 1
-        lane_rows = max(1, min(3, spare // max(len(snap.lanes), 1)))
+        lane_rows = max(1, min(6, spare // max(len(snap.lanes), 1)))
         for index, pid in enumerate(pids):
             color = PROCESS_COLORS[index % len(PROCESS_COLORS)]
             lanes = [lane for lane in snap.lanes if lane.key.pid == pid]

@@ -31,7 +31,8 @@ def stacks_text(stacks: Tuple[StackRow, ...], status: PySpyStatus) -> Text:
     for i, row in enumerate(stacks):
         if i:
             text.append("\n")
-        text.append(f"{row.share * 100:3.0f}% ", style="bold")
+        share = "  –" if row.share is None else f"{row.share * 100:3.0f}"
+        text.append(f"{share}% ", style="bold")
         text.append(f"{row.thread} ", style="cyan")
         if row.frames:
             text.append(row.frames[0], style="bold")

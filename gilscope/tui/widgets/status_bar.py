@@ -28,6 +28,8 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
         text.append(f" {snap.elapsed_s:4.1f} s")
     text.append(f" · {zoom}/col · ")
     text.append("PAUSED" if paused else "LIVE", style="reverse yellow" if paused else "green")
+    if paused:
+        text.append(" space: live", style="dim")
     return text
 
 

@@ -71,5 +71,5 @@ class ThreadTable(DataTable[str]):
             old = self._cells.get(key, ())
             for (column, _), new, before in zip(COLUMNS, cells, old):
                 if new != before:
-                    self.update_cell(key, column, new)
+                    self.update_cell(key, column, new, update_width=True)
             self._cells[key] = cells
