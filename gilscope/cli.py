@@ -13,10 +13,10 @@ import threading
 from typing import List, NoReturn, Optional
 
 from gilscope import __version__
-from gilscope.scenarios.workload import Scenario, WorkloadSpec
+from gilscope.sampling.report import version_string
+from gilscope.scenarios.workload import MAX_WORKERS, Scenario, WorkloadSpec
 from gilscope.session import Session
-
-MIN_COLUMNS, MIN_LINES = 80, 24
+from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 
 
 class UsageError(Exception):
@@ -75,8 +75,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
     p.add_argument("--version", action="version", version=f"gilscope {__version__}")
     args = p.parse_args(argv)
-    if args.workers > 64:
-        p.error("--threads must be at most 64")
+    if args.workers > MAX_WORKERS:
+        p.error(f"--threads must be at most {MAX_WORKERS}")
     if args.rate > 5000:
         p.error("--rate must be at most 5000 (py-spy falls behind above that)")
     if args.fps > 60:
@@ -106,8 +106,9 @@ def check_python(path: str) -> str:
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):
         raise UsageError(f"--python {path!r} is not a Python interpreter") from None
     if impl != "CPython" or hexversion < 0x03090000:
-        version = f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}"
-        raise UsageError(f"--python {path!r} is {impl} {version}; gilscope needs CPython 3.9+")
+        raise UsageError(
+            f"--python {path!r} is {impl} {version_string(hexversion)}; gilscope needs CPython 3.9+"
+        )
     return real
 
 
@@ -127,10 +128,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("gilscope: error: the live view needs a terminal; use --headless", file=sys.stderr)
         return 2
     size = shutil.get_terminal_size()
-    if size.columns < MIN_COLUMNS or size.lines < MIN_LINES:
+    if size.columns < MIN_WIDTH or size.lines < MIN_HEIGHT:
         print(
             f"gilscope: error: terminal is {size.columns}×{size.lines}; "
-            f"the live view needs at least {MIN_COLUMNS}×{MIN_LINES}",
+            f"the live view needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
             file=sys.stderr,
         )
         return 2

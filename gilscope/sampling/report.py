@@ -41,6 +41,11 @@ STATE_RUNNING = 2
 STATE_DONE = 3
 
 
+def version_string(hexversion: int) -> str:
+    """sys.hexversion as '3.11.7'."""
+    return f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}"
+
+
 def create_board(path: str, slots: int) -> None:
     """Create the zero-filled board file that workers and the reader map."""
     with open(path, "wb") as f:
@@ -112,8 +117,7 @@ class WorkerInfo:
 
     @property
     def python_version(self) -> str:
-        v = self.hexversion
-        return f"{v >> 24}.{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}" if v else ""
+        return version_string(self.hexversion) if self.hexversion else ""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from gilscope.sampling.report import (
 
 COUNTDOWN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "countdown.py")
 READY_TIMEOUT_S = 20.0
+MAX_WORKERS = 64  # K: more threads or processes than this tells nothing new on any machine
 
 
 class Scenario(str, enum.Enum):

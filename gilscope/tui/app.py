@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 from gilscope.model.timeline import ZOOM_LEVELS_NS
 from gilscope.scenarios.workload import RunState, Scenario
 from gilscope.session import Snapshot
+from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen
 from gilscope.tui.source import SnapshotSource
@@ -28,8 +29,6 @@ from gilscope.tui.widgets.results import ResultsPanel
 from gilscope.tui.widgets.stacks import GilStacks
 from gilscope.tui.widgets.status_bar import StatusBar, status_text
 from gilscope.tui.widgets.thread_table import ThreadTable
-
-MIN_WIDTH, MIN_HEIGHT = 80, 24
 
 
 class GilscopeApp(App[int]):

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-MAX_WORKERS = 64
+from gilscope.scenarios.workload import MAX_WORKERS
 
 
 def parse_settings(count_text: str, workers_text: str) -> Tuple[Optional[int], Optional[int], str]:
