@@ -142,6 +142,7 @@ class Session:
             )
         self._snapshot: Optional[Snapshot] = None
         self._lost_reported = False
+        self._running_since = 0  # when the workers were told "go"
         self._stop = threading.Event()
         self._collector = threading.Thread(target=self._collect, name="gilscope-collector")
         self._collector.daemon = True
@@ -256,6 +257,8 @@ class Session:
                 return
             before = w.state
             state = w.poll()
+            if state is RunState.RUNNING and before is not RunState.RUNNING:
+                self._running_since = time.monotonic_ns()
             self._learn_lanes(w)
             if w.reader is not None:
                 upto = time.monotonic_ns()  # before reading: see Timeline.add_stamps
@@ -302,6 +305,7 @@ class Session:
             w = self._workload
             pids = w.pids if w is not None else []
             running = w is not None and w.state is RunState.RUNNING
+            running_since = self._running_since
             by_tid = {(lane.key.pid, lane.tid): lane.key for lane in self._lanes}
             timeline = self.timeline
         sample = self._cpu.sample(pids)  # /proc reads, outside the lock
@@ -319,7 +323,9 @@ class Session:
             for th in sample.threads:
                 cpu[th.pid, th.tid] = th.cpu
                 key = by_tid.get((th.pid, th.tid))
-                if key is not None:
+                # Before "go" workers calibrate and warm up: Python on a CPU, but no stamps
+                # yet. Counting that CPU would paint it as "running without the GIL".
+                if key is not None and running and sample.start_ns >= running_since:
                     timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns)
                     self._cpu_totals[key] = self._cpu_totals.get(key, 0) + th.cpu_ns
             self._thread_cpu = cpu
