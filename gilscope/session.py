@@ -9,6 +9,7 @@ Readers call ``snapshot()`` whenever they like (the UI does at its frame rate) a
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import tempfile
 import threading
@@ -159,6 +160,8 @@ class Session:
     def restart(self, spec: Optional[WorkloadSpec] = None) -> None:
         """Stop the current run (if any) and start ``spec`` (default: the same again)."""
         with self._lock:
+            if self._closed:
+                return  # a key pressed while quitting must not start new children
             if spec is not None:
                 self.spec = spec
             self._stop_workload()
@@ -192,10 +195,12 @@ class Session:
         self._freeze()
 
     def close(self) -> None:
-        """Stop everything gilscope started. Safe to call more than once, from any thread."""
-        if self._closed:
-            return
-        self._closed = True
+        """Stop everything gilscope started. Safe to call more than once, from any thread
+        (a signal's shutdown thread and the main thread's ``finally`` may race here)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         self._stop.set()
         if self._collector.is_alive() and threading.current_thread() is not self._collector:
             self._collector.join(1.0)
@@ -203,12 +208,7 @@ class Session:
             self._stop_workload()
         self._pyspy.stop()
         reap_all(grace_s=0.3)
-        try:
-            for name in os.listdir(self._dir):
-                os.unlink(os.path.join(self._dir, name))
-            os.rmdir(self._dir)
-        except OSError:
-            pass
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def _stop_workload(self) -> None:
         if self._workload is not None:
