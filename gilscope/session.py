@@ -8,6 +8,7 @@ Readers call ``snapshot()`` whenever they like (the UI does at its frame rate) a
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import statistics
@@ -109,7 +110,8 @@ class Session:
         self.spec = spec
         self.timeline = Timeline()
         self._lock = threading.RLock()
-        self._dir = tempfile.mkdtemp(prefix="gilscope-")
+        sweep_scratch()
+        self._dir = tempfile.mkdtemp(prefix=f"gilscope-{os.getpid()}-")
         self._runs = 0
         self._workload: Optional[Workload] = None
         self._lane_keys: Dict[int, LaneKey] = {}  # slot -> key
@@ -135,7 +137,11 @@ class Session:
         self._rate_sum = 0.0  # whole run: the mean achieved rate, without keeping a list
         self._rate_n = 0
         self._pyspy = PySpySampler(
-            rate_hz, executable=pyspy, on_window=self._on_window, on_problem=self._on_problem
+            rate_hz,
+            executable=pyspy,
+            on_window=self._on_window,
+            on_problem=self._on_problem,
+            workdir=self._dir,
         )
         if not self._pyspy.available:
             self._problems.append(
@@ -479,6 +485,20 @@ class Session:
                     (t[0] / t[1], t[2] / t[3]) for t in self._pyspy_totals.values() if t[1]
                 ),
             )
+
+
+def sweep_scratch() -> None:
+    """Remove scratch dirs of gilscopes that are gone: one that was SIGKILLed could not."""
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "gilscope-*-*")):
+        pid_text = os.path.basename(path).split("-")[1]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive, or another user's: leave it
 
 
 def _pool(records: Iterable[Tuple[LaneKey, int, int, float]]) -> List[Tuple[float, float]]:

@@ -174,7 +174,9 @@ class PySpySampler:
         on_window: Optional[Callable[[PySpyWindow], None]] = None,
         on_problem: Optional[Callable[[PySpyProblem], None]] = None,
         history: int = 64,
+        workdir: Optional[str] = None,
     ) -> None:
+        """``workdir``: where py-spy writes its windows (a new temp dir by default)."""
         self.rate_hz = rate_hz
         self.executable = executable or find_pyspy()
         self.windows: Deque[PySpyWindow] = deque(maxlen=history)
@@ -185,7 +187,7 @@ class PySpySampler:
         self._failures: Dict[int, int] = {}
         self._reported: Set[int] = set()
         self._windows: Dict[int, _Window] = {}  # py-spy pid -> its window, while it runs
-        self._tmp = tempfile.mkdtemp(prefix="gilscope-pyspy-")
+        self._tmp = tempfile.mkdtemp(prefix="pyspy-", dir=workdir)
         self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
         self._wake_r, self._wake_w = os.pipe()
