@@ -38,8 +38,9 @@ def held_glyph(fraction: float) -> str:
     return BLOCKS[max(1, min(8, round(fraction * 8)))]
 
 
-class RelayTimeline(ScrollView, can_focus=False):
-    """Lanes grouped by process; newest time at the right edge, scrolling live.
+class RelayTimeline(ScrollView, can_focus=True):
+    """Lanes grouped by process; newest time at the right edge, scrolling live. Focusable,
+    so that with more lanes than rows the arrow keys scroll them (no mouse over SSH).
 
     Rows are built once per frame into cached strips; ``render_line`` only hands them out.
     """
