@@ -35,10 +35,7 @@ def report(session: Session) -> Dict[str, Any]:
     snap = session.snapshot()
     timeline = session.timeline
     end = timeline.latest_ns or snap.now_ns
-    # From the first GIL acquisition; lanes that never ran (a failed or very short run)
-    # have first_ns 0 and must not stretch the span back to the clock's epoch.
-    firsts = [f for f in (timeline.first_ns(lane.key) for lane in snap.lanes) if f]
-    start = min(firsts, default=end)
+    start = timeline.started_ns() or end  # lanes that never ran do not count
     processes: Dict[int, List[Dict[str, Any]]] = {}
     by_key = {row.key: row for row in snap.threads}
     span = end - start

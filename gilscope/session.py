@@ -383,8 +383,7 @@ class Session:
             stacks = []
             batons = []
             # The last 2 s of the run; a younger run from its start; a finished run whole.
-            firsts = [f for f in (self.timeline.first_ns(x.key) for x in self._lanes) if f]
-            run_start = min(firsts, default=now)
+            run_start = self.timeline.started_ns() or now
             done = state is RunState.DONE and self.timeline.latest_ns > run_start
             if done:
                 span = (run_start, self.timeline.latest_ns)

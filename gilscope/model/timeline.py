@@ -186,6 +186,11 @@ class Timeline:
         with self._lock:
             return self._lanes[key].name
 
+    def started_ns(self) -> int:
+        """The run's first GIL acquisition by any lane (0 if none has run yet)."""
+        with self._lock:
+            return min((lane.first_ns for lane in self._lanes.values() if lane.first_ns), default=0)
+
     def first_ns(self, key: LaneKey) -> int:
         """When the lane first held the GIL (0 if never)."""
         with self._lock:
