@@ -33,7 +33,7 @@ def run_headless(
 
 def report(session: Session) -> Dict[str, Any]:
     snap = session.snapshot()
-    timeline = session.timeline
+    timeline = snap.timeline  # the run these figures came from, even if a restart raced
     end = timeline.latest_ns or snap.now_ns
     start = timeline.started_ns() or end  # lanes that never ran do not count
     processes: Dict[int, List[Dict[str, Any]]] = {}
