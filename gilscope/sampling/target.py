@@ -1,0 +1,525 @@
+"""Targets gilscope did not start itself: ``attach PID`` and ``run -- python script.py``.
+
+Everything is read from ``/proc`` (Linux only). Reading ``/proc/PID/exe``, ``maps`` and
+``environ`` needs the same permission as ptrace's read mode: the same user (and a dumpable
+process) or CAP_SYS_PTRACE. ``cmdline`` and ``status`` are readable by anyone, so even when
+we may not look inside a process we can still say whose it is and what it runs.
+
+The version comes from running the target's own interpreter binary through
+``/proc/PID/exe``: that is the exact build, even if the file on disk has since been replaced.
+Whether the *running* interpreter has its GIL can differ from what a fresh one reports: a
+free-threaded build honours ``-X gil`` and ``PYTHON_GIL`` at start-up, so those are read from
+the target's own command line and environment. An extension module without free-threading
+support can still switch the GIL on at import time; that is not visible from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Deque, Dict, List, Optional, Sequence, Set, Tuple
+
+from gilscope.children import reap, spawn
+from gilscope.sampling.pyspy import explain_failure
+
+MIN_HEXVERSION = 0x03090000
+_PYTHON_NAME = re.compile(r"python[0-9.]*[dmtu]*")  # python, python3, python3.13t, python3.9d
+_LIBPYTHON = re.compile(r"/libpython(?P<major>\d+)\.(?P<minor>\d+)(?P<abi>[a-z]*)\.so")
+_YAMA = "/proc/sys/kernel/yama/ptrace_scope"
+_CAP_SYS_PTRACE = 19
+_PROBE = (
+    # Runs on any Python from 2.7 up, so an old interpreter gets a clear "needs 3.9+".
+    "import platform, sys, sysconfig; sys.stdout.write('%s %d %s\\n' % ("
+    "platform.python_implementation(), sys.hexversion, "
+    "sysconfig.get_config_var('Py_GIL_DISABLED')))"
+)
+CMDLINE_CHARS = 80
+LOG_LINES = 2000
+_LINE_BYTES = 16384  # a longer run without a newline is cut into lines of this size
+
+
+class TargetError(Exception):
+    """A target gilscope cannot watch; str() is one line for ``gilscope: error: …``."""
+
+
+class NoProcessError(TargetError):
+    """No such process, or it has already exited."""
+
+
+class NotPythonError(TargetError):
+    """No Python in the process (or not yet: a pyenv shim before its exec)."""
+
+
+class AccessError(TargetError):
+    """We may not read the process's memory maps or trace it."""
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    pid: int
+    exe: str  # real path of /proc/PID/exe
+    cmdline: str  # shortened to about CMDLINE_CHARS
+    python_version: str  # "3.11.7"; "3.11" when Python is embedded in another program
+    # False: a free-threaded build running with its GIL off; True: the GIL is on; None:
+    # unknown (a free-threaded build whose environment we could not read).
+    gil_enabled: Optional[bool]
+
+
+@dataclass(frozen=True)
+class LogLine:
+    t_ns: int  # time.monotonic_ns() when gilscope read it
+    text: str
+
+
+def inspect_pid(pid: int) -> TargetInfo:
+    """What ``pid`` is, if it is a CPython 3.9+ we may look into; else TargetError."""
+    status = _status(pid)
+    if status is None:
+        raise NoProcessError(f"no process with PID {pid}")
+    tgid = int(status.get("Tgid", str(pid)))
+    if tgid != pid:
+        raise TargetError(f"PID {pid} is a thread of process {tgid}; attach to {tgid}")
+    if status.get("State", "").startswith(("Z", "X")):
+        raise NoProcessError(f"PID {pid} has already exited")
+    uids = {int(u) for u in status.get("Uid", "").split()}
+    if uids and uids != {os.geteuid()} and not _can_trace_anyone():
+        raise AccessError(_access_message(pid, uids))
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except PermissionError:
+        raise AccessError(_access_message(pid, uids)) from None
+    except FileNotFoundError:
+        if _status(pid) is None:
+            raise NoProcessError(f"PID {pid} has already exited") from None
+        # Kernel threads have no executable and an empty command line.
+        name = status.get("Name", "?")
+        raise NotPythonError(
+            f"PID {pid} is a kernel thread ({name}), not a Python process"
+        ) from None
+    except OSError as e:
+        raise NoProcessError(f"cannot read PID {pid}: {e.strerror or e}") from None
+    exe = exe[: -len(" (deleted)")] if exe.endswith(" (deleted)") else exe
+    cmdline = _cmdline(pid)
+    name = os.path.basename(exe)
+    if _PYTHON_NAME.fullmatch(name):
+        return _probe(pid, exe, cmdline, uids)
+    embedded = _libpython(pid, uids)
+    if embedded is not None:
+        major, minor, abi = embedded
+        version = f"{major}.{minor}"
+        if (major, minor) < (3, 9):
+            raise TargetError(
+                f"PID {pid} ({exe}) embeds Python {version}; gilscope needs CPython 3.9+"
+            )
+        return TargetInfo(pid, exe, _short(cmdline), version, _gil_enabled(pid, "t" in abi))
+    if name.startswith("pypy"):
+        raise TargetError(f"PID {pid} is PyPy ({exe}); gilscope needs CPython 3.9+")
+    raise NotPythonError(f"PID {pid} is {exe}, not a Python process")
+
+
+def wait_until_python(pid: int, timeout_s: float = 5.0) -> TargetInfo:
+    """inspect_pid, retried while the process is not Python yet.
+
+    A freshly started ``python`` may be a pyenv shim (bash) for a few milliseconds before
+    it execs the interpreter; the PID stays the same across the exec.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return inspect_pid(pid)
+        except NotPythonError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
+
+
+def check_traceable(pid: int, pyspy: Optional[str], timeout_s: float = 10.0) -> None:
+    """Run ``py-spy dump`` once to prove py-spy can read ``pid``; else TargetError.
+
+    Non-blocking, so the target is never paused. A failure that is neither a permission
+    problem nor the target's exit is retried until ``timeout_s``: py-spy cannot read an
+    interpreter that has only just exec'd ("Bad address") or not yet initialised.
+    """
+    if pyspy is None:
+        raise TargetError("py-spy is not installed; pip install py-spy")
+    deadline = time.monotonic() + timeout_s
+    # No Rust backtrace: the error line must be the last one explain_failure sees.
+    env = dict(os.environ, RUST_BACKTRACE="0", RUST_LIB_BACKTRACE="0")
+    while True:
+        left = deadline - time.monotonic()
+        proc = spawn(
+            [pyspy, "dump", "--nonblocking", "--pid", str(pid)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            _, err = proc.communicate(timeout=max(left, 0.5))
+        except subprocess.TimeoutExpired:
+            raise TargetError(
+                f"py-spy dump --pid {pid} did not finish in {timeout_s:g} s"
+            ) from None
+        finally:
+            reap([proc], grace_s=0.2)
+        if proc.returncode == 0:
+            return
+        stderr = err.decode(errors="replace")
+        problem = explain_failure(pid, stderr)
+        if problem.reason == "ptrace permission denied":
+            raise AccessError(_pyspy_access_message(pid))
+        if problem.reason == "the process is gone" or _status(pid) is None:
+            raise NoProcessError(f"PID {pid} has exited")
+        if time.monotonic() >= deadline:
+            errors = [ln.strip() for ln in stderr.splitlines() if ln.startswith("Error:")]
+            reason = errors[0][len("Error:") :].strip() if errors else problem.reason
+            raise TargetError(f"py-spy cannot sample PID {pid}: {reason.rstrip('.')}")
+        time.sleep(0.1)
+
+
+def check_argv(argv: Sequence[str]) -> List[str]:
+    """``argv`` with its command resolved through PATH; TargetError if it cannot run."""
+    if not argv:
+        raise TargetError("no command given; usage: gilscope run -- python script.py [args…]")
+    command = argv[0]
+    resolved = shutil.which(command)
+    if resolved is None:
+        if os.sep in command and os.path.exists(command):
+            raise TargetError(f"command is not an executable file: {command}")
+        raise TargetError(f"command not found: {command}")
+    rest = list(argv[1:])
+    # Only the plain "python script.py" form: after an option we would have to parse them.
+    if _PYTHON_NAME.fullmatch(os.path.basename(command)) and rest:
+        script = rest[0]
+        if not script.startswith("-") and not os.path.exists(script):
+            raise TargetError(f"script not found: {script}")
+    return [resolved, *rest]
+
+
+class ScriptRun:
+    """A command gilscope runs itself, its output kept in memory instead of on the screen.
+
+    stdout and stderr share one pipe (so their lines stay in order) read by a daemon
+    thread. The child gets a session of its own: terminal signals (Ctrl-C in headless mode)
+    are gilscope's to handle, it cannot open /dev/tty to write over the UI, and ``stop``
+    can end whatever the script started in its process group too.
+    """
+
+    def __init__(self, argv: Sequence[str], max_lines: int = LOG_LINES) -> None:
+        self.argv: Tuple[str, ...] = tuple(check_argv(argv))
+        self._lock = threading.Lock()
+        self._lines: Deque[LogLine] = deque(maxlen=max_lines)
+        self._stopped = False
+        read_fd, write_fd = os.pipe()
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        try:
+            # Our own pipe, not stdout=PIPE: reap() would close proc.stdout while the
+            # reader is blocked on it, and close() waits for that read to return.
+            self._proc = spawn(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as e:
+            os.close(read_fd)
+            raise TargetError(f"cannot run {self.argv[0]}: {e.strerror or e}") from None
+        finally:
+            os.close(write_fd)
+        self._reader = threading.Thread(
+            target=self._read, args=(read_fd,), name="gilscope-script-output", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def lines(self) -> Tuple[LogLine, ...]:
+        """The last ``max_lines`` lines of output, oldest first."""
+        with self._lock:
+            return tuple(self._lines)
+
+    def poll(self) -> Optional[int]:
+        """The exit code (negative: killed by that signal), or None while it runs."""
+        return self._proc.poll()
+
+    def stop(self, grace_s: float = 0.5) -> None:
+        """SIGTERM the script's process group, SIGKILL what is left after ``grace_s``."""
+        if self._stopped:
+            return
+        self._stopped = True
+        pgid = self._proc.pid  # a session leader's pgid is its pid
+        _killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        reap([self._proc], grace_s)
+        # The group outlives its leader while anything the script started is in it.
+        while _killpg(pgid, 0) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        _killpg(pgid, signal.SIGKILL)
+        # A process that left the group may still hold the pipe: do not wait for it.
+        self._reader.join(1.0)
+
+    def _read(self, fd: int) -> None:
+        pending = b""
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                pending += chunk
+                *done, pending = pending.split(b"\n")
+                while len(pending) > _LINE_BYTES:
+                    done.append(pending[:_LINE_BYTES])
+                    pending = pending[_LINE_BYTES:]
+                self._add(done)
+            if pending:
+                self._add([pending])
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def _add(self, raw: List[bytes]) -> None:
+        if not raw:
+            return
+        now = time.monotonic_ns()
+        lines = [LogLine(now, r.decode(errors="replace").rstrip("\r")) for r in raw]
+        with self._lock:
+            self._lines.extend(lines)
+
+
+# -- /proc --------------------------------------------------------------------------------
+
+
+def _status(pid: int) -> Optional[Dict[str, str]]:
+    """/proc/PID/status as a dict (readable for any process), None if there is none."""
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = (line.partition(":") for line in text.splitlines())
+    return {key: value.strip() for key, _, value in fields}
+
+
+def _cmdline(pid: int) -> List[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
+
+
+def _short(args: Sequence[str], limit: int = CMDLINE_CHARS) -> str:
+    text = " ".join(args)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _environ(pid: int) -> Optional[Dict[str, str]]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    pairs = (item.decode(errors="replace").partition("=") for item in raw.split(b"\0") if item)
+    return {key: value for key, _, value in pairs}
+
+
+def _libpython(pid: int, uids: Set[int]) -> Optional[Tuple[int, int, str]]:
+    """(major, minor, abi flags) of a libpython mapped into ``pid``, if any."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                m = _LIBPYTHON.search(line)
+                if m is not None:
+                    return int(m["major"]), int(m["minor"]), m["abi"]
+    except PermissionError:
+        raise AccessError(_access_message(pid, uids)) from None
+    except OSError:
+        raise NoProcessError(f"PID {pid} has already exited") from None
+    return None
+
+
+def _can_trace_anyone() -> bool:
+    """CAP_SYS_PTRACE in our effective set (root usually has it; containers may not)."""
+    status = _status(os.getpid()) or {}
+    try:
+        return bool(int(status.get("CapEff", "0"), 16) >> _CAP_SYS_PTRACE & 1)
+    except ValueError:
+        return os.geteuid() == 0
+
+
+def _probe(pid: int, exe: str, cmdline: List[str], uids: Set[int]) -> TargetInfo:
+    """Version and GIL build of the target, from its own binary run with a tiny -c."""
+    owner = max(uids) if uids else 0
+    user: Optional[int] = None
+    group: Optional[int] = None
+    if os.geteuid() == 0 and owner != 0:
+        # Never run another user's binary as root: it could be anything they put there.
+        user = owner
+        group = int(((_status(pid) or {}).get("Gid", "") or str(owner)).split()[0])
+    try:
+        done = subprocess.run(
+            # -E -s -S and cwd /: nothing from the environment, user site or current
+            # directory is imported; no -I, which Python 2 rejects before we can say why.
+            [f"/proc/{pid}/exe", "-E", "-s", "-S", "-c", _PROBE],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd="/",
+            user=user,
+            group=group,
+            extra_groups=None if user is None else [],
+        )
+    except FileNotFoundError:
+        raise NoProcessError(f"PID {pid} has exited") from None
+    except (OSError, subprocess.SubprocessError) as e:
+        raise TargetError(f"cannot run PID {pid}'s interpreter {exe}: {e}") from None
+    try:
+        impl, hexversion_text, gil_disabled = done.stdout.split()[:3]
+        hexversion = int(hexversion_text)
+    except ValueError:
+        said = next((ln for ln in reversed(done.stderr.splitlines()) if ln.strip()), "")
+        raise TargetError(
+            f"PID {pid}'s interpreter {exe} would not report its version: "
+            + (said.strip()[:120] or f"exit code {done.returncode}")
+        ) from None
+    version = f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}"
+    if impl != "CPython" or hexversion < MIN_HEXVERSION:
+        raise TargetError(f"PID {pid} runs {impl} {version} ({exe}); gilscope needs CPython 3.9+")
+    gil = _gil_enabled(pid, gil_disabled == "1", cmdline)
+    return TargetInfo(pid, exe, _short(cmdline), version, gil)
+
+
+def _gil_enabled(pid: int, free_threaded: bool, cmdline: Sequence[str] = ()) -> Optional[bool]:
+    if not free_threaded:
+        return True
+    x_gil, ignore_env = interpreter_options(cmdline)
+    if x_gil is not None:
+        return x_gil != "0"
+    if ignore_env:
+        return False
+    env = _environ(pid)
+    if env is None:
+        return None
+    return env.get("PYTHON_GIL", "0") != "0"
+
+
+def interpreter_options(cmdline: Sequence[str]) -> Tuple[Optional[str], bool]:
+    """(value of ``-X gil=``, whether -E/-I ignore the environment) from a Python cmdline.
+
+    Only the options before the script, ``-c`` or ``-m`` are the interpreter's.
+    """
+    x_gil: Optional[str] = None
+    ignore_env = False
+    args = list(cmdline[1:])
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-", "--") or not arg.startswith("-") or arg.startswith("--"):
+            break
+        for j, ch in enumerate(arg[1:], start=1):
+            if ch in "cm":
+                return x_gil, ignore_env
+            if ch in "EI":
+                ignore_env = True
+            if ch in "XW":
+                value = arg[j + 1 :]
+                if not value and i + 1 < len(args):
+                    i += 1
+                    value = args[i]
+                if ch == "X" and value.startswith("gil="):
+                    x_gil = value[len("gil=") :]
+                break
+        i += 1
+    return x_gil, ignore_env
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _yama_scope() -> Optional[str]:
+    """kernel.yama.ptrace_scope, or None where there is no Yama (nor the sysctl)."""
+    try:
+        with open(_YAMA) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _join(options: List[str]) -> str:
+    return options[0] if len(options) == 1 else ", ".join(options[:-1]) + ", or " + options[-1]
+
+
+def _access_message(pid: int, uids: Set[int]) -> str:
+    """Why we may not read /proc/PID/exe or maps, and the fix that would work here.
+
+    Yama restricts ptrace attach only, not these reads, so its sysctl is no fix for them;
+    it is offered where py-spy attaches (``_pyspy_access_message``).
+    """
+    owner = max(uids) if uids else None
+    what = _short(_cmdline(pid), 40) or "?"
+    head = f"permission denied reading PID {pid} ({what})"
+    if owner is not None:
+        head += f", which belongs to {_user(owner)}"
+    if _can_trace_anyone():
+        return (
+            f"{head}: the kernel refuses even gilscope's CAP_SYS_PTRACE (the process is more "
+            "privileged than gilscope, or a security module protects it)"
+        )
+    if owner is None or owner == 0 or uids == {os.geteuid()}:
+        # Same user and still refused: the process is not dumpable (setuid, or prctl).
+        return f"{head}: run gilscope with sudo"
+    return f"{head}: run gilscope as the same user as the target ({_user(owner)}), or with sudo"
+
+
+def _pyspy_access_message(pid: int) -> str:
+    head = f"py-spy cannot sample PID {pid}: ptrace permission denied"
+    scope = _yama_scope()
+    if scope == "3":
+        return f"{head}; {_YAMA} is 3, which forbids all ptrace until the next reboot"
+    if _can_trace_anyone():
+        return f"{head} even with CAP_SYS_PTRACE (a security module may protect the process)"
+    fixes = [
+        "run gilscope with sudo",
+        "give py-spy CAP_SYS_PTRACE (sudo setcap cap_sys_ptrace+ep $(which py-spy))",
+    ]
+    if scope in ("1", "2"):
+        fixes.append(
+            "allow ptrace of your own processes (sudo sysctl kernel.yama.ptrace_scope=0; "
+            f"{_YAMA} is {scope} now)"
+        )
+    return f"{head}; {_join(fixes)}"
+
+
+def _killpg(pgid: int, sig: int) -> bool:
+    """Signal a process group; False once it is empty."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False
+    return True
