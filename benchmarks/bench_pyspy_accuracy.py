@@ -28,7 +28,7 @@ from _common import abba, footer, header, summarize, verdict
 
 from gilscope.headless import report
 from gilscope.sampling.pyspy import find_pyspy
-from gilscope.scenarios.countdown import calibrate_chunk
+from gilscope.scenarios.worker import calibrate_chunk
 from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec
 from gilscope.session import Session
 

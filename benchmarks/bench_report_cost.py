@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from _common import footer, header, rotate, summarize, verdict
 
 from gilscope.sampling.report import BeaconWriter, create_board
-from gilscope.scenarios.countdown import calibrate_chunk, countdown, die_with_parent
+from gilscope.scenarios.worker import calibrate_chunk, countdown, die_with_parent
 
 GOAL = 1.02
 VARIANTS = ("bare", "report", "chunked")

@@ -46,7 +46,8 @@ def report(session: Session) -> Dict[str, Any]:
             {
                 "tid": lane.tid,
                 "name": lane.name,
-                "gil_share": round(totals.gil_share, 4),
+                # No GIL (free-threaded): no share at all, rather than a misleading 0.
+                "gil_share": round(totals.gil_share, 4) if lane.gil else None,
                 "gil_share_pyspy": _round(session.pyspy_share(lane.key)),
                 "cpu": round(session.cpu_share(lane.key, span), 4),
                 "handoffs_per_s": round(totals.handoffs_per_s, 2),

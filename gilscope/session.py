@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Deque, Dict, Iterable, List, Optional, Tuple
 
 from gilscope.children import reap_all
-from gilscope.model.metrics import RunRecord, agreement_pp
+from gilscope.model.metrics import LatencyFigures, RunRecord, agreement_pp, latency_figures
 from gilscope.model.timeline import LaneKey, Timeline
 from gilscope.sampling.cpu import CpuSampler
 from gilscope.sampling.pyspy import (
@@ -31,6 +31,7 @@ from gilscope.sampling.pyspy import (
     PySpyWindow,
     ThreadGil,
 )
+from gilscope.sampling.report import TAG_LATENCY_BUSY, TAG_SHIFT, TIME_MASK
 from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec
 
 COLLECT_HZ = 50
@@ -39,6 +40,7 @@ CPU_EVERY = 5  # collector ticks per CPU sample: 10 Hz
 STATS_WINDOW_NS = 2_000_000_000  # the live table's figures cover the last 2 s
 SPY_POOL = 3  # py-spy windows pooled for the table: 1 s windows every 0.5 s cover ~2 s too
 CORE_HISTORY = 40
+LATENCY_KEEP = 20_000  # per phase: minutes of convoy requests at 500/s
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class LaneInfo:
     process_index: int
     tid: int  # Linux thread id
     ident: int  # pthread id: how py-spy names threads on CPython 3.9/3.10
+    gil: bool = True  # False: a free-threaded process without a GIL; its lanes run in parallel
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ class ThreadRow:
     name: str
     tid: int
     pid: int
-    gil_share: float  # exact, from the beacons
+    gil_share: Optional[float]  # exact, from the beacons; None: the process has no GIL
     gil_share_pyspy: Optional[float]  # py-spy's latest window
     cpu: float
     function: str  # where py-spy last saw it holding the GIL
@@ -101,6 +104,10 @@ class Snapshot:
     # show. Carried here so a view can never pair one run's snapshot with another's lanes.
     timeline: Timeline = field(default_factory=Timeline, compare=False, repr=False)
     problems: Tuple[str, ...] = field(default=())  # every problem so far, oldest first
+    latency: Optional[LatencyFigures] = None  # convoy: the responder's latency so far
+    python_version: str = ""  # of the workers' interpreter, once they announced themselves
+    gil: Optional[bool] = None  # whether the workers run with a GIL; None: not known yet
+    plan: Tuple[int, int] = (0, 0)  # a guided comparison: (this run's step, steps); (0, 0): none
 
 
 class Session:
@@ -115,6 +122,7 @@ class Session:
         self._runs = 0
         self._workload: Optional[Workload] = None
         self._lane_keys: Dict[int, LaneKey] = {}  # slot -> key
+        self._no_gil_slots: set[int] = set()
         self._lanes: Tuple[LaneInfo, ...] = ()
         self._cpu = CpuSampler()
         self._cores: Tuple[float, ...] = ()
@@ -123,6 +131,8 @@ class Session:
         self._core_samples = 0
         self._thread_cpu: Dict[Tuple[int, int], float] = {}
         self._results: List[RunRecord] = []
+        self._latency_alone: Deque[int] = deque(maxlen=LATENCY_KEEP)
+        self._latency_busy: Deque[int] = deque(maxlen=LATENCY_KEEP)
         self._problems: List[str] = []
         self._stack_windows: Dict[int, PySpyWindow] = {}  # latest of any kind: stacks
         # Whole run, per lane: [py-spy samples, intervals, sum of exact shares, windows].
@@ -147,6 +157,8 @@ class Session:
             self._problems.append(
                 "py-spy not found on PATH: GIL stacks are off. Fix: pip install py-spy"
             )
+        self._plan: Deque[WorkloadSpec] = deque()  # runs still to come in a guided comparison
+        self._plan_steps = 0
         self._snapshot: Optional[Snapshot] = None
         self._lost_reported = False
         self._running_since = 0  # when the workers were told "go"
@@ -163,8 +175,26 @@ class Session:
         self.restart(self.spec)
         self._collector.start()
 
+    def run_plan(self, specs: List[WorkloadSpec]) -> None:
+        """Run ``specs`` one after another, each starting when the one before is done:
+        the guided comparison, filling the results for all of them with one key."""
+        with self._lock:
+            self.restart(specs[0])
+            self._plan.extend(specs[1:])
+            self._plan_steps = len(specs)
+
+    @property
+    def plan_remaining(self) -> int:
+        return len(self._plan)
+
     def restart(self, spec: Optional[WorkloadSpec] = None) -> None:
         """Stop the current run (if any) and start ``spec`` (default: the same again)."""
+        with self._lock:
+            self._plan.clear()  # any run the user asks for ends a guided comparison
+            self._plan_steps = 0
+            self._start(spec)
+
+    def _start(self, spec: Optional[WorkloadSpec]) -> None:
         with self._lock:
             if self._closed:
                 return  # a key pressed while quitting must not start new children
@@ -183,7 +213,10 @@ class Session:
             self._spy_recent.clear()
             self._rates.clear()
             self._rate_sum, self._rate_n = 0.0, 0
+            self._latency_alone.clear()
+            self._latency_busy.clear()
             self._lane_keys = {}
+            self._no_gil_slots = set()
             self._lanes = ()
             self._core_sum = []
             self._core_samples = 0
@@ -273,10 +306,19 @@ class Session:
                     (
                         (self._lane_keys[b.slot], b.stamps)
                         for b in batches
-                        if b.slot in self._lane_keys
+                        # Without a GIL, "who stamped last" is not who holds anything:
+                        # such lanes are drawn from CPU time alone.
+                        if b.slot in self._lane_keys and b.slot not in self._no_gil_slots
                     ),
                     upto=upto,
                 )
+                for b in batches:
+                    if b.slot == w.latency_slot:
+                        for word in b.stamps:
+                            busy = word >> TAG_SHIFT == TAG_LATENCY_BUSY
+                            (self._latency_busy if busy else self._latency_alone).append(
+                                word & TIME_MASK
+                            )
                 lost = sum(b.lost for b in batches)
                 if lost and not self._lost_reported:
                     self._lost_reported = True
@@ -286,10 +328,20 @@ class Session:
                     )
             if state is RunState.DONE and before is not RunState.DONE and w.wall_s is not None:
                 self._results.append(
-                    RunRecord(str(w.spec.scenario), w.spec.count, w.spec.workers, w.wall_s)
+                    RunRecord(
+                        str(w.spec.scenario),
+                        w.spec.count,
+                        w.spec.workers,
+                        w.wall_s,
+                        self._latency() if w.latency_slot is not None else None,
+                    )
                 )
-            if state is RunState.FAILED and before is not RunState.FAILED and w.error:
-                self._problems.append(f"{w.spec.scenario} run failed: {w.error}")
+            if state is RunState.FAILED and before is not RunState.FAILED:
+                self._plan.clear()
+                if w.error:
+                    self._problems.append(f"{w.spec.scenario} run failed: {w.error}")
+        if state is RunState.DONE and before is not RunState.DONE and self._plan:
+            self._start(self._plan.popleft())  # the next step of the guided comparison
 
     def _learn_lanes(self, w: Workload) -> None:
         if len(self._lane_keys) == len(w.lanes):
@@ -303,7 +355,11 @@ class Session:
             key = LaneKey(info.pid, lane.slot)
             self._lane_keys[lane.slot] = key
             self.timeline.add_lane(key, lane.name, lane.process_index, info.chunk_ns)
-            lanes.append(LaneInfo(key, lane.name, lane.process_index, info.tid, info.ident))
+            lanes.append(
+                LaneInfo(key, lane.name, lane.process_index, info.tid, info.ident, info.gil)
+            )
+            if not info.gil:
+                self._no_gil_slots.add(lane.slot)
         self._lanes = tuple(sorted(lanes, key=lambda x: (x.process_index, x.key.slot)))
 
     def _sample_cpu(self) -> None:
@@ -410,8 +466,8 @@ class Session:
                         name=lane.name,
                         tid=lane.tid,
                         pid=lane.key.pid,
-                        gil_share=st.gil_share,
-                        gil_share_pyspy=spy_share,
+                        gil_share=st.gil_share if lane.gil else None,
+                        gil_share_pyspy=spy_share if lane.gil else None,
                         cpu=self._thread_cpu.get((lane.key.pid, lane.tid), 0.0),
                         function=function,
                         handoffs_per_s=st.handoffs_per_s,
@@ -446,10 +502,19 @@ class Session:
                 ),
                 results=tuple(self._results),
                 timeline=self.timeline,
+                latency=self._latency() if w is not None and w.latency_slot is not None else None,
+                python_version=self._python_version(w),
+                gil=all(lane.gil for lane in self._lanes) if self._lanes else None,
+                plan=(self._plan_steps - len(self._plan), self._plan_steps)
+                if self._plan_steps
+                else (0, 0),
                 problems=tuple(self._problems),
             )
             self._snapshot = snap
             return snap
+
+    def _latency(self) -> LatencyFigures:
+        return latency_figures(self._latency_alone, self._latency_busy)
 
     # -- whole-run figures (headless) -------------------------------------------------
     def mean_cores(self) -> List[float]:
@@ -471,9 +536,12 @@ class Session:
 
     def python_version(self) -> str:
         with self._lock:
-            w = self._workload
-            infos = w.infos() if w is not None else []
-            return infos[0].python_version if infos else ""
+            return self._python_version(self._workload)
+
+    @staticmethod
+    def _python_version(w: Optional[Workload]) -> str:
+        infos = w.infos() if w is not None and w.reader is not None else []
+        return infos[0].python_version if infos else ""
 
     def overall_pyspy(self) -> PySpyStatus:
         with self._lock:

@@ -3,7 +3,42 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
+
+
+@dataclass(frozen=True)
+class LatencyFigures:
+    """The convoy responder's response latency, as its client measured it, in ms."""
+
+    alone_p50: Optional[float]
+    alone_p99: Optional[float]
+    alone_n: int
+    busy_p50: Optional[float]  # while the countdown thread ran in the same process
+    busy_p99: Optional[float]
+    busy_n: int
+
+
+def percentile(values: Sequence[float], q: float) -> Optional[float]:
+    """Nearest-rank percentile of ``values`` (any order); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, -(-len(ordered) * q // 1) - 1))
+    return ordered[int(rank)]
+
+
+def latency_figures(alone_ns: Sequence[int], busy_ns: Sequence[int]) -> LatencyFigures:
+    def ms(x: Optional[float]) -> Optional[float]:
+        return None if x is None else x / 1e6
+
+    return LatencyFigures(
+        alone_p50=ms(percentile(alone_ns, 0.50)),
+        alone_p99=ms(percentile(alone_ns, 0.99)),
+        alone_n=len(alone_ns),
+        busy_p50=ms(percentile(busy_ns, 0.50)),
+        busy_p99=ms(percentile(busy_ns, 0.99)),
+        busy_n=len(busy_ns),
+    )
 
 
 @dataclass(frozen=True)
@@ -14,35 +49,59 @@ class RunRecord:
     count: int
     workers: int
     wall_s: float
+    latency: Optional[LatencyFigures] = None  # convoy only
+
+
+COUNTDOWN_FAMILY = ("sequential", "threads", "processes")
+SCALING = ("io", "native")  # compared with their own one-thread run
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """The seeds' comparison: each scenario's latest wall time, and ratios to sequential."""
+class ResultRow:
+    """One line of the results: a scenario's latest run and how it compares."""
 
-    wall_s: Dict[str, float]
-    threads_vs_sequential: Optional[float]
-    processes_vs_sequential: Optional[float]
+    label: str  # "threads ×2"
+    scenario: str
+    wall_s: float
+    vs: Optional[str]  # what the ratio is against: "sequential", "io ×1"
+    ratio: Optional[float]  # wall / the baseline's wall; < 1 is faster
+    latency: Optional[LatencyFigures] = None
 
 
-def compare(records: Sequence[RunRecord]) -> Comparison:
-    """Latest wall time per scenario; ratios only between runs of the same N."""
+def label(r: RunRecord) -> str:
+    if r.scenario in ("sequential", "convoy"):
+        return r.scenario
+    return f"{r.scenario} ×{r.workers}"
+
+
+def result_rows(records: Sequence[RunRecord]) -> List[ResultRow]:
+    """Each label's latest run, in the order first seen, with its ratio to its baseline.
+
+    Countdown runs compare with sequential, io and native runs with their own ×1 run, and
+    only between runs of the same N: a ratio across different work would mean nothing.
+    """
     latest: Dict[str, RunRecord] = {}
     for r in records:
-        latest[r.scenario] = r
-    seq = latest.get("sequential")
-
-    def ratio(name: str) -> Optional[float]:
-        other = latest.get(name)
-        if seq is None or other is None or other.count != seq.count or seq.wall_s <= 0:
-            return None
-        return other.wall_s / seq.wall_s
-
-    return Comparison(
-        wall_s={k: v.wall_s for k, v in latest.items()},
-        threads_vs_sequential=ratio("threads"),
-        processes_vs_sequential=ratio("processes"),
-    )
+        latest[label(r)] = r
+    rows = []
+    for name, r in latest.items():
+        base: Optional[RunRecord] = None
+        if r.scenario in COUNTDOWN_FAMILY[1:]:
+            base = latest.get("sequential")
+        elif r.scenario in SCALING and r.workers != 1:
+            base = latest.get(f"{r.scenario} ×1")
+        usable = base is not None and base.count == r.count and base.wall_s > 0
+        rows.append(
+            ResultRow(
+                label=name,
+                scenario=r.scenario,
+                wall_s=r.wall_s,
+                vs=label(base) if usable and base is not None else None,
+                ratio=r.wall_s / base.wall_s if usable and base is not None else None,
+                latency=r.latency,
+            )
+        )
+    return rows
 
 
 def agreement_pp(pairs: Iterable[tuple[float, float]]) -> Optional[float]:

@@ -3,8 +3,10 @@
 Stamps from the workers' beacon board become *runs*: spans in which a thread held its
 process's GIL. Only the GIL holder can run bytecode, so within one process a run never
 starts before another thread's latest stamp; that is how a stamp every ~1 ms becomes an
-exact, exclusive relay. Runs are folded into bounded time bins at two resolutions so that
-any zoom from 1 ms to 2 s per column reads a few bins per column.
+exact, exclusive relay. Threads that block or call into C say so explicitly instead
+(acquired / released / waiting events); both kinds share one process's relay. Runs are
+folded into bounded time bins at two resolutions so that any zoom from 1 ms to 2 s per
+column reads a few bins per column.
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ from dataclasses import dataclass
 from typing import Deque, Dict, List, Optional, Tuple
 
 from gilscope.model.bins import BinRing
+from gilscope.sampling.report import (
+    TAG_ACQUIRED,
+    TAG_RELEASED,
+    TAG_SHIFT,
+    TAG_STAMP,
+    TAG_WAITING,
+    TIME_MASK,
+)
 
 MS = 1_000_000
 FINE_NS = 1 * MS  # fine bins serve zooms below 100 ms per column
@@ -47,6 +57,7 @@ class LaneCells:
 
     held: Tuple[float, ...]
     without_gil: Tuple[float, ...]  # on a CPU but not holding the GIL (native code)
+    waiting: Tuple[float, ...] = ()  # awake, waiting to take the GIL back
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,10 @@ class Lane:
         self.process_index = process_index
         self.held_fine = BinRing(FINE_NS, FINE_BINS)
         self.held_coarse = BinRing(COARSE_NS, COARSE_BINS)
+        self.wait_fine = BinRing(FINE_NS, FINE_BINS)
+        self.wait_coarse = BinRing(COARSE_NS, COARSE_BINS)
+        self.open_since = 0  # explicit lanes: holding since (0: not holding)
+        self.wait_since = 0  # explicit lanes: waiting for the GIL since
         self.cpu = BinRing(COARSE_NS, COARSE_BINS)
         self.runs: Deque[List[int]] = deque(maxlen=RECENT_RUNS)  # [start_ns, end_ns]
         self.last_stamp = 0
@@ -80,6 +95,10 @@ class Lane:
         self.held_fine.add(start, end)
         self.held_coarse.add(start, end)
         self.total_held_ns += end - start
+
+    def add_waiting(self, start: int, end: int) -> None:
+        self.wait_fine.add(start, end)
+        self.wait_coarse.add(start, end)
 
 
 class _ProcessTrack:
@@ -95,7 +114,8 @@ class Timeline:
         self._lock = threading.Lock()
         self._lanes: Dict[LaneKey, Lane] = {}
         self._procs: Dict[int, _ProcessTrack] = {}
-        self._pending: Dict[LaneKey, List[int]] = {}  # stamps newer than the last read's start
+        # (time, tag) newer than the last read's start, held back for the next read
+        self._pending: Dict[LaneKey, List[Tuple[int, int]]] = {}
         self.latest_ns = 0
 
     # -- writing (collector thread) ---------------------------------------------------
@@ -115,22 +135,27 @@ class Timeline:
         the next slot is not yet; such stamps wait for the next call instead of arriving
         out of order.
         """
-        by_pid: Dict[int, List[List[Tuple[int, LaneKey]]]] = {}
+        by_pid: Dict[int, List[List[Tuple[int, int, LaneKey]]]] = {}
         with self._lock:
-            for key, stamps in batches:
+            for key, words in batches:
                 held = self._pending.pop(key, [])
-                held.extend(stamps)
-                if upto is not None and held and held[-1] > upto:
-                    cut = bisect.bisect_right(held, upto)
+                # A bare stamp is a time; the rest carry their tag in the top bits.
+                held.extend((w & TIME_MASK, w >> TAG_SHIFT) for w in words)
+                if upto is not None and held and held[-1][0] > upto:
+                    cut = bisect.bisect_right(held, (upto, 1 << 8))
                     self._pending[key] = held[cut:]
                     held = held[:cut]
-                by_pid.setdefault(key.pid, []).append([(t, key) for t in held])
+                by_pid.setdefault(key.pid, []).append([(t, tag, key) for t, tag in held])
             for pid, streams in by_pid.items():
                 track = self._procs.setdefault(pid, _ProcessTrack())
-                for t, key in heapq.merge(*streams, key=lambda s: s[0]):
+                for t, tag, key in heapq.merge(*streams, key=lambda s: s[0]):
                     lane = self._lanes.get(key)
-                    if lane is not None:
+                    if lane is None:
+                        continue
+                    if tag == TAG_STAMP:
                         self._stamp(track, lane, t)
+                    else:
+                        self._event(track, lane, t, tag)
 
     def _stamp(self, track: _ProcessTrack, lane: Lane, t: int) -> None:
         if t <= track.last_stamp:
@@ -171,6 +196,45 @@ class Timeline:
         if t > self.latest_ns:
             self.latest_ns = t
 
+    def _event(self, track: _ProcessTrack, lane: Lane, t: int, tag: int) -> None:
+        """An explicit event: the thread itself says when it took or gave up the GIL."""
+        if tag == TAG_WAITING:
+            lane.wait_since = t
+            return
+        if tag == TAG_ACQUIRED:
+            prev = track.last_lane
+            # A stamping thread held the GIL until it let go, at most a chunk after its last
+            # stamp and before this thread took it.
+            if (
+                prev is not None
+                and prev is not lane
+                and not prev.open_since
+                and prev.last_stamp == track.last_stamp
+                and t - prev.last_stamp <= HOLD_GAP_MAX_NS
+            ):
+                end = min(prev.last_stamp + prev.chunk_est, t)
+                if end > prev.last_stamp:
+                    prev.add_held(prev.last_stamp, end)
+                    prev.runs[-1][1] = end
+            if lane.wait_since and lane.wait_since <= t:
+                lane.add_waiting(lane.wait_since, t)
+            lane.wait_since = 0
+            lane.open_since = t
+            track.last_lane = lane
+        elif tag == TAG_RELEASED and lane.open_since:
+            start, lane.open_since = lane.open_since, 0
+            lane.add_held(start, t)
+            lane.runs.append([start, t])
+            lane.total_runs += 1
+            if not lane.first_ns:
+                lane.first_ns = start
+            track.last_lane = None  # nobody holds it until the next stamp or acquisition
+        else:
+            return
+        track.last_stamp = t
+        if t > self.latest_ns:
+            self.latest_ns = t
+
     def add_cpu(self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int) -> None:
         with self._lock:
             lane = self._lanes.get(key)
@@ -203,6 +267,8 @@ class Timeline:
             if track is None or track.last_lane is None:
                 return None
             lane = track.last_lane
+            if lane.open_since:
+                return lane.key
             if now_ns - track.last_stamp > max(4 * lane.chunk_est, 10 * MS):
                 return None
             return lane.key
@@ -214,8 +280,10 @@ class Timeline:
             fine = col_ns < COARSE_NS or col_ns % COARSE_NS
             ring = lane.held_fine if fine else lane.held_coarse
             held = [min(1.0, h / col_ns) for h in ring.columns(end_ns, col_ns, n)]
+            waits = lane.wait_fine if fine else lane.wait_coarse
+            waiting = [min(1.0, h / col_ns) for h in waits.columns(end_ns, col_ns, n)]
             without = self._without_gil(lane, end_ns, col_ns, n)
-        return LaneCells(tuple(held), tuple(without))
+        return LaneCells(tuple(held), tuple(without), tuple(waiting))
 
     @staticmethod
     def _without_gil(lane: Lane, end_ns: int, col_ns: int, n: int) -> List[float]:

@@ -29,11 +29,28 @@ END_NS = 6  # monotonic ns when it reached zero
 CHUNK_NS = 7  # calibrated time of one chunk between stamps
 COUNT = 8  # the N this worker counts down from
 HEXVERSION = 9  # sys.hexversion of the worker's interpreter
+GIL = 10  # 1: the worker's process has a GIL; 2: it runs without one (free-threaded)
 HEADER_WORDS = 16
 RING = 4096  # ~4 s of stamps at 1 kHz; the reader drains far more often than that
 RING_MASK = RING - 1
 SLOT_WORDS = HEADER_WORDS + RING
 SLOT_BYTES = SLOT_WORDS * 8
+
+# A ring word is a time (monotonic ns) tagged in its top bits with what happened then. The
+# countdown's stamp is tag 0, a bare time, so its hot path stays one store.
+TAG_SHIFT = 60
+TIME_MASK = (1 << TAG_SHIFT) - 1
+TAG_STAMP = 0  # "I hold the GIL now" (countdown, once a chunk)
+TAG_ACQUIRED = 1  # holds the GIL from this time (explicit events: io, native, convoy)
+TAG_RELEASED = 2  # released it at this time (about to block or call into C)
+TAG_WAITING = 3  # woke up wanting the GIL at this time (its request or reply arrived)
+TAG_LATENCY_ALONE = 4  # not a time: one response latency in ns, CPU thread idle
+TAG_LATENCY_BUSY = 5  # one response latency in ns while the CPU thread counted
+ACQUIRED = TAG_ACQUIRED << TAG_SHIFT
+RELEASED = TAG_RELEASED << TAG_SHIFT
+WAITING = TAG_WAITING << TAG_SHIFT
+LATENCY_ALONE = TAG_LATENCY_ALONE << TAG_SHIFT
+LATENCY_BUSY = TAG_LATENCY_BUSY << TAG_SHIFT
 
 STATE_EMPTY = 0
 STATE_READY = 1
@@ -44,6 +61,13 @@ STATE_DONE = 3
 def version_string(hexversion: int) -> str:
     """sys.hexversion as '3.11.7'."""
     return f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}"
+
+
+def gil_enabled() -> bool:
+    """Whether this process runs with a GIL: a free-threaded build (3.13t+) may run
+    without one, and PYTHON_GIL=0 or -X gil=0 turns it off there."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
 
 
 def create_board(path: str, slots: int) -> None:
@@ -69,6 +93,7 @@ class BeaconWriter:
         w[CHUNK_NS] = chunk_ns
         w[COUNT] = count
         w[HEXVERSION] = sys.hexversion
+        w[GIL] = 1 if gil_enabled() else 2
         w[STATE] = STATE_READY
 
     def start(self) -> None:
@@ -99,6 +124,19 @@ class BeaconWriter:
 
         return mark
 
+    def emitter(self) -> Callable[[int], None]:
+        """Append one tagged word (``RELEASED | time``...) to the ring; one thread per slot."""
+        w = self._words
+        seq = 0
+
+        def emit(word: int) -> None:
+            nonlocal seq
+            w[HEADER_WORDS + (seq & RING_MASK)] = word
+            seq += 1
+            w[SEQ] = seq
+
+        return emit
+
 
 @dataclass(frozen=True)
 class WorkerInfo:
@@ -114,6 +152,7 @@ class WorkerInfo:
     chunk_ns: int
     count: int
     hexversion: int
+    gil: bool = True  # False: a free-threaded process running without the GIL
 
     @property
     def python_version(self) -> str:
@@ -153,6 +192,7 @@ class BeaconReader:
             chunk_ns=w[base + CHUNK_NS],
             count=w[base + COUNT],
             hexversion=w[base + HEXVERSION],
+            gil=w[base + GIL] != 2,
         )
 
     def drain(self) -> List[BeaconBatch]:

@@ -1,20 +1,24 @@
-"""The three seed scenarios as child processes gilscope owns.
+"""The scenarios as child processes gilscope owns.
 
-sequential: one process counts N.  threads: one process, K threads counting N/K each.
-processes: K processes counting N/K each. Every worker announces itself on the beacon board;
-when all are ready the parent says "go" to all at once, so the wall time covers the counting
-and not interpreter start-up.
+Countdown family, the seeds' loop: sequential (one process counts N), threads (one process,
+K threads counting N/K each), processes (K processes counting N/K each). Beyond it: io (K
+threads share N loopback round-trips to a slow server), native (K threads hash N MiB) and
+convoy (a countdown thread joins an I/O responder that a client keeps busy).
+
+Every worker announces itself on the beacon board; when all are ready the parent says "go"
+to all at once, so the wall time covers the work and not interpreter start-up.
 """
 
 from __future__ import annotations
 
 import enum
 import os
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 from gilscope.children import reap, spawn
 from gilscope.sampling.report import (
@@ -25,18 +29,56 @@ from gilscope.sampling.report import (
     create_board,
 )
 
-COUNTDOWN_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "countdown.py")
+WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 READY_TIMEOUT_S = 20.0
 MAX_WORKERS = 64  # K: more threads or processes than this tells nothing new on any machine
+IO_DELAY_US = 1000  # the io server answers each request 1 ms after it arrives
 
 
 class Scenario(str, enum.Enum):
     SEQUENTIAL = "sequential"
     THREADS = "threads"
     PROCESSES = "processes"
+    IO = "io"
+    NATIVE = "native"
+    CONVOY = "convoy"
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def explanation(self) -> str:
+        return EXPLANATIONS[self]
+
+    @property
+    def unit(self) -> str:
+        """What N counts in this scenario."""
+        return {Scenario.IO: "round-trips", Scenario.NATIVE: "MiB hashed"}.get(self, "iterations")
+
+    @property
+    def default_count(self) -> int:
+        return DEFAULT_COUNTS.get(self, 50_000_000)
+
+    @property
+    def uses_workers(self) -> bool:
+        """Whether K means anything here."""
+        return self not in (Scenario.SEQUENTIAL, Scenario.CONVOY)
+
+
+EXPLANATIONS: Dict[Scenario, str] = {
+    Scenario.SEQUENTIAL: "one thread counts down N: the baseline",
+    Scenario.THREADS: "K threads share N: one GIL, so they take turns and are no faster",
+    Scenario.PROCESSES: "K processes share N: a GIL each, so they use K cores at once",
+    Scenario.IO: "K threads share N loopback round-trips: the GIL is free while each waits, "
+    "so the waits overlap",
+    Scenario.NATIVE: "K threads sha256 N MiB: hashlib drops the GIL, so they use K cores",
+    Scenario.CONVOY: "a countdown joins an I/O responder after 1 s: its replies now wait "
+    "for the baton",
+}
+DEFAULT_COUNTS: Dict[Scenario, int] = {Scenario.IO: 2000, Scenario.NATIVE: 2048}
+# Presets for sys.setswitchinterval, in ms: at 100 ms and more an audience can follow each
+# hand-off by eye. None: leave the interpreter's default (5 ms).
+SWITCH_PRESETS_MS = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 
 @dataclass(frozen=True)
@@ -45,14 +87,27 @@ class WorkloadSpec:
     count: int = 50_000_000
     workers: int = 2  # K: threads or processes
     python: str = sys.executable
+    switch_ms: Optional[float] = None  # sys.setswitchinterval in the workers; None: default
 
     @property
     def slots(self) -> int:
-        return 1 if self.scenario is Scenario.SEQUENTIAL else self.workers
+        if self.scenario is Scenario.SEQUENTIAL:
+            return 1
+        if self.scenario is Scenario.CONVOY:
+            return 3  # countdown, responder, and the client's latencies
+        return self.workers
 
     def describe(self) -> str:
-        k = "" if self.scenario is Scenario.SEQUENTIAL else f" ×{self.workers}"
-        return f"{self.scenario}{k} · N={self.count:,}"
+        k = f" ×{self.workers}" if self.scenario.uses_workers else ""
+        unit = "" if self.scenario.unit == "iterations" else f" {self.scenario.unit}"
+        return f"{self.scenario}{k} N={compact_count(self.count)}{unit}"
+
+
+def compact_count(n: int) -> str:
+    """50,000,000 as '50M'; numbers that do not round nicely keep their digits."""
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1e6:g}M"
+    return f"{n:,}"
 
 
 class RunState(str, enum.Enum):
@@ -70,6 +125,17 @@ class WorkerLane:
     slot: int
     process_index: int
     name: str
+    timed: bool = True  # counts toward the wall time (convoy: only the countdown does)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    task: str
+    slot: int
+    threads: int
+    count: int
+    names: Sequence[str]
+    timed: Sequence[bool]
 
 
 class Workload:
@@ -81,39 +147,76 @@ class Workload:
         self.state = RunState.STARTING
         self.error = ""
         self.wall_s: Optional[float] = None
-        self.procs: List[subprocess.Popen[Any]] = []
+        self.procs: List[subprocess.Popen[Any]] = []  # observed: py-spy and CPU follow these
+        self.peers: List[subprocess.Popen[Any]] = []  # loopback server / client: not observed
         self.lanes: List[WorkerLane] = []
+        self.latency_slot: Optional[int] = None  # convoy: the client's latencies
         self.reader: Optional[BeaconReader] = None
         self._started_at = 0.0
+
+    def _layout(self) -> List[_Launch]:
+        spec = self.spec
+        k = spec.workers
+        if spec.scenario is Scenario.PROCESSES:
+            counts = [spec.count // k] * k
+            counts[0] += spec.count - sum(counts)
+            return [
+                _Launch("countdown", i, 0, c, [f"countdown-{i}"], [True])
+                for i, c in enumerate(counts)
+            ]
+        if spec.scenario is Scenario.SEQUENTIAL:
+            return [_Launch("countdown", 0, 0, spec.count, ["countdown-0"], [True])]
+        if spec.scenario is Scenario.CONVOY:
+            names = ["cpu-countdown", "io-responder"]
+            return [_Launch("convoy", 0, 2, spec.count, names, [True, False])]
+        task = {Scenario.THREADS: "countdown"}.get(spec.scenario, str(spec.scenario))
+        return [_Launch(task, 0, k, spec.count, [f"{task}-{i}" for i in range(k)], [True] * k)]
 
     def start(self) -> None:
         spec = self.spec
         create_board(self.board_path, spec.slots)
         self.reader = BeaconReader(self.board_path, spec.slots)
-        if spec.scenario is Scenario.PROCESSES:
-            counts = [spec.count // spec.workers] * spec.workers
-            counts[0] += spec.count - sum(counts)
-            layout: List[Tuple[int, int, int]] = [(i, 0, c) for i, c in enumerate(counts)]
-        elif spec.scenario is Scenario.THREADS:
-            layout = [(0, spec.workers, spec.count)]
-        else:
-            layout = [(0, 0, spec.count)]
-        for index, (slot, threads, count) in enumerate(layout):
-            argv = [
-                spec.python, COUNTDOWN_SCRIPT, "--board", self.board_path, "--slot", str(slot),
-                "--threads", str(threads), "--count", str(count), "--parent", str(os.getpid()),
-            ]  # fmt: skip
-            self.procs.append(
-                spawn(
-                    argv,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-            for i in range(max(threads, 1)):
-                self.lanes.append(WorkerLane(slot + i, index, f"countdown-{slot + i}"))
+        parent = str(os.getpid())
+        common = ["--parent", parent, "--board", self.board_path]
+        if spec.switch_ms is not None:
+            common += ["--switch-interval", f"{spec.switch_ms / 1000:g}"]
+        listener: Optional[socket.socket] = None
+        extra: List[str] = []
+        try:
+            if spec.scenario in (Scenario.IO, Scenario.CONVOY):
+                # Bound here and inherited, so nobody has to report a port back.
+                listener = socket.create_server(("127.0.0.1", 0), backlog=MAX_WORKERS)
+                port = str(listener.getsockname()[1])
+                fd = str(listener.fileno())
+                if spec.scenario is Scenario.IO:
+                    server = [spec.python, WORKER_SCRIPT, "--task", "server", "--parent", parent]
+                    server += ["--listen-fd", fd, "--delay-us", str(IO_DELAY_US)]
+                    self.peers.append(self._spawn(server, pass_fds=(listener.fileno(),)))
+                    extra = ["--port", port]
+                else:
+                    extra = ["--listen-fd", fd]
+                    self.latency_slot = 2
+            for index, launch in enumerate(self._layout()):
+                argv = [spec.python, WORKER_SCRIPT, "--task", launch.task, *common]
+                argv += ["--slot", str(launch.slot), "--threads", str(launch.threads)]
+                argv += ["--count", str(launch.count), *extra]
+                fds = (listener.fileno(),) if launch.task == "convoy" and listener else ()
+                self.procs.append(self._spawn(argv, stdin=subprocess.PIPE, pass_fds=fds))
+                for i, (name, timed) in enumerate(zip(launch.names, launch.timed)):
+                    self.lanes.append(WorkerLane(launch.slot + i, index, name, timed))
+            if self.latency_slot is not None and listener is not None:
+                client = [spec.python, WORKER_SCRIPT, "--task", "client", *common]
+                client += ["--slot", str(self.latency_slot), "--port", port]
+                self.peers.append(self._spawn(client, stdin=subprocess.PIPE))
+        finally:
+            if listener is not None:
+                listener.close()  # the children hold it now
         self._started_at = time.monotonic()
+
+    @staticmethod
+    def _spawn(argv: List[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        return spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
 
     def infos(self) -> List[WorkerInfo]:
         if self.reader is None:
@@ -132,11 +235,13 @@ class Workload:
                 self._fail(f"workers did not start within {READY_TIMEOUT_S:.0f} s")
                 return self.state
         if infos and all(i.state == STATE_DONE for i in infos):
-            self.wall_s = (max(i.end_ns for i in infos) - min(i.start_ns for i in infos)) / 1e9
+            timed = [infos[lane.slot] for lane in self.lanes if lane.timed]
+            self.wall_s = (max(i.end_ns for i in timed) - min(i.start_ns for i in timed)) / 1e9
             self.state = RunState.DONE
             reap(self.procs, grace_s=2.0)  # they are exiting: collect them, no zombies
+            reap(self.peers, grace_s=0.2)  # the io server would serve for ever
             return self.state
-        for p in self.procs:
+        for p in self.procs + self.peers:
             code = p.poll()
             # Exiting at all before "go" is a failure too (e.g. --python /bin/true).
             if code is not None and (code != 0 or self.state is RunState.STARTING):
@@ -145,9 +250,10 @@ class Workload:
         return self.state
 
     def _go(self) -> None:
-        for p in self.procs:
+        for p in self.procs + self.peers:
+            if p.stdin is None:
+                continue
             try:
-                assert p.stdin is not None
                 p.stdin.write(b"go\n")
                 p.stdin.flush()
             except (BrokenPipeError, OSError):
@@ -157,7 +263,7 @@ class Workload:
     def _fail(self, message: str) -> None:
         self.error = message
         self.state = RunState.FAILED
-        reap(self.procs, grace_s=0.2)
+        reap(self.procs + self.peers, grace_s=0.2)
 
     @staticmethod
     def _stderr(p: subprocess.Popen[Any]) -> str:
@@ -178,7 +284,7 @@ class Workload:
     def stop(self) -> None:
         if self.state in (RunState.STARTING, RunState.RUNNING):
             self.state = RunState.STOPPED
-        reap(self.procs, grace_s=0.3)
+        reap(self.procs + self.peers, grace_s=0.3)
         if self.reader is not None:
             self.reader.close()
             self.reader = None

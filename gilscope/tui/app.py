@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import replace
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -16,11 +16,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
+from gilscope.model.metrics import RunRecord, label
 from gilscope.model.timeline import ZOOM_LEVELS_NS
-from gilscope.scenarios.workload import RunState, Scenario
+from gilscope.scenarios.workload import SWITCH_PRESETS_MS, RunState, Scenario, WorkloadSpec
 from gilscope.session import Snapshot
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
+from gilscope.tui.screens.picker import MIXED, ScenarioPicker, choices
 from gilscope.tui.screens.settings import SettingsScreen
 from gilscope.tui.source import SnapshotSource
 from gilscope.tui.widgets.core_meters import CoreMeters
@@ -36,14 +38,22 @@ class GilscopeApp(App[int]):
     TITLE = "gilscope"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
-        Binding("1", "scenario('sequential')", "Seq"),
-        Binding("2", "scenario('threads')", "Threads"),
-        Binding("3", "scenario('processes')", "Procs"),
+        Binding("p", "pick", "Scenario"),
+        *(
+            Binding(key, f"scenario('{name}')", name, show=False)
+            for name, key, _ in choices()
+            if name != MIXED
+        ),
+        Binding("m", "mixed", "Compare"),
         Binding("r", "restart", "Restart"),
         Binding("space", "toggle_pause", "Pause", key_display="␣"),
-        Binding("plus,equals_sign", "zoom(-1)", "Zoom", key_display="+/-"),
+        Binding("plus,equals_sign", "zoom(-1)", "Zoom", key_display="+-"),
         Binding("minus,underscore", "zoom(1)", "Zoom out", show=False),
         Binding("s", "settings", "N/K"),
+        Binding("right_square_bracket", "switch(1)", "Switch", key_display="[]"),
+        Binding("left_square_bracket", "switch(-1)", "Switch down", show=False),
+        Binding("h", "hide_idle", "Hide idle", show=False),
+        Binding("f", "filter_process", "One process", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -65,10 +75,12 @@ class GilscopeApp(App[int]):
         self._slow_at = 0.0
         self._loop_ref: asyncio.AbstractEventLoop
         self._force = True  # redraw everything on the next frame (start, key presses)
+        self._counts: Dict[str, int] = {}  # N per kind of work, kept across scenario switches
 
     def compose(self) -> ComposeResult:
         with Vertical(id="main"):
             yield StatusBar(id="status")
+            yield Static(id="explain")
             with Horizontal(id="top"):
                 with Vertical(id="timeline-box") as box:
                     box.border_title = "Relay race: who holds the GIL"
@@ -100,6 +112,8 @@ class GilscopeApp(App[int]):
         self._table = self.query_one(ThreadTable)
         self._stacks = self.query_one(GilStacks)
         self._results = self.query_one(ResultsPanel)
+        self._explain = self.query_one("#explain", Static)
+        self._explained = ""
         if self._on_signal is not None:
             # Plain handlers, not the event loop's: when the terminal is gone the loop can
             # be stuck writing a frame, and a loop-run handler would never get its turn.
@@ -134,7 +148,14 @@ class GilscopeApp(App[int]):
         snap = self.source.snapshot()
         ended = snap.state is RunState.DONE and (self._last is None or self._last.state in _ACTIVE)
         self._last = snap
-        if ended and self._timeline.paused_end_ns is None and snap.timeline.latest_ns:
+        self._counts.setdefault(count_kind(snap.spec.scenario), snap.spec.count)
+        guided = snap.plan[0] < snap.plan[1]  # more steps to come: keep following them live
+        if (
+            ended
+            and not guided
+            and self._timeline.paused_end_ns is None
+            and snap.timeline.latest_ns
+        ):
             # A 50,000,000 countdown takes about a second: keep its end on screen instead of
             # letting it scroll away. Space goes back to live; zoom out to see all of it.
             self._timeline.paused_end_ns = self._timeline.end_ns(snap.timeline.latest_ns)
@@ -154,9 +175,13 @@ class GilscopeApp(App[int]):
             if slow or self._force:
                 self._table.show(snap.threads)
                 self._stacks.show(snap.stacks, snap.pyspy)
-                running = str(snap.spec.scenario) if snap.state in _ACTIVE else None
-                self._results.show(snap.results, running, _short_spec(snap))
+                running = spec_label(snap.spec) if snap.state in _ACTIVE else None
+                self._results.show(snap.results, running, _short_spec(snap), snap.latency)
                 self._force = False
+            explained = explanation(snap)
+            if explained != self._explained:
+                self._explained = explained
+                self._explain.update(explained)
         for problem in snap.problems[self._problems_seen :]:
             self.notify(problem, severity="error", timeout=10)
         self._problems_seen = len(snap.problems)
@@ -166,11 +191,69 @@ class GilscopeApp(App[int]):
         snap = self._last or self.source.snapshot()
         return snap, self._timeline
 
-    def action_scenario(self, name: str) -> None:
-        snap, timeline = self._spec()
-        timeline.paused_end_ns = None
-        self.source.restart(replace(snap.spec, scenario=Scenario(name)))
+    def _run(self, spec: WorkloadSpec) -> None:
+        self._timeline.paused_end_ns = None
+        self.source.restart(spec)
         self._force = True
+        self.pull()
+
+    def action_scenario(self, name: str) -> None:
+        snap, _ = self._spec()
+        scenario = Scenario(name)
+        count = self._counts.get(count_kind(scenario), scenario.default_count)
+        self._run(replace(snap.spec, scenario=scenario, count=count))
+
+    def action_pick(self) -> None:
+        snap, _ = self._spec()
+
+        def chosen(name: Optional[str]) -> None:
+            if name == MIXED:
+                self.action_mixed()
+            elif name is not None:
+                self.action_scenario(name)
+
+        self.push_screen(ScenarioPicker(str(snap.spec.scenario)), chosen)
+
+    def action_mixed(self) -> None:
+        """The guided comparison: one key, every result filled in, for a talk."""
+        snap, timeline = self._spec()
+        base = snap.spec
+        n = self._counts.get("countdown", Scenario.THREADS.default_count)
+        mib = self._counts.get("native", Scenario.NATIVE.default_count)
+        k = base.workers
+        specs = [
+            replace(base, scenario=Scenario.SEQUENTIAL, count=n),
+            replace(base, scenario=Scenario.THREADS, count=n, workers=k),
+            replace(base, scenario=Scenario.PROCESSES, count=n, workers=k),
+            replace(base, scenario=Scenario.NATIVE, count=mib, workers=1),
+            replace(base, scenario=Scenario.NATIVE, count=mib, workers=k),
+        ]
+        timeline.paused_end_ns = None
+        self.source.run_plan(specs)
+        self._force = True
+        self.pull()
+
+    def action_switch(self, step: int) -> None:
+        """Next or previous sys.setswitchinterval preset; the run restarts with it."""
+        snap, _ = self._spec()
+        current = snap.spec.switch_ms if snap.spec.switch_ms is not None else DEFAULT_SWITCH_MS
+        index = min(
+            range(len(SWITCH_PRESETS_MS)), key=lambda i: abs(SWITCH_PRESETS_MS[i] - current)
+        )
+        index = max(0, min(len(SWITCH_PRESETS_MS) - 1, index + step))
+        self._run(replace(snap.spec, switch_ms=SWITCH_PRESETS_MS[index]))
+
+    def action_hide_idle(self) -> None:
+        self._timeline.hide_idle = not self._timeline.hide_idle
+        self.pull()
+
+    def action_filter_process(self) -> None:
+        """All processes → the first only → the second only … → all again."""
+        snap, timeline = self._spec()
+        pids = len({lane.key.pid for lane in snap.lanes})
+        current = timeline.process_filter
+        nxt = 0 if current is None else current + 1
+        timeline.process_filter = nxt if nxt < pids else None
         self.pull()
 
     def action_restart(self) -> None:
@@ -198,17 +281,38 @@ class GilscopeApp(App[int]):
         def apply(result: Optional[Tuple[int, int]]) -> None:
             if result is not None:
                 count, workers = result
-                self.source.restart(replace(snap.spec, count=count, workers=workers))
-                self._force = True
-                self.pull()
+                self._counts[count_kind(snap.spec.scenario)] = count
+                self._run(replace(snap.spec, count=count, workers=workers))
 
-        self.push_screen(SettingsScreen(snap.spec.count, snap.spec.workers), apply)
+        self.push_screen(
+            SettingsScreen(snap.spec.count, snap.spec.workers, snap.spec.scenario.unit), apply
+        )
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
 
 _ACTIVE = (RunState.STARTING, RunState.RUNNING)
+DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.005
+
+
+def count_kind(scenario: Scenario) -> str:
+    """Scenarios whose N means the same work share one remembered N."""
+    return scenario.value if scenario in (Scenario.IO, Scenario.NATIVE) else "countdown"
+
+
+def spec_label(spec: WorkloadSpec) -> str:
+    """The results' name for a run of ``spec``: 'threads ×2'."""
+    return label(RunRecord(str(spec.scenario), spec.count, spec.workers, 0.0))
+
+
+def explanation(snap: Snapshot) -> str:
+    """The line under the header: what this scenario shows, and the guided step."""
+    text = f"{snap.spec.scenario}: {snap.spec.scenario.explanation}"
+    step, steps = snap.plan
+    if steps:
+        text = f"compare {step}/{steps} · {text}"
+    return text
 
 
 def _short_spec(snap: Snapshot) -> str:

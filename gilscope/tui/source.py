@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import List, Optional, Protocol
 
 from gilscope.scenarios.workload import WorkloadSpec
 from gilscope.session import Snapshot
@@ -12,3 +12,5 @@ class SnapshotSource(Protocol):
     def snapshot(self) -> Snapshot: ...
 
     def restart(self, spec: Optional[WorkloadSpec] = None) -> None: ...
+
+    def run_plan(self, specs: List[WorkloadSpec]) -> None: ...

@@ -46,7 +46,7 @@ def start_gilscope(tmp_path: Path) -> Tuple[subprocess.Popen[str], List[psutil.P
             cmdlines = [" ".join(c.cmdline()) for c in children]
         except psutil.NoSuchProcess:
             continue
-        workers = [c for c in cmdlines if "countdown.py" in c]
+        workers = [c for c in cmdlines if "worker.py" in c]
         spies = [c for c in cmdlines if "py-spy" in c]
         if len(workers) == 2 and spies:
             break
@@ -84,7 +84,7 @@ def leftovers(tmp_path: Path) -> List[str]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_stops_everything_quietly(tmp_path: Path, sig: signal.Signals) -> None:
     proc, children = start_gilscope(tmp_path)
-    assert any("countdown.py" in " ".join(c.cmdline()) for c in children)
+    assert any("worker.py" in " ".join(c.cmdline()) for c in children)
     proc.send_signal(sig)
     assert_all_gone(children)
     out, err = proc.communicate(timeout=10)

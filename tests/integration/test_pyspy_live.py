@@ -88,7 +88,7 @@ def test_windows_from_a_countdown(tmp_path: Path) -> None:
             assert thread.stacks
             innermost = thread.stacks[0].frames[-1]
             assert innermost.function == "countdown"
-            assert innermost.file.endswith("countdown.py")
+            assert innermost.file.endswith("worker.py")
     seen = {t.tid for x in complete for t in x.threads}
     assert seen == tids  # both threads hold the GIL in turn
     assert list(sampler.windows) == got.windows[-len(sampler.windows) :]

@@ -52,7 +52,7 @@ def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
         )
         for lane in lanes
     )
-    frames = ("countdown (countdown.py:35)", "main.<locals>.run (countdown.py:93)", "Thread.run")
+    frames = ("countdown (worker.py:35)", "main.<locals>.run (worker.py:93)", "Thread.run")
     return Snapshot(
         now_ns=NOW_NS,
         spec=WorkloadSpec(scenario, 50_000_000, 2, "/usr/bin/python3"),
@@ -72,6 +72,8 @@ def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
             RunRecord("threads", 50_000_000, 2, 2.44),
         ),
         timeline=synthetic_timeline(),
+        python_version="3.11.7",
+        gil=True,
     )
 
 
@@ -81,6 +83,7 @@ class FixedSource:
     def __init__(self, snapshot: Optional[Snapshot] = None) -> None:
         self._snapshot = snapshot or synthetic_snapshot()
         self.restarts: List[Optional[WorkloadSpec]] = []
+        self.plans: List[List[WorkloadSpec]] = []
 
     def snapshot(self) -> Snapshot:
         return self._snapshot
@@ -89,3 +92,7 @@ class FixedSource:
         self.restarts.append(spec)
         if spec is not None:
             self._snapshot = replace(self._snapshot, spec=spec)
+
+    def run_plan(self, specs: List[WorkloadSpec]) -> None:
+        self.plans.append(list(specs))
+        self._snapshot = replace(self._snapshot, spec=specs[0], plan=(1, len(specs)))

@@ -1,71 +1,94 @@
-"""The seeds' comparison ratios and py-spy agreement."""
+"""The results' ratios, latency percentiles and py-spy agreement."""
 
 from __future__ import annotations
 
 import pytest
 
-from gilscope.model.metrics import RunRecord, agreement_pp, compare
+from gilscope.model.metrics import (
+    RunRecord,
+    agreement_pp,
+    latency_figures,
+    percentile,
+    result_rows,
+)
 
 
 def rec(scenario: str, wall_s: float, count: int = 100, workers: int = 2) -> RunRecord:
     return RunRecord(scenario, count, workers, wall_s)
 
 
-def test_compare_nothing() -> None:
-    c = compare([])
-    assert c.wall_s == {}
-    assert c.threads_vs_sequential is None
-    assert c.processes_vs_sequential is None
+def ratios(records: list[RunRecord]) -> dict[str, float | None]:
+    return {row.label: row.ratio for row in result_rows(records)}
 
 
-def test_compare_ratios_to_sequential() -> None:
-    c = compare([rec("sequential", 2.0), rec("threads", 2.2), rec("processes", 1.0)])
-    assert c.wall_s == {"sequential": 2.0, "threads": 2.2, "processes": 1.0}
-    assert c.threads_vs_sequential == pytest.approx(1.1)
-    assert c.processes_vs_sequential == pytest.approx(0.5)
+def test_no_runs_no_rows() -> None:
+    assert result_rows([]) == []
 
 
-def test_compare_needs_a_sequential_run() -> None:
-    c = compare([rec("threads", 2.2), rec("processes", 1.0)])
-    assert c.wall_s == {"threads": 2.2, "processes": 1.0}
-    assert c.threads_vs_sequential is None
-    assert c.processes_vs_sequential is None
+def test_countdown_ratios_to_sequential() -> None:
+    rows = result_rows([rec("sequential", 2.0), rec("threads", 2.2), rec("processes", 1.0)])
+    assert [r.label for r in rows] == ["sequential", "threads ×2", "processes ×2"]
+    assert [r.wall_s for r in rows] == [2.0, 2.2, 1.0]
+    assert rows[0].ratio is None
+    assert rows[1].ratio == pytest.approx(1.1) and rows[1].vs == "sequential"
+    assert rows[2].ratio == pytest.approx(0.5)
 
 
-def test_compare_only_between_runs_of_the_same_n() -> None:
-    c = compare(
-        [rec("sequential", 2.0, count=100), rec("threads", 4.4, count=200), rec("processes", 1.0)]
-    )
-    assert c.threads_vs_sequential is None
-    assert c.processes_vs_sequential == pytest.approx(0.5)
+def test_ratios_need_a_baseline() -> None:
+    assert ratios([rec("threads", 2.2), rec("processes", 1.0)]) == {
+        "threads ×2": None,
+        "processes ×2": None,
+    }
 
 
-def test_compare_uses_the_latest_run_of_each_scenario() -> None:
-    c = compare(
+def test_ratios_only_between_runs_of_the_same_n() -> None:
+    got = ratios([rec("sequential", 2.0, count=100), rec("threads", 4.4, count=200)])
+    assert got["threads ×2"] is None
+
+
+def test_io_and_native_compare_with_their_own_one_thread_run() -> None:
+    got = ratios(
         [
-            rec("sequential", 2.0, count=100),
-            rec("threads", 2.4, count=100),
-            rec("sequential", 4.0, count=200),  # a newer sequential run of another N
+            rec("io", 2.0, workers=1),
+            rec("io", 0.55, workers=4),
+            rec("native", 1.2, workers=1),
+            rec("native", 0.6, workers=2),
+            rec("sequential", 1.0),
         ]
     )
-    assert c.wall_s["sequential"] == 4.0
-    assert c.threads_vs_sequential is None  # the threads run was of N=100
-    c = compare([*_records(), rec("threads", 8.0, count=200)])
-    assert c.threads_vs_sequential == pytest.approx(2.0)
+    assert got["io ×1"] is None
+    assert got["io ×4"] == pytest.approx(0.275)
+    assert got["native ×2"] == pytest.approx(0.5)
 
 
-def _records() -> list[RunRecord]:
-    return [rec("threads", 2.4, count=100), rec("sequential", 4.0, count=200)]
+def test_the_latest_run_of_a_label_wins() -> None:
+    rows = result_rows([rec("sequential", 2.0), rec("threads", 2.2), rec("threads", 2.0)])
+    assert [r.wall_s for r in rows] == [2.0, 2.0]
+    assert rows[1].ratio == pytest.approx(1.0)
 
 
-def test_compare_ignores_a_zero_sequential_time() -> None:
-    c = compare([rec("sequential", 0.0), rec("threads", 1.0)])
-    assert c.threads_vs_sequential is None
+def test_zero_wall_sequential_gives_no_ratio() -> None:
+    assert ratios([rec("sequential", 0.0), rec("threads", 1.0)])["threads ×2"] is None
 
 
-def test_agreement_pp() -> None:
+def test_percentile_nearest_rank() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([3, 1, 2], 0.5) == 2
+    assert percentile(list(range(1, 101)), 0.99) == 99
+    assert percentile([7], 0.99) == 7
+
+
+def test_latency_figures_in_ms() -> None:
+    f = latency_figures([100_000] * 99 + [9_000_000], [5_000_000, 6_000_000])
+    assert f.alone_p50 == pytest.approx(0.1)
+    assert f.alone_p99 == pytest.approx(0.1)
+    assert f.alone_n == 100
+    assert f.busy_p50 == pytest.approx(5.0)
+    assert f.busy_n == 2
+    empty = latency_figures([], [])
+    assert empty.busy_p99 is None and empty.alone_n == 0
+
+
+def test_agreement_is_mean_absolute_difference_in_points() -> None:
     assert agreement_pp([]) is None
-    assert agreement_pp([(0.5, 0.5)]) == 0.0
-    assert agreement_pp([(0.52, 0.50)]) == pytest.approx(2.0)
-    assert agreement_pp([(0.52, 0.50), (0.40, 0.50)]) == pytest.approx((2.0 + 10.0) / 2)
-    assert agreement_pp(iter([(0.0, 1.0)])) == pytest.approx(100.0)  # any iterable
+    assert agreement_pp([(0.5, 0.52), (0.5, 0.46)]) == pytest.approx(3.0)

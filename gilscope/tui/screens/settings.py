@@ -1,4 +1,4 @@
-"""Set N (the countdown) and K (threads or processes) without leaving the app."""
+"""Set N (the work: iterations, round-trips, MiB) and K (threads or processes) in the app."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from gilscope.scenarios.workload import MAX_WORKERS
+UI_MAX_WORKERS = 16  # from the app; the command line allows more
 
 
 def parse_settings(count_text: str, workers_text: str) -> Tuple[Optional[int], Optional[int], str]:
@@ -20,8 +20,8 @@ def parse_settings(count_text: str, workers_text: str) -> Tuple[Optional[int], O
         workers = int(workers_text.strip())
     except ValueError:
         return None, None, "N and K must be whole numbers"
-    if count < 1 or not 1 <= workers <= MAX_WORKERS:
-        return None, None, f"N must be ≥ 1 and K between 1 and {MAX_WORKERS}"
+    if count < 1 or not 1 <= workers <= UI_MAX_WORKERS:
+        return None, None, f"N must be ≥ 1 and K between 1 and {UI_MAX_WORKERS}"
     return count, workers, ""
 
 
@@ -36,14 +36,15 @@ class SettingsScreen(ModalScreen[Optional[Tuple[int, int]]]):
     SettingsScreen #error { color: $error; height: auto; }
     """
 
-    def __init__(self, count: int, workers: int) -> None:
+    def __init__(self, count: int, workers: int, unit: str = "iterations") -> None:
         super().__init__()
         self._count = count
         self._workers = workers
+        self._unit = unit
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("N: count down from")
+            yield Label(f"N: {self._unit}")
             yield Input(f"{self._count:_}", id="count")
             yield Label("K: threads / processes")
             yield Input(str(self._workers), id="workers")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 from rich.segment import Segment
 from rich.style import Style
@@ -11,13 +11,14 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from gilscope.model.timeline import MS, ZOOM_LEVELS_NS, Timeline
+from gilscope.model.timeline import MS, ZOOM_LEVELS_NS, LaneCells, Timeline
 from gilscope.session import Snapshot
 
 GUTTER = 15  # baton + lane name
 BLOCKS = " ▁▂▃▄▅▆▇█"
 TRACK = "─"  # waiting or idle: the runner is on the track without the baton
 NATIVE = "░"  # on a CPU without the GIL (native code)
+WAITING = "▒"  # awake, waiting for the baton (its reply arrived, the GIL is busy)
 BATON = "●"
 PROCESS_COLORS = ("green", "cyan", "magenta", "yellow", "blue", "red")
 DEFAULT_ZOOM = ZOOM_LEVELS_NS.index(2 * MS)
@@ -51,6 +52,8 @@ class RelayTimeline(ScrollView, can_focus=True):
 
     zoom: reactive[int] = reactive(DEFAULT_ZOOM)
     paused_end_ns: reactive[Optional[int]] = reactive(None)
+    hide_idle: reactive[bool] = reactive(False)  # hide lanes that neither held nor ran lately
+    process_filter: reactive[Optional[int]] = reactive(None)  # show only the n-th process
 
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
@@ -71,6 +74,12 @@ class RelayTimeline(ScrollView, can_focus=True):
         self._rebuild()
 
     def watch_paused_end_ns(self) -> None:
+        self._rebuild()
+
+    def watch_hide_idle(self) -> None:
+        self._rebuild()
+
+    def watch_process_filter(self) -> None:
         self._rebuild()
 
     def on_resize(self) -> None:
@@ -97,16 +106,39 @@ class RelayTimeline(ScrollView, can_focus=True):
         for lane in snap.lanes:
             if lane.key.pid not in pids:
                 pids.append(lane.key.pid)
+        order = list(pids)  # colours follow the process, whatever is filtered out
+        shown = list(snap.lanes)
+        notes = []
+        if self.process_filter is not None and self.process_filter < len(pids):
+            pid = pids[self.process_filter]
+            pids = [pid]
+            shown = [lane for lane in shown if lane.key.pid == pid]
+            notes.append(f"only process {pid} (f: next)")
+        if self.hide_idle:
+            busy = {
+                row.key
+                for row in snap.threads
+                if row.cpu >= 0.01 or (row.gil_share is not None and row.gil_share >= 0.01)
+            }
+            visible = [lane for lane in shown if lane.key in busy]
+            notes.append(f"{len(shown) - len(visible)} idle lanes hidden (h: show)")
+            shown = visible
+        if notes:
+            rows.append(Strip([Segment(" " + " · ".join(notes), dim)]))
         if not snap.lanes:
             rows.append(Strip([Segment(f" {snap.state.value}: waiting for the workers…", dim)]))
         # Taller lanes when there is room (a projector at the back of a room), up to 6 rows.
-        spare = max(self.size.height, 1) - len(pids) - 1
-        lane_rows = max(1, min(6, spare // max(len(snap.lanes), 1)))
-        for index, pid in enumerate(pids):
-            color = PROCESS_COLORS[index % len(PROCESS_COLORS)]
-            lanes = [lane for lane in snap.lanes if lane.key.pid == pid]
+        spare = max(self.size.height, 1) - len(pids) - 1 - len(rows)
+        lane_rows = max(1, min(6, spare // max(len(shown), 1)))
+        for pid in pids:
+            color = PROCESS_COLORS[order.index(pid) % len(PROCESS_COLORS)]
+            lanes = [lane for lane in shown if lane.key.pid == pid]
+            if not lanes:
+                continue
             holder = next((lane.name for lane in lanes if lane.key in batons), None)
             title = f"process {pid}" + (f" · baton: {holder}" if holder else " · no holder")
+            if not all(lane.gil for lane in lanes):
+                title = f"process {pid} · no GIL: its threads run in parallel"
             rows.append(Strip([Segment(f"▌{title}"[:width], Style(color=color, bold=True))]))
             for lane in lanes:
                 has_baton = lane.key in batons
@@ -115,9 +147,7 @@ class RelayTimeline(ScrollView, can_focus=True):
                 cells = timeline.cells(lane.key, end, col_ns, cols)
                 for level in range(lane_rows - 1, -1, -1):  # top row first
                     segments = [Segment(label if level == 0 else " " * GUTTER, label_style)]
-                    segments.extend(
-                        _lane_segments(cells.held, cells.without_gil, color, level, lane_rows)
-                    )
+                    segments.extend(_lane_segments(cells, color, level, lane_rows))
                     rows.append(Strip(segments))
         rows.append(self._axis(cols, col_ns, width))
         self._strips = rows
@@ -149,27 +179,26 @@ class RelayTimeline(ScrollView, can_focus=True):
         return Strip.blank(width, Style())
 
 
-def _lane_segments(
-    held: Tuple[float, ...],
-    without: Tuple[float, ...],
-    color: str,
-    level: int = 0,
-    rows: int = 1,
-) -> List[Segment]:
+def _lane_segments(cells: LaneCells, color: str, level: int = 0, rows: int = 1) -> List[Segment]:
     """One text row of a lane (``level`` 0 is the bottom of ``rows``), run-length encoded
     so that a lane is a handful of segments, not one per column."""
     held_style = Style(color=color)
     native_style = Style(color="bright_yellow")
+    wait_style = Style(color="red")
     track_style = Style(color="grey37")
     out: List[Segment] = []
     run_text: List[str] = []
     run_style: Optional[Style] = None
-    for h, w in zip(held, without):
+    waiting = cells.waiting or (0.0,) * len(cells.held)
+    for h, w, wait in zip(cells.held, cells.without_gil, waiting):
         glyph = held_glyph(max(0.0, min(1.0, h * rows - level)))
         if glyph:
             style = held_style
         elif level:
             glyph, style = " ", track_style
+        elif wait > 0.02:
+            # Shown at any share: a wait of 5 ms in a 100 ms column is what convoy is about.
+            glyph, style = WAITING, wait_style
         elif w >= 0.25:
             glyph, style = NATIVE, native_style
         else:

@@ -1,58 +1,101 @@
-"""Wall time per scenario and the seeds' comparison, filled in as runs finish."""
+"""Wall time per scenario and how it compares, filled in as runs finish."""
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
-from gilscope.model.metrics import RunRecord, compare
+from gilscope.model.metrics import LatencyFigures, ResultRow, RunRecord, result_rows
 
-ORDER = ("sequential", "threads", "processes")
+# Shown before anything has run: the seeds' three rows, so the table says what it is for.
+PLACEHOLDERS = ("sequential", "threads", "processes")
 
 
-def results_text(records: Tuple[RunRecord, ...], running: Optional[str]) -> Text:
-    """Latest wall time per scenario; against sequential as "N× faster/slower"."""
-    cmp = compare(records)
-    ratios = {"threads": cmp.threads_vs_sequential, "processes": cmp.processes_vs_sequential}
+def _ms(x: Optional[float]) -> str:
+    return "–" if x is None else f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+
+def latency_text(lat: LatencyFigures) -> str:
+    """'p50/p99 ms 0.1/0.3→4.9/9.8': alone, then with the countdown running."""
+    return (
+        f"p50/p99 ms {_ms(lat.alone_p50)}/{_ms(lat.alone_p99)}→"
+        f"{_ms(lat.busy_p50)}/{_ms(lat.busy_p99)}"
+    )
+
+
+def results_text(
+    records: Tuple[RunRecord, ...],
+    running: Optional[str],
+    latency: Optional[LatencyFigures] = None,
+) -> Text:
+    """Latest wall time per scenario; against its baseline as "N× faster/slower".
+
+    ``running``: the label of the run in progress; ``latency``: its live convoy figures.
+    """
+    rows: List[ResultRow] = result_rows(records)
+    labels = [r.label for r in rows]
     text = Text(no_wrap=True, overflow="ellipsis", end="")
-    for i, name in enumerate(ORDER):
+    lines: List[Text] = []
+    if not rows:
+        for name in PLACEHOLDERS:
+            if running is None or not running.startswith(name):
+                lines.append(Text.assemble(f"{name:<12} ", ("  –", "dim")))
+    for row in rows:
+        if row.label == running:
+            continue
+        line = Text(f"{row.label:<12} ")
+        if row.latency is not None:
+            line.append(latency_text(row.latency))
+        else:
+            line.append(f"{row.wall_s:5.2f} s")
+            _append_ratio(line, row.ratio)
+        lines.append(line)
+    if running is not None:
+        line = Text(f"{running:<12} ", style="bold")
+        if latency is not None and (latency.alone_n or latency.busy_n):
+            line.append(latency_text(latency), style="yellow")
+        else:
+            line.append("running…", style="yellow")
+        lines.insert(labels.index(running) if running in labels else len(lines), line)
+    for i, line in enumerate(lines):
         if i:
             text.append("\n")
-        text.append(f"{name:<10} ", style="bold" if name == running else "")
-        wall = cmp.wall_s.get(name)
-        if name == running:
-            text.append("running…", style="yellow")
-            continue
-        if wall is None:
-            text.append("  –", style="dim")
-            continue
-        text.append(f"{wall:5.2f} s")
-        ratio = ratios.get(name)
-        if ratio is not None:
-            if ratio < 0.95:
-                text.append(f" {1 / ratio:4.2f}× faster", style="green bold")
-            elif ratio > 1.05:
-                text.append(f" {ratio:4.2f}× slower", style="red bold")
-            else:
-                text.append(f" {ratio:4.2f}× same", style="yellow bold")
+        text.append_text(line)
     return text
+
+
+def _append_ratio(line: Text, ratio: Optional[float]) -> None:
+    if ratio is None:
+        return
+    if ratio < 0.95:
+        line.append(f" {1 / ratio:4.2f}× faster", style="green bold")
+    elif ratio > 1.05:
+        line.append(f" {ratio:4.2f}× slower", style="red bold")
+    else:
+        line.append(f" {ratio:4.2f}× same", style="yellow bold")
 
 
 class ResultsPanel(Static):
     DEFAULT_CSS = """
-    ResultsPanel { height: 3; }
+    ResultsPanel { height: auto; min-height: 3; }
     """
 
     _shown: str = ""
 
-    def show(self, records: Tuple[RunRecord, ...], running: Optional[str], spec: str) -> None:
-        text = results_text(records, running)
+    def show(
+        self,
+        records: Tuple[RunRecord, ...],
+        running: Optional[str],
+        spec: str,
+        latency: Optional[LatencyFigures] = None,
+    ) -> None:
+        text = results_text(records, running, latency)
         if text.markup != self._shown:
             self._shown = text.markup
-            self.update(text, layout=False)
+            self.update(text)
         title = f"Results · {spec}"
         if isinstance(self.parent, Widget) and self.parent.border_title != title:
             self.parent.border_title = title

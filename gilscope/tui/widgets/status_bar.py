@@ -26,6 +26,15 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
         text.append(f" in {snap.wall_s:.2f} s")
     elif snap.state is RunState.RUNNING:
         text.append(f" {snap.elapsed_s:4.1f} s")
+    switch = snap.spec.switch_ms
+    text.append(" · switch ")
+    text.append(f"{switch:g}ms" if switch is not None else "5ms", style="bold")
+    if snap.python_version:
+        text.append(f" · py{snap.python_version} ")
+        if snap.gil is False:
+            text.append("no GIL", style="reverse magenta")
+        else:
+            text.append("GIL", style="bold")
     text.append(f" · {zoom}/col · ")
     text.append("PAUSED" if paused else "LIVE", style="reverse yellow" if paused else "green")
     if paused:

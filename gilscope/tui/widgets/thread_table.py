@@ -30,7 +30,7 @@ def row_cells(row: ThreadRow) -> Tuple[str, ...]:
         row.name,
         str(row.tid),
         str(row.pid),
-        _pct(row.gil_share),
+        _pct(row.gil_share) if row.gil_share is not None else "noGIL",
         _pct(row.gil_share_pyspy),
         _pct(row.cpu),
         (row.function or "…")[:12],
