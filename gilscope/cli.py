@@ -14,9 +14,11 @@ from typing import List, NoReturn, Optional
 
 from gilscope import __version__
 from gilscope.sampling.report import version_string
-from gilscope.scenarios.workload import MAX_WORKERS, Scenario, WorkloadSpec
+from gilscope.scenarios.workload import MAX_WORKERS, Scenario, WorkloadSpec, guided_plan
 from gilscope.session import Session
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
+
+MIXED = "mixed"  # not a workload: the guided comparison, run after run
 
 
 class UsageError(Exception):
@@ -40,6 +42,70 @@ def positive_int(text: str) -> int:
     return value
 
 
+def switch_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not 0.01 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"must be between 0.01 and 10000 ms, got {text}")
+    return value
+
+
+def pid_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a process id, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a process id, got {text!r}")
+    return value
+
+
+def add_observation_flags(p: argparse.ArgumentParser) -> None:
+    """Flags every mode shares: py-spy's rate, headless, how long, frames per second."""
+    p.add_argument(
+        "--rate", type=positive_int, default=1000, help="py-spy samples per second (default 1000)"
+    )
+    p.add_argument("--headless", action="store_true", help="no UI: print one JSON report")
+    p.add_argument(
+        "--seconds", type=float, default=30.0, help="headless: observe at most this long"
+    )
+    p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
+
+
+def check_observation_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.rate > 5000:
+        p.error("--rate must be at most 5000 (py-spy falls behind above that)")
+    if args.fps > 60:
+        p.error("--fps must be at most 60")
+    if not args.seconds > 0:
+        p.error("--seconds must be more than 0")
+
+
+def parse_target_args(mode: str, argv: List[str]) -> argparse.Namespace:
+    """``attach PID [flags]`` or ``run [flags] -- command args…``."""
+    p = OneLineParser(
+        prog=f"gilscope {mode}",
+        description="Observe a running Python process."
+        if mode == "attach"
+        else "Launch a command under observation; its output goes to a log pane.",
+    )
+    if mode == "attach":
+        p.add_argument("pid", type=pid_arg, help="the process to observe (left running)")
+        rest: List[str] = []
+    else:
+        cut = argv.index("--") if "--" in argv else len(argv)
+        argv, rest = argv[:cut], argv[cut + 1 :]
+    add_observation_flags(p)
+    args = p.parse_args(argv)
+    check_observation_flags(p, args)
+    if mode == "run" and not rest:
+        p.error("give the command after --, e.g. gilscope run -- python script.py")
+    args.command = rest
+    return args
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = OneLineParser(
         prog="gilscope",
@@ -47,11 +113,26 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--scenario",
-        choices=[s.value for s in Scenario],
+        choices=[*(s.value for s in Scenario), MIXED],
         default=Scenario.THREADS.value,
-        help="which countdown to run first (default: threads)",
+        help="what to run first (default: threads); mixed: the whole comparison, one run after "
+        "another",
     )
-    p.add_argument("--count", type=positive_int, default=50_000_000, help="N (default 50,000,000)")
+    p.add_argument(
+        "--count",
+        type=positive_int,
+        default=None,
+        help="N: countdown iterations (default 50,000,000), io round-trips (2,000), "
+        "native MiB (2,048)",
+    )
+    p.add_argument(
+        "--switch-interval",
+        dest="switch_ms",
+        type=switch_ms,
+        default=None,
+        metavar="MS",
+        help="sys.setswitchinterval in the workloads, in ms (default: Python's 5)",
+    )
     p.add_argument(
         "--threads",
         "--workers",
@@ -65,24 +146,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=sys.executable,
         help="interpreter for the workloads (default: the one running gilscope)",
     )
-    p.add_argument(
-        "--rate", type=positive_int, default=1000, help="py-spy samples per second (default 1000)"
-    )
-    p.add_argument("--headless", action="store_true", help="no UI: print one JSON report")
-    p.add_argument(
-        "--seconds", type=float, default=30.0, help="headless: observe at most this long"
-    )
-    p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
+    add_observation_flags(p)
     p.add_argument("--version", action="version", version=f"gilscope {__version__}")
+    p.epilog = (
+        "Other modes: gilscope attach PID [--headless --seconds S]; "
+        "gilscope run [--headless --seconds S] -- python script.py args…"
+    )
     args = p.parse_args(argv)
     if args.workers > MAX_WORKERS:
         p.error(f"--threads must be at most {MAX_WORKERS}")
-    if args.rate > 5000:
-        p.error("--rate must be at most 5000 (py-spy falls behind above that)")
-    if args.fps > 60:
-        p.error("--fps must be at most 60")
-    if not args.seconds > 0:
-        p.error("--seconds must be more than 0")
+    check_observation_flags(p, args)
     return args
 
 
@@ -113,16 +186,50 @@ def check_python(path: str) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("attach", "run"):
+        return target_main(argv[0], argv[1:])
     args = parse_args(argv)
     try:
         python = check_python(args.python)
     except UsageError as e:
         print(f"gilscope: error: {e}", file=sys.stderr)
         return 2
-    spec = WorkloadSpec(Scenario(args.scenario), args.count, args.workers, python)
+    mixed = args.scenario == MIXED
+    scenario = Scenario.SEQUENTIAL if mixed else Scenario(args.scenario)
+    count = args.count or scenario.default_count
+    spec = WorkloadSpec(scenario, count, args.workers, python, args.switch_ms)
+    plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
+    return observe(Session(spec, rate_hz=args.rate), args, plan)
 
+
+def target_main(mode: str, argv: List[str]) -> int:
+    """``gilscope attach PID`` / ``gilscope run -- cmd``: bad targets exit 2 with one line."""
+    from gilscope.sampling.pyspy import find_pyspy
+    from gilscope.sampling.target import TargetError, check_argv, check_traceable, inspect_pid
+    from gilscope.scenarios.external import ExternalTarget
+
+    args = parse_target_args(mode, argv)
+    try:
+        if mode == "attach":
+            info = inspect_pid(args.pid)
+            check_traceable(args.pid, find_pyspy())
+            target = ExternalTarget(pid=args.pid, info=info)
+        else:
+            check_argv(args.command)
+            if find_pyspy() is None:
+                raise TargetError("py-spy is not installed; pip install py-spy")
+            target = ExternalTarget(argv=args.command)
+    except TargetError as e:
+        print(f"gilscope {mode}: error: {e}", file=sys.stderr)
+        return 2
+    return observe(Session(WorkloadSpec(), rate_hz=args.rate, target=target), args, None)
+
+
+def observe(session: Session, args: argparse.Namespace, plan: Optional[List[WorkloadSpec]]) -> int:
+    """Run ``session`` headless or in the live view, and always close it."""
     if args.headless:
-        return _headless(Session(spec, rate_hz=args.rate), args.seconds)
+        return _headless(session, args.seconds, plan)
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("gilscope: error: the live view needs a terminal; use --headless", file=sys.stderr)
@@ -138,17 +245,16 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from gilscope.tui.app import make_app
 
-    session = Session(spec, rate_hz=args.rate)
     app = make_app(session, fps=args.fps, on_signal=session.close)
     try:
-        session.start()
+        session.start(plan)
         app.run()
     finally:
         session.close()
     return app.return_code or 0
 
 
-def _headless(session: Session, seconds: float) -> int:
+def _headless(session: Session, seconds: float, plan: Optional[List[WorkloadSpec]]) -> int:
     """The JSON report on stdout; on SIGTERM, SIGHUP or SIGINT, stop cleanly with 128+sig."""
     from gilscope.headless import run_headless
 
@@ -162,10 +268,13 @@ def _headless(session: Session, seconds: float) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
     try:
-        doc = run_headless(session, seconds, stop)
+        doc = run_headless(session, seconds, stop, plan)
     finally:
         session.close()
     if doc is None:
         return 128 + caught[0]
-    print(json.dumps(doc, indent=2))
+    try:
+        print(json.dumps(doc, indent=2))
+    except BrokenPipeError:  # e.g. piped into head: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if doc["state"] != "failed" else 1

@@ -6,23 +6,27 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
-from gilscope.scenarios.workload import RunState
+from gilscope.model.metrics import LatencyFigures
+from gilscope.scenarios.workload import RunState, WorkloadSpec
 from gilscope.session import Session
 
 TERMINAL = (RunState.DONE, RunState.FAILED, RunState.STOPPED)
 
 
 def run_headless(
-    session: Session, seconds: float, stop: Optional[threading.Event] = None
+    session: Session,
+    seconds: float,
+    stop: Optional[threading.Event] = None,
+    plan: Optional[List[WorkloadSpec]] = None,
 ) -> Optional[Dict[str, Any]]:
     """Observe for ``seconds`` or until the run ends, then report the whole observation.
 
     Returns None if ``stop`` was set (a signal): the caller exits without a report.
     """
     stop = stop or threading.Event()
-    session.start()
+    session.start(plan)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and session.state not in TERMINAL:
+    while time.monotonic() < deadline and (session.state not in TERMINAL or session.plan_remaining):
         if stop.wait(0.05):
             return None
     # Let the collector fold in the last stamps and py-spy's last windows land.
@@ -39,29 +43,36 @@ def report(session: Session) -> Dict[str, Any]:
     processes: Dict[int, List[Dict[str, Any]]] = {}
     by_key = {row.key: row for row in snap.threads}
     span = end - start
+    sampled = snap.gil_source != "beacons"
     for lane in snap.lanes:
         totals = timeline.totals(lane.key, start, end)
         row = by_key.get(lane.key)
+        share = session.pyspy_share(lane.key) if sampled else totals.gil_share
         processes.setdefault(lane.key.pid, []).append(
             {
-                "tid": lane.tid,
+                "tid": lane.tid or lane.ident,
                 "name": lane.name,
                 # No GIL (free-threaded): no share at all, rather than a misleading 0.
-                "gil_share": round(totals.gil_share, 4) if lane.gil else None,
+                "gil_share": _round(share) if lane.gil else None,
                 "gil_share_pyspy": _round(session.pyspy_share(lane.key)),
                 "cpu": round(session.cpu_share(lane.key, span), 4),
-                "handoffs_per_s": round(totals.handoffs_per_s, 2),
-                "mean_hold_ms": round(totals.mean_hold_ms, 3),
+                # Samples have no runs: hand-offs and hold times need the beacons.
+                "handoffs_per_s": None if sampled else round(totals.handoffs_per_s, 2),
+                "mean_hold_ms": None if sampled else round(totals.mean_hold_ms, 3),
                 "function": row.function if row else "",
             }
         )
     pyspy = session.overall_pyspy()
-    return {
-        "scenario": str(snap.spec.scenario),
+    doc = {
+        # beacons: exact, the workers stamp who holds the GIL; py-spy: sampled windows
+        "source": snap.gil_source,
+        "scenario": snap.target.split(" ")[0] if snap.target else str(snap.spec.scenario),
         "count": snap.spec.count,
         "workers": snap.spec.workers,
+        "switch_ms": snap.spec.switch_ms,
         "python": snap.spec.python,
-        "python_version": session.python_version(),
+        "python_version": snap.python_version or session.python_version(),
+        "gil": snap.gil,
         "state": snap.state.value,
         "error": snap.error or None,
         "wall_s": round(snap.wall_s, 4) if snap.wall_s is not None else None,
@@ -74,8 +85,42 @@ def report(session: Session) -> Dict[str, Any]:
             "windows": pyspy.windows,
         },
         "processes": [{"pid": pid, "threads": threads} for pid, threads in processes.items()],
+        "latency": _latency(snap.latency),
+        "results": [
+            {
+                "scenario": r.scenario,
+                "count": r.count,
+                "workers": r.workers,
+                "wall_s": round(r.wall_s, 4),
+                "latency": _latency(r.latency),
+            }
+            for r in snap.results
+        ],
         "problems": list(snap.problems),
     }
+    if snap.target:
+        doc.update(
+            target=snap.target,
+            count=None,
+            workers=None,
+            switch_ms=None,
+            python=None,
+            exit_code=snap.exit_code,
+            log_tail=[line.text for line in snap.log[-20:]],
+        )
+    return doc
+
+
+def _latency(lat: Optional[LatencyFigures]) -> Optional[Dict[str, Any]]:
+    """Convoy: the responder's latency in ms, alone and with the countdown running."""
+    if lat is None:
+        return None
+    return {
+        "alone": {"p50_ms": _round(lat.alone_p50, 3), "p99_ms": _round(lat.alone_p99, 3),
+                  "n": lat.alone_n},
+        "with_cpu": {"p50_ms": _round(lat.busy_p50, 3), "p99_ms": _round(lat.busy_p99, 3),
+                     "n": lat.busy_n},
+    }  # fmt: skip
 
 
 def _round(x: Any, digits: int = 4) -> Any:

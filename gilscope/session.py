@@ -17,12 +17,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Deque, Dict, Iterable, List, Optional, Tuple
+from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from gilscope.children import reap_all
 from gilscope.model.metrics import LatencyFigures, RunRecord, agreement_pp, latency_figures
 from gilscope.model.timeline import LaneKey, Timeline
-from gilscope.sampling.cpu import CpuSampler
+from gilscope.sampling.cpu import CpuSampler, ThreadCpu
 from gilscope.sampling.pyspy import (
     PERIOD_S,
     WINDOW_S,
@@ -32,6 +32,8 @@ from gilscope.sampling.pyspy import (
     ThreadGil,
 )
 from gilscope.sampling.report import TAG_LATENCY_BUSY, TAG_SHIFT, TIME_MASK
+from gilscope.sampling.target import LogLine, TargetError
+from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec
 
 COLLECT_HZ = 50
@@ -107,14 +109,28 @@ class Snapshot:
     latency: Optional[LatencyFigures] = None  # convoy: the responder's latency so far
     python_version: str = ""  # of the workers' interpreter, once they announced themselves
     gil: Optional[bool] = None  # whether the workers run with a GIL; None: not known yet
+    # attach / run: what is observed, its output, and where the GIL figures come from
+    target: str = ""
+    log: Tuple[LogLine, ...] = ()
+    exit_code: Optional[int] = None
+    gil_source: str = "beacons"  # "beacons": exact, in-process; "py-spy": sampled windows
     plan: Tuple[int, int] = (0, 0)  # a guided comparison: (this run's step, steps); (0, 0): none
 
 
 class Session:
     """Owns the current workload and every sampler; restart() swaps the workload."""
 
-    def __init__(self, spec: WorkloadSpec, rate_hz: int = 1000, pyspy: Optional[str] = None):
+    def __init__(
+        self,
+        spec: WorkloadSpec,
+        rate_hz: int = 1000,
+        pyspy: Optional[str] = None,
+        target: Optional[ExternalTarget] = None,
+    ):
+        """``target``: observe that attached or launched process instead of a workload."""
         self.spec = spec
+        self._target = target
+        self._gone: Dict[LaneKey, int] = {}  # external lanes: CPU samples since last seen
         self.timeline = Timeline()
         self._lock = threading.RLock()
         sweep_scratch()
@@ -169,10 +185,16 @@ class Session:
         self._closed = False
 
     # -- control ----------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, plan: Optional[List[WorkloadSpec]] = None) -> None:
+        """Start sampling and the first run (or a guided comparison: ``plan``)."""
         if self._pyspy.available:
             self._pyspy.start()
-        self.restart(self.spec)
+        if self._target is not None:
+            self._start_target(self._target)
+        elif plan:
+            self.run_plan(plan)
+        else:
+            self.restart(self.spec)
         self._collector.start()
 
     def run_plan(self, specs: List[WorkloadSpec]) -> None:
@@ -188,8 +210,20 @@ class Session:
         return len(self._plan)
 
     def restart(self, spec: Optional[WorkloadSpec] = None) -> None:
-        """Stop the current run (if any) and start ``spec`` (default: the same again)."""
+        """Stop the current run (if any) and start ``spec`` (default: the same again).
+
+        Observing an external target: ``run`` launches the command again; ``attach`` clears
+        the view and goes on watching the same process.
+        """
         with self._lock:
+            target = self._target
+            if target is not None:
+                if target.kind == "run" and not self._closed:
+                    self._pyspy.detach_all()
+                    target.stop()
+                    target = ExternalTarget(argv=target.argv)
+                self._start_target(target)
+                return
             self._plan.clear()  # any run the user asks for ends a guided comparison
             self._plan_steps = 0
             self._start(spec)
@@ -203,23 +237,7 @@ class Session:
             self._stop_workload()
             self._runs += 1
             workload = Workload(self.spec, os.path.join(self._dir, f"board-{self._runs}"))
-            self.timeline = Timeline()
-            self._window_count = 0
-            self._lost_reported = False
-            self._stack_windows.clear()
-            self._pyspy_totals.clear()
-            self._cpu_totals.clear()
-            self._recent.clear()
-            self._spy_recent.clear()
-            self._rates.clear()
-            self._rate_sum, self._rate_n = 0.0, 0
-            self._latency_alone.clear()
-            self._latency_busy.clear()
-            self._lane_keys = {}
-            self._no_gil_slots = set()
-            self._lanes = ()
-            self._core_sum = []
-            self._core_samples = 0
+            self._reset_run()
             self._started_ns = time.monotonic_ns()
             try:
                 workload.start()
@@ -231,6 +249,24 @@ class Session:
             self._workload = workload
             for pid in workload.pids:
                 self._pyspy.attach(pid)
+        self._freeze()
+
+    def _start_target(self, target: ExternalTarget) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._target = target
+            self._reset_run()
+            self._gone.clear()
+            if target.state is RunState.STARTING:
+                try:
+                    target.start()
+                except TargetError as e:
+                    target.state, target.error = RunState.FAILED, str(e)
+                    self._problems.append(f"{target.describe()}: {e}")
+            self._running_since = time.monotonic_ns()
+            if target.state is RunState.RUNNING:
+                self._pyspy.attach(target.pid)
         self._freeze()
 
     def close(self) -> None:
@@ -245,9 +281,32 @@ class Session:
             self._collector.join(1.0)
         with self._lock:
             self._stop_workload()
+            if self._target is not None:
+                self._target.stop()
         self._pyspy.stop()
         reap_all(grace_s=0.3)
         shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _reset_run(self) -> None:
+        """Forget the previous run's figures: a new run starts with a fresh timeline."""
+        self.timeline = Timeline()
+        self._window_count = 0
+        self._lost_reported = False
+        self._stack_windows.clear()
+        self._pyspy_totals.clear()
+        self._cpu_totals.clear()
+        self._recent.clear()
+        self._spy_recent.clear()
+        self._rates.clear()
+        self._rate_sum, self._rate_n = 0.0, 0
+        self._latency_alone.clear()
+        self._latency_busy.clear()
+        self._lane_keys = {}
+        self._no_gil_slots = set()
+        self._lanes = ()
+        self._core_sum = []
+        self._core_samples = 0
+        self._started_ns = time.monotonic_ns()
 
     def _stop_workload(self) -> None:
         if self._workload is not None:
@@ -263,6 +322,8 @@ class Session:
 
     @property
     def state(self) -> RunState:
+        if self._target is not None:
+            return self._target.state
         w = self._workload
         return w.state if w is not None else RunState.STOPPED
 
@@ -290,6 +351,12 @@ class Session:
             self._stop.wait(max(0.0, delay))
 
     def _drain(self) -> None:
+        if self._target is not None:
+            with self._lock:
+                before = self._target.state
+                if self._target.poll() is not before and before is RunState.RUNNING:
+                    self._pyspy.detach_all()
+            return
         with self._lock:
             w = self._workload
             if w is None or w.reader is None:
@@ -362,11 +429,31 @@ class Session:
                 self._no_gil_slots.add(lane.slot)
         self._lanes = tuple(sorted(lanes, key=lambda x: (x.process_index, x.key.slot)))
 
+    def _follow_threads(self, threads: Sequence[ThreadCpu]) -> None:
+        """An external target's lanes are its live threads: new ones get a lane, and a lane
+        whose thread is gone leaves the view (its history stays in the timeline)."""
+        target = self._target
+        if target is None or not target.pids:
+            return
+        live = {(t.pid, t.tid) for t in threads}
+        lanes = [lane for lane in self._lanes if (lane.key.pid, lane.tid) in live or lane.ident]
+        known = {(lane.key.pid, lane.tid) for lane in lanes}
+        gil = target.info is None or target.info.gil_enabled is not False
+        for pid, tid in sorted(live - known):
+            key = LaneKey(pid, tid)
+            name = thread_name(pid, tid)
+            self.timeline.add_lane(key, name, 0, 0)
+            lanes.append(LaneInfo(key, name, 0, tid, 0, gil))
+        self._lanes = tuple(sorted(lanes, key=lambda x: x.tid or x.ident))
+
     def _sample_cpu(self) -> None:
         with self._lock:
             w = self._workload
             pids = w.pids if w is not None else []
             running = w is not None and w.state is RunState.RUNNING
+            if self._target is not None:
+                pids = self._target.pids
+                running = bool(pids)
             running_since = self._running_since
             by_tid = {(lane.key.pid, lane.tid): lane.key for lane in self._lanes}
             timeline = self.timeline
@@ -375,6 +462,9 @@ class Session:
         with self._lock:
             if timeline is not self.timeline:
                 return  # a restart came in between: this sample belongs to no run
+            if self._target is not None:
+                self._follow_threads(sample.threads)
+                by_tid = {(lane.key.pid, lane.tid): lane.key for lane in self._lanes}
             self._cores = sample.cores
             self._core_history.append(sample.cores)
             if running:
@@ -393,6 +483,9 @@ class Session:
             self._thread_cpu = cpu
 
     def _on_window(self, window: PySpyWindow) -> None:
+        if self._target is not None:
+            self._on_target_window(window)
+            return
         with self._lock:
             lanes = [lane for lane in self._lanes if lane.key.pid == window.pid]
             if not lanes:
@@ -425,6 +518,52 @@ class Session:
                 totals[2] += exact
                 totals[3] += 1
 
+    def _on_target_window(self, window: PySpyWindow) -> None:
+        """py-spy is the GIL signal for a process without beacons: each complete window's
+        shares fill the newest half-second of the lanes (windows overlap by half)."""
+        with self._lock:
+            if self._target is None or window.pid != self._target.pid:
+                return
+            self._stack_windows[window.pid] = window
+            self._window_count += 1
+            # Threads py-spy names by pthread id (CPython 3.9/3.10) cannot be matched with
+            # /proc's thread ids from outside: they get lanes of their own, without CPU.
+            lanes = list(self._lanes)
+            known = set(self.timeline.keys())
+            for seen in window.threads:
+                key = LaneKey(window.pid, seen.tid)
+                # A thread that has ended since keeps its history, but not a lane.
+                if key not in known and not any(seen.tid in (ln.tid, ln.ident) for ln in lanes):
+                    self.timeline.add_lane(key, seen.name or hex(seen.tid), 0, 0)
+                    known.add(key)
+                    lanes.append(LaneInfo(key, seen.name or hex(seen.tid), 0, 0, seen.tid))
+            named = []
+            for lane in lanes:
+                match = _pyspy_thread(window, lane)
+                if match is not None and match.name and match.name != lane.name:
+                    lane = replace(lane, name=match.name)
+                named.append(lane)
+            self._lanes = tuple(named)
+            if not window.complete:
+                return
+            rate = window.rate_hz * WINDOW_S / PERIOD_S
+            self._rates.append(rate)
+            self._rate_sum += rate
+            self._rate_n += 1
+            start = max(window.start_ns, window.end_ns - int(PERIOD_S * 1e9))
+            for lane in self._lanes:
+                thread = _pyspy_thread(window, lane)
+                samples = thread.samples if thread is not None else 0
+                self._spy_recent.setdefault(lane.key, deque(maxlen=SPY_POOL)).append(
+                    (samples, window.intervals)
+                )
+                totals = self._pyspy_totals.setdefault(lane.key, [0, 0, 0.0, 0])
+                totals[0] += samples
+                totals[1] += window.intervals
+                totals[3] += 1
+                share = samples / window.intervals if window.intervals else 0.0
+                self.timeline.add_sampled(lane.key, start, window.end_ns, share)
+
     def _on_problem(self, problem: PySpyProblem) -> None:
         self._problems.append(str(problem))
 
@@ -446,10 +585,14 @@ class Session:
             else:
                 span = (max(now - STATS_WINDOW_NS, run_start), now)
             figures = self.timeline.totals if done else self.timeline.stats
+            sampled = self._target is not None
             for lane in self._lanes:
                 st = figures(lane.key, *span)
                 spy = self._spy_recent.get(lane.key)
                 spy_share = sum(n for n, _ in spy) / sum(i for _, i in spy) if spy else None
+                exact: Optional[float] = st.gil_share
+                if sampled:  # no beacons: py-spy's share is the best there is
+                    exact = spy_share if spy_share is not None else 0.0
                 seen = _pyspy_thread(self._stack_windows.get(lane.key.pid), lane)
                 function = ""
                 if seen is not None and seen.stacks and seen.stacks[0].frames:
@@ -466,7 +609,7 @@ class Session:
                         name=lane.name,
                         tid=lane.tid,
                         pid=lane.key.pid,
-                        gil_share=st.gil_share if lane.gil else None,
+                        gil_share=exact if lane.gil else None,
                         gil_share_pyspy=spy_share if lane.gil else None,
                         cpu=self._thread_cpu.get((lane.key.pid, lane.tid), 0.0),
                         function=function,
@@ -474,18 +617,24 @@ class Session:
                         mean_hold_ms=st.mean_hold_ms,
                     )
                 )
-            for pid in {lane.key.pid for lane in self._lanes}:
+            for pid in {lane.key.pid for lane in self._lanes} if not sampled else ():
                 holder = self.timeline.holder(pid, now)
                 if holder is not None:
                     batons.append(holder)
             history = tuple(zip(*self._core_history)) if self._core_history else ()
+            target = self._target
+            if target is not None:
+                state, error, wall = target.state, target.error, target.wall_s
+            else:
+                error = w.error if w is not None else ""
+                wall = w.wall_s if w is not None else None
             snap = Snapshot(
                 now_ns=now,
                 spec=spec,
                 state=state,
-                error=w.error if w is not None else "",
+                error=error,
                 elapsed_s=(now - self._started_ns) / 1e9,
-                wall_s=w.wall_s if w is not None else None,
+                wall_s=wall,
                 lanes=self._lanes,
                 batons=tuple(batons),
                 threads=tuple(rows),
@@ -497,14 +646,20 @@ class Session:
                     # The median: a window whose start line we read late (a busy UI thread)
                     # looks short and fast; one such window should not move the figure.
                     rate_hz=statistics.median(self._rates) if self._rates else None,
-                    agreement_pp=agreement_pp(_pool(self._recent)),
+                    agreement_pp=agreement_pp(_pool(self._recent)) if not sampled else None,
                     windows=self._window_count,
                 ),
                 results=tuple(self._results),
                 timeline=self.timeline,
                 latency=self._latency() if w is not None and w.latency_slot is not None else None,
-                python_version=self._python_version(w),
+                python_version=self._python_version(w)
+                if target is None
+                else (target.info.python_version if target.info else ""),
                 gil=all(lane.gil for lane in self._lanes) if self._lanes else None,
+                target=target.describe() if target is not None else "",
+                log=target.lines() if target is not None else (),
+                exit_code=target.exit_code if target is not None else None,
+                gil_source="py-spy" if target is not None else "beacons",
                 plan=(self._plan_steps - len(self._plan), self._plan_steps)
                 if self._plan_steps
                 else (0, 0),
@@ -548,10 +703,22 @@ class Session:
             return replace(
                 self.snapshot().pyspy,
                 rate_hz=self._rate_sum / self._rate_n if self._rate_n else None,
-                agreement_pp=agreement_pp(
+                # Without beacons there is no exact share to agree with.
+                agreement_pp=None
+                if self._target is not None
+                else agreement_pp(
                     (t[0] / t[1], t[2] / t[3]) for t in self._pyspy_totals.values() if t[1]
                 ),
             )
+
+
+def thread_name(pid: int, tid: int) -> str:
+    """A thread's name as the kernel knows it (py-spy's Python name replaces it later)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            return f.read().strip() or str(tid)
+    except OSError:
+        return str(tid)
 
 
 def sweep_scratch() -> None:

@@ -235,6 +235,21 @@ class Timeline:
         if t > self.latest_ns:
             self.latest_ns = t
 
+    def add_sampled(self, key: LaneKey, start_ns: int, end_ns: int, share: float) -> None:
+        """A sampled GIL share over a span (py-spy, for a process without beacons): drawn
+        as that fraction of each column; it has no runs, so no hand-offs or hold times."""
+        with self._lock:
+            lane = self._lanes.get(key)
+            if lane is None or end_ns <= start_ns:
+                return
+            amount = int(max(0.0, min(1.0, share)) * (end_ns - start_ns))
+            lane.held_fine.add(start_ns, end_ns, amount)
+            lane.held_coarse.add(start_ns, end_ns, amount)
+            lane.total_held_ns += amount
+            if not lane.first_ns:
+                lane.first_ns = start_ns
+            self.latest_ns = max(self.latest_ns, end_ns)
+
     def add_cpu(self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int) -> None:
         with self._lock:
             lane = self._lanes.get(key)

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence
 
 from gilscope.children import reap, spawn
@@ -101,6 +101,18 @@ class WorkloadSpec:
         k = f" ×{self.workers}" if self.scenario.uses_workers else ""
         unit = "" if self.scenario.unit == "iterations" else f" {self.scenario.unit}"
         return f"{self.scenario}{k} N={compact_count(self.count)}{unit}"
+
+
+def guided_plan(base: WorkloadSpec, count: int, native_mib: int) -> List[WorkloadSpec]:
+    """The comparison for a talk, in one go: sequential, threads ×K, processes ×K on the
+    same N, then native ×1 and ×K on the same MiB (native's own baseline)."""
+    return [
+        replace(base, scenario=Scenario.SEQUENTIAL, count=count),
+        replace(base, scenario=Scenario.THREADS, count=count),
+        replace(base, scenario=Scenario.PROCESSES, count=count),
+        replace(base, scenario=Scenario.NATIVE, count=native_mib, workers=1),
+        replace(base, scenario=Scenario.NATIVE, count=native_mib),
+    ]
 
 
 def compact_count(n: int) -> str:

@@ -17,8 +17,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
 from gilscope.model.metrics import RunRecord, label
-from gilscope.model.timeline import ZOOM_LEVELS_NS
-from gilscope.scenarios.workload import SWITCH_PRESETS_MS, RunState, Scenario, WorkloadSpec
+from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
+from gilscope.scenarios.workload import (
+    SWITCH_PRESETS_MS,
+    RunState,
+    Scenario,
+    WorkloadSpec,
+    guided_plan,
+)
 from gilscope.session import Snapshot
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
@@ -75,6 +81,7 @@ class GilscopeApp(App[int]):
         self._slow_at = 0.0
         self._loop_ref: asyncio.AbstractEventLoop
         self._force = True  # redraw everything on the next frame (start, key presses)
+        self._last_target = ""
         self._counts: Dict[str, int] = {}  # N per kind of work, kept across scenario switches
 
     def compose(self) -> ComposeResult:
@@ -149,6 +156,10 @@ class GilscopeApp(App[int]):
         ended = snap.state is RunState.DONE and (self._last is None or self._last.state in _ACTIVE)
         self._last = snap
         self._counts.setdefault(count_kind(snap.spec.scenario), snap.spec.count)
+        if snap.target and self._last_target != snap.target:
+            # Sampled shares change every 0.5 s: finer columns would only repeat them.
+            self._last_target = snap.target
+            self._timeline.zoom = ZOOM_LEVELS_NS.index(SAMPLED_ZOOM_NS)
         guided = snap.plan[0] < snap.plan[1]  # more steps to come: keep following them live
         if (
             ended
@@ -174,9 +185,12 @@ class GilscopeApp(App[int]):
             self._cores.show(snap.cores, snap.core_history, sum(row.cpu for row in snap.threads))
             if slow or self._force:
                 self._table.show(snap.threads)
-                self._stacks.show(snap.stacks, snap.pyspy)
-                running = spec_label(snap.spec) if snap.state in _ACTIVE else None
-                self._results.show(snap.results, running, _short_spec(snap), snap.latency)
+                self._stacks.show(snap.stacks, snap.pyspy, bool(snap.target))
+                if snap.target:
+                    self._results.show_target(snap)
+                else:
+                    running = spec_label(snap.spec) if snap.state in _ACTIVE else None
+                    self._results.show(snap.results, running, _short_spec(snap), snap.latency)
                 self._force = False
             explained = explanation(snap)
             if explained != self._explained:
@@ -191,7 +205,21 @@ class GilscopeApp(App[int]):
         snap = self._last or self.source.snapshot()
         return snap, self._timeline
 
+    def _observing_target(self) -> bool:
+        """attach / run: gilscope's own scenarios are not what is on screen."""
+        snap = self._last
+        if snap is not None and snap.target:
+            self.notify(
+                "Observing another process: scenarios, N/K and the switch interval are for "
+                "gilscope's own workloads (start gilscope without attach/run).",
+                severity="warning",
+            )
+            return True
+        return False
+
     def _run(self, spec: WorkloadSpec) -> None:
+        if self._observing_target():
+            return
         self._timeline.paused_end_ns = None
         self.source.restart(spec)
         self._force = True
@@ -205,6 +233,8 @@ class GilscopeApp(App[int]):
 
     def action_pick(self) -> None:
         snap, _ = self._spec()
+        if self._observing_target():
+            return
 
         def chosen(name: Optional[str]) -> None:
             if name == MIXED:
@@ -217,17 +247,13 @@ class GilscopeApp(App[int]):
     def action_mixed(self) -> None:
         """The guided comparison: one key, every result filled in, for a talk."""
         snap, timeline = self._spec()
-        base = snap.spec
-        n = self._counts.get("countdown", Scenario.THREADS.default_count)
-        mib = self._counts.get("native", Scenario.NATIVE.default_count)
-        k = base.workers
-        specs = [
-            replace(base, scenario=Scenario.SEQUENTIAL, count=n),
-            replace(base, scenario=Scenario.THREADS, count=n, workers=k),
-            replace(base, scenario=Scenario.PROCESSES, count=n, workers=k),
-            replace(base, scenario=Scenario.NATIVE, count=mib, workers=1),
-            replace(base, scenario=Scenario.NATIVE, count=mib, workers=k),
-        ]
+        if self._observing_target():
+            return
+        specs = guided_plan(
+            snap.spec,
+            self._counts.get("countdown", Scenario.THREADS.default_count),
+            self._counts.get("native", Scenario.NATIVE.default_count),
+        )
         timeline.paused_end_ns = None
         self.source.run_plan(specs)
         self._force = True
@@ -277,6 +303,8 @@ class GilscopeApp(App[int]):
 
     def action_settings(self) -> None:
         snap = self._last or self.source.snapshot()
+        if self._observing_target():
+            return
 
         def apply(result: Optional[Tuple[int, int]]) -> None:
             if result is not None:
@@ -293,6 +321,7 @@ class GilscopeApp(App[int]):
 
 
 _ACTIVE = (RunState.STARTING, RunState.RUNNING)
+SAMPLED_ZOOM_NS = 100 * MS
 DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.005
 
 
@@ -308,6 +337,8 @@ def spec_label(spec: WorkloadSpec) -> str:
 
 def explanation(snap: Snapshot) -> str:
     """The line under the header: what this scenario shows, and the guided step."""
+    if snap.target:
+        return "GIL from py-spy samples, 0.5 s resolution: no beacons in this process"
     text = f"{snap.spec.scenario}: {snap.spec.scenario.explanation}"
     step, steps = snap.plan
     if steps:

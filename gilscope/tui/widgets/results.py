@@ -9,6 +9,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from gilscope.model.metrics import LatencyFigures, ResultRow, RunRecord, result_rows
+from gilscope.scenarios.workload import RunState
+from gilscope.session import Snapshot
 
 # Shown before anything has run: the seeds' three rows, so the table says what it is for.
 PLACEHOLDERS = ("sequential", "threads", "processes")
@@ -78,6 +80,27 @@ def _append_ratio(line: Text, ratio: Optional[float]) -> None:
         line.append(f" {ratio:4.2f}× same", style="yellow bold")
 
 
+def target_text(snap: Snapshot, lines: int) -> Text:
+    """attach / run: how the process is doing, then the newest lines of its output."""
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    if snap.exit_code is not None:
+        style = "green bold" if snap.exit_code == 0 else "red bold"
+        wall = f" after {snap.wall_s:.2f} s" if snap.wall_s is not None else ""
+        text.append(f"exit status {snap.exit_code}{wall}", style=style)
+    elif snap.state is RunState.DONE:
+        text.append("the process has exited", style="cyan bold")
+    elif snap.state is RunState.FAILED:
+        text.append(snap.error or "failed", style="red bold")
+    else:
+        text.append(f"{snap.state.value} {snap.elapsed_s:.0f} s", style="green")
+    for line in snap.log[-max(lines - 1, 0) :] if lines > 1 else ():
+        text.append("\n")
+        text.append(line.text.expandtabs(4), style="dim")
+    if not snap.log and snap.target.startswith("run"):
+        text.append("\n(no output yet)", style="dim")
+    return text
+
+
 class ResultsPanel(Static):
     DEFAULT_CSS = """
     ResultsPanel { height: auto; min-height: 3; }
@@ -96,6 +119,15 @@ class ResultsPanel(Static):
         if text.markup != self._shown:
             self._shown = text.markup
             self.update(text)
-        title = f"Results · {spec}"
+        self._title(f"Results · {spec}")
+
+    def show_target(self, snap: Snapshot, lines: int = 6) -> None:
+        text = target_text(snap, lines)
+        if text.markup != self._shown:
+            self._shown = text.markup
+            self.update(text)
+        self._title("Output" if snap.target.startswith("run") else "Process")
+
+    def _title(self, title: str) -> None:
         if isinstance(self.parent, Widget) and self.parent.border_title != title:
             self.parent.border_title = title

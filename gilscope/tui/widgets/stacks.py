@@ -11,11 +11,15 @@ from textual.widgets import Static
 from gilscope.session import PySpyStatus, StackRow
 
 
-def pyspy_title(status: PySpyStatus) -> str:
-    """Short enough for the stacks panel at 80 columns: the agreement must stay visible."""
+def pyspy_title(status: PySpyStatus, sampled: bool = False) -> str:
+    """Short enough for the stacks panel at 80 columns: the agreement must stay visible.
+
+    ``sampled``: py-spy is the only GIL signal (attach / run), so there is no agreement."""
     if not status.available:
         return "Stacks · py-spy not found"
     rate = "…" if status.rate_hz is None else f"{status.rate_hz:.0f}/s"
+    if sampled:
+        return f"GIL stacks · py-spy {rate}"
     agree = "…" if status.agreement_pp is None else f"±{status.agreement_pp:.1f}pp"
     return f"Stacks · py-spy {rate} · {agree} vs exact"
 
@@ -51,13 +55,15 @@ class GilStacks(Static):
 
     _shown: str = ""
 
-    def show(self, stacks: Tuple[StackRow, ...], status: PySpyStatus) -> None:
+    def show(
+        self, stacks: Tuple[StackRow, ...], status: PySpyStatus, sampled: bool = False
+    ) -> None:
         text = stacks_text(stacks, status)
         if text.markup != self._shown:
             # A new line count changes the panel's height; otherwise no relayout is needed.
             layout = text.markup.count("\n") != self._shown.count("\n")
             self._shown = text.markup
             self.update(text, layout=layout)
-        title = pyspy_title(status)
+        title = pyspy_title(status, sampled)
         if isinstance(self.parent, Widget) and self.parent.border_title != title:
             self.parent.border_title = title

@@ -20,15 +20,16 @@ STATE_STYLE = {
 def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" gilscope ", style="reverse bold")
-    text.append(f" {snap.spec.describe()} ", style="bold")
+    text.append(f" {snap.target or snap.spec.describe()} ", style="bold")
     text.append(f"{snap.state.value}", style=STATE_STYLE[snap.state])
     if snap.state is RunState.DONE and snap.wall_s is not None:
         text.append(f" in {snap.wall_s:.2f} s")
     elif snap.state is RunState.RUNNING:
         text.append(f" {snap.elapsed_s:4.1f} s")
     switch = snap.spec.switch_ms
-    text.append(" · switch ")
-    text.append(f"{switch:g}ms" if switch is not None else "5ms", style="bold")
+    if not snap.target:  # another process's switch interval is its own business
+        text.append(" · switch ")
+        text.append(f"{switch:g}ms" if switch is not None else "5ms", style="bold")
     if snap.python_version:
         text.append(f" · py{snap.python_version} ")
         if snap.gil is False:
