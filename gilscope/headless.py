@@ -44,7 +44,7 @@ def report(session: Session) -> Dict[str, Any]:
     by_key = {row.key: row for row in snap.threads}
     span = end - start
     sampled = snap.gil_source != "beacons"
-    for lane in snap.lanes:
+    for lane in session.every_lane():
         totals = timeline.totals(lane.key, start, end)
         row = by_key.get(lane.key)
         share = session.pyspy_share(lane.key) if sampled else totals.gil_share

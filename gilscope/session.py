@@ -130,7 +130,7 @@ class Session:
         """``target``: observe that attached or launched process instead of a workload."""
         self.spec = spec
         self._target = target
-        self._gone: Dict[LaneKey, int] = {}  # external lanes: CPU samples since last seen
+        self._seen: Dict[LaneKey, LaneInfo] = {}  # external: every thread seen, ended or not
         self.timeline = Timeline()
         self._lock = threading.RLock()
         sweep_scratch()
@@ -257,7 +257,7 @@ class Session:
                 return
             self._target = target
             self._reset_run()
-            self._gone.clear()
+            self._seen.clear()
             if target.state is RunState.STARTING:
                 try:
                     target.start()
@@ -445,6 +445,7 @@ class Session:
             self.timeline.add_lane(key, name, 0, 0)
             lanes.append(LaneInfo(key, name, 0, tid, 0, gil))
         self._lanes = tuple(sorted(lanes, key=lambda x: x.tid or x.ident))
+        self._seen.update((lane.key, lane) for lane in self._lanes)
 
     def _sample_cpu(self) -> None:
         with self._lock:
@@ -544,6 +545,7 @@ class Session:
                     lane = replace(lane, name=match.name)
                 named.append(lane)
             self._lanes = tuple(named)
+            self._seen.update((lane.key, lane) for lane in named)
             if not window.complete:
                 return
             rate = window.rate_hz * WINDOW_S / PERIOD_S
@@ -672,6 +674,13 @@ class Session:
         return latency_figures(self._latency_alone, self._latency_busy)
 
     # -- whole-run figures (headless) -------------------------------------------------
+    def every_lane(self) -> Tuple[LaneInfo, ...]:
+        """Every lane of the observation, including threads that have ended since."""
+        with self._lock:
+            if self._target is None:
+                return self._lanes
+            return tuple(sorted(self._seen.values(), key=lambda x: x.tid or x.ident))
+
     def mean_cores(self) -> List[float]:
         """Utilization per core, averaged over the time the countdown ran."""
         with self._lock:

@@ -65,15 +65,14 @@ class Scenario(str, enum.Enum):
         return self not in (Scenario.SEQUENTIAL, Scenario.CONVOY)
 
 
+# One line each, short enough for 80 columns after "scenario: ".
 EXPLANATIONS: Dict[Scenario, str] = {
     Scenario.SEQUENTIAL: "one thread counts down N: the baseline",
-    Scenario.THREADS: "K threads share N: one GIL, so they take turns and are no faster",
-    Scenario.PROCESSES: "K processes share N: a GIL each, so they use K cores at once",
-    Scenario.IO: "K threads share N loopback round-trips: the GIL is free while each waits, "
-    "so the waits overlap",
-    Scenario.NATIVE: "K threads sha256 N MiB: hashlib drops the GIL, so they use K cores",
-    Scenario.CONVOY: "a countdown joins an I/O responder after 1 s: its replies now wait "
-    "for the baton",
+    Scenario.THREADS: "K threads share N: one GIL, so they take turns, no faster",
+    Scenario.PROCESSES: "K processes share N: a GIL each, so K cores at once",
+    Scenario.IO: "K threads share N round-trips: the GIL is free while they wait",
+    Scenario.NATIVE: "K threads hash N MiB: hashlib drops the GIL, so K cores at once",
+    Scenario.CONVOY: "a countdown joins an I/O thread after 1 s: replies wait for the baton",
 }
 DEFAULT_COUNTS: Dict[Scenario, int] = {Scenario.IO: 2000, Scenario.NATIVE: 2048}
 # Presets for sys.setswitchinterval, in ms: at 100 ms and more an audience can follow each

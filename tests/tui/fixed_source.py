@@ -96,3 +96,104 @@ class FixedSource:
     def run_plan(self, specs: List[WorkloadSpec]) -> None:
         self.plans.append(list(specs))
         self._snapshot = replace(self._snapshot, spec=specs[0], plan=(1, len(specs)))
+
+
+def convoy_snapshot() -> Snapshot:
+    """A countdown thread and an I/O responder: each request waits ~4 ms for the baton."""
+    from gilscope.model.metrics import LatencyFigures
+    from gilscope.sampling.report import ACQUIRED, RELEASED, WAITING
+
+    timeline = Timeline()
+    cpu, io = LaneKey(PID, 0), LaneKey(PID, 1)
+    timeline.add_lane(cpu, "cpu-countdown", 0, MS)
+    timeline.add_lane(io, "io-responder", 0, MS)
+    start = NOW_NS - 3_000 * MS
+    stamps: List[int] = []
+    events: List[int] = []
+    for period in range(start, NOW_NS - 10 * MS, 10 * MS):  # a request every 10 ms
+        stamps.extend(period + k * MS for k in range(1, 6))
+        events += [WAITING | (period + 1 * MS), ACQUIRED | (period + 5 * MS + MS // 2),
+                   RELEASED | (period + 6 * MS)]  # fmt: skip
+        stamps.extend(period + k * MS for k in range(7, 10))
+    timeline.add_stamps([(cpu, stamps), (io, events)])
+    base = synthetic_snapshot(Scenario.CONVOY)
+    lanes = (
+        LaneInfo(cpu, "cpu-countdown", 0, 3141590, 140000000),
+        LaneInfo(io, "io-responder", 0, 3141591, 140000001),
+    )
+    rows = (
+        replace(base.threads[0], key=cpu, name="cpu-countdown", gil_share=0.9, cpu=0.93),
+        replace(base.threads[1], key=io, name="io-responder", gil_share=0.05, cpu=0.04,
+                function="responder", handoffs_per_s=100.0, mean_hold_ms=0.5),
+    )  # fmt: skip
+    latency = LatencyFigures(0.12, 0.31, 498, 4.9, 9.8, 201)
+    return replace(
+        base,
+        lanes=lanes,
+        threads=rows,
+        batons=(cpu,),
+        timeline=timeline,
+        latency=latency,
+        stacks=(),
+        results=(RunRecord("sequential", 50_000_000, 2, 2.31),),
+    )
+
+
+def target_snapshot() -> Snapshot:
+    """``gilscope run -- python serve.py``: sampled shares, its output, its exit status."""
+    from gilscope.sampling.target import LogLine
+
+    timeline = Timeline()
+    keys = [LaneKey(PID, PID + i) for i in range(3)]
+    names = ["MainThread", "worker-1", "worker-2"]
+    for key, name in zip(keys, names):
+        timeline.add_lane(key, name, 0, 0)
+    for w in range(6):  # six half-second windows
+        end = NOW_NS - (5 - w) * 500 * MS
+        for key, share in zip(keys, (0.02, 0.49, 0.47)):
+            timeline.add_sampled(key, end - 500 * MS, end, share)
+    base = synthetic_snapshot()
+    lanes = tuple(LaneInfo(k, n, 0, k.slot, 0) for k, n in zip(keys, names))
+    rows = tuple(
+        replace(base.threads[0], key=k, name=n, tid=k.slot, gil_share=s, gil_share_pyspy=s,
+                function=f, handoffs_per_s=0.0, mean_hold_ms=0.0)
+        for k, n, s, f in zip(keys, names, (0.02, 0.49, 0.47), ("join", "crunch", "crunch"))
+    )  # fmt: skip
+    log = tuple(LogLine(NOW_NS, f"processed batch {i}") for i in range(1, 8))
+    return replace(
+        base,
+        lanes=lanes,
+        threads=rows,
+        batons=(),
+        stacks=(StackRow("worker-1", ("crunch (serve.py:12)", "Thread.run"), 0.49),),
+        timeline=timeline,
+        target="run · python serve.py --batches 7",
+        log=log,
+        exit_code=0,
+        state=RunState.DONE,
+        wall_s=3.02,
+        gil_source="py-spy",
+    )
+
+
+def no_gil_snapshot() -> Snapshot:
+    """A free-threaded interpreter running the threads scenario: no GIL, lanes from CPU."""
+    base = synthetic_snapshot()
+    timeline = Timeline()
+    for lane in base.lanes:
+        timeline.add_lane(lane.key, lane.name, 0, MS)
+        for b in range(30):
+            t = NOW_NS - 3_000 * MS + b * 100 * MS
+            timeline.add_cpu(lane.key, t, t + 100 * MS, 98 * MS)
+    return replace(
+        base,
+        lanes=tuple(replace(lane, gil=False) for lane in base.lanes),
+        threads=tuple(
+            replace(r, gil_share=None, gil_share_pyspy=None, cpu=0.98) for r in base.threads
+        ),
+        batons=(),
+        timeline=timeline,
+        cores=(0.99, 0.98),
+        python_version="3.13.0",
+        gil=False,
+    )

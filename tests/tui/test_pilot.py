@@ -12,7 +12,7 @@ from gilscope.tui.app import make_app
 from gilscope.tui.screens.help import HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen, parse_settings
 from gilscope.tui.widgets.relay_timeline import RelayTimeline
-from tests.tui.fixed_source import NOW_NS, FixedSource, synthetic_snapshot
+from tests.tui.fixed_source import NOW_NS, FixedSource, synthetic_snapshot, target_snapshot
 
 
 async def test_zoom_keys_walk_the_levels() -> None:
@@ -170,3 +170,82 @@ async def test_a_finished_run_stays_on_screen_until_space() -> None:
         assert timeline.paused_end_ns is None  # back to live, and it stays live
         await pilot.pause(0.3)
         assert timeline.paused_end_ns is None
+
+
+@pytest.mark.parametrize(
+    ("key", "scenario", "count"),
+    [("4", Scenario.IO, 2000), ("5", Scenario.NATIVE, 2048), ("6", Scenario.CONVOY, 50_000_000)],
+)
+async def test_new_scenario_keys_bring_their_own_n(
+    key: str, scenario: Scenario, count: int
+) -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(key)
+        spec = source.restarts[-1]
+        assert spec is not None and spec.scenario is scenario and spec.count == count
+
+
+async def test_n_is_remembered_per_kind_of_work() -> None:
+    source = FixedSource(synthetic_snapshot(Scenario.THREADS))
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")  # io: its own default N
+        await pilot.press("1")  # back to the countdown family: the threads run's N
+        spec = source.restarts[-1]
+        assert spec is not None and spec.count == 50_000_000
+
+
+async def test_picker_runs_the_chosen_scenario() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("p")
+        await pilot.press("down", "down", "enter")  # threads → processes → io
+        spec = source.restarts[-1]
+        assert spec is not None and spec.scenario is Scenario.IO
+
+
+async def test_compare_key_runs_the_guided_plan() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("m")
+        (plan,) = source.plans
+        assert [(s.scenario.value, s.workers) for s in plan] == [
+            ("sequential", 2), ("threads", 2), ("processes", 2), ("native", 1), ("native", 2)
+        ]  # fmt: skip
+        await pilot.pause()
+        assert "compare 1/5" in str(app.query_one("#explain").render())
+
+
+async def test_switch_interval_keys_step_through_presets() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("right_square_bracket")  # from Python's 5 ms
+        assert source.restarts[-1] is not None and source.restarts[-1].switch_ms == 10.0
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert source.restarts[-1] is not None and source.restarts[-1].switch_ms == 1.0
+
+
+async def test_lane_filters() -> None:
+    app = make_app(FixedSource())
+    async with app.run_test(size=(100, 30)) as pilot:
+        timeline = app.query_one(RelayTimeline)
+        await pilot.press("h")
+        assert timeline.hide_idle is True
+        await pilot.press("f")
+        assert timeline.process_filter == 0
+        await pilot.press("f")  # one process only: back to all
+        assert timeline.process_filter is None
+
+
+async def test_scenario_keys_do_nothing_while_observing_another_process() -> None:
+    source = FixedSource(target_snapshot())
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2", "m", "right_square_bracket")
+        assert source.restarts == [] and source.plans == []
+        assert app.query_one(RelayTimeline).col_ns == 100 * MS  # sampled: coarse columns

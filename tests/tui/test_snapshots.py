@@ -7,7 +7,12 @@ from typing import Any
 import pytest
 
 from gilscope.tui.app import make_app
-from tests.tui.fixed_source import FixedSource
+from tests.tui.fixed_source import (
+    FixedSource,
+    convoy_snapshot,
+    no_gil_snapshot,
+    target_snapshot,
+)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -33,3 +38,23 @@ def test_no_color(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """NO_COLOR: monochrome, and every lane state still has its own glyph."""
     monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(make_app(FixedSource()), terminal_size=(100, 30))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+def test_convoy(snap_compare: Any, size: tuple) -> None:
+    """The responder's waits for the baton (▒) and its latency, alone → with the CPU."""
+    assert snap_compare(
+        make_app(FixedSource(convoy_snapshot())), press=["plus"], terminal_size=size
+    )
+
+
+def test_run_target_with_output(snap_compare: Any) -> None:
+    assert snap_compare(make_app(FixedSource(target_snapshot())), terminal_size=(100, 30))
+
+
+def test_no_gil_process(snap_compare: Any) -> None:
+    assert snap_compare(make_app(FixedSource(no_gil_snapshot())), terminal_size=(100, 30))
+
+
+def test_scenario_picker(snap_compare: Any) -> None:
+    assert snap_compare(make_app(FixedSource()), press=["p"], terminal_size=(100, 30))

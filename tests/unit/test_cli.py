@@ -102,7 +102,7 @@ def test_positive_int_rejects(text: str) -> None:
 def test_defaults() -> None:
     args = parse_args([])
     assert args.scenario == "threads"
-    assert args.count == 50_000_000
+    assert args.count is None  # the scenario's own default: 50,000,000 for threads
     assert args.workers == 2
     assert args.rate == 1000
     assert args.headless is False
@@ -129,3 +129,29 @@ def test_check_python_rejects_other_programs() -> None:
         pytest.skip("no `true` on PATH")
     with pytest.raises(UsageError, match="not a Python interpreter"):
         check_python(true)
+
+
+def test_scenarios_and_switch_interval_parse() -> None:
+    args = parse_args(["--scenario", "convoy", "--switch-interval", "0.1"])
+    assert args.scenario == "convoy" and args.switch_ms == 0.1
+    assert args.count is None  # each scenario brings its own default N
+    assert parse_args(["--scenario", "mixed"]).scenario == "mixed"
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "20000"])
+def test_bad_switch_interval_is_one_line(value: str) -> None:
+    proc = run_gilscope("--switch-interval", value)
+    assert proc.returncode == 2
+    assert len(error_lines(proc.stderr)) == 1 and "--switch-interval" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_target_modes_parse() -> None:
+    from gilscope.cli import parse_target_args
+
+    a = parse_target_args("attach", ["123", "--headless", "--seconds", "5"])
+    assert a.pid == 123 and a.headless and a.seconds == 5.0
+    r = parse_target_args("run", ["--headless", "--", "python", "x.py", "--flag"])
+    assert r.command == ["python", "x.py", "--flag"] and r.headless
+    r2 = parse_target_args("run", ["--", "python", "x.py", "--headless"])
+    assert r2.command[-1] == "--headless" and not r2.headless  # after -- it is the script's

@@ -14,10 +14,7 @@ from textual.widgets.option_list import Option
 from gilscope.scenarios.workload import Scenario
 
 MIXED = "mixed"
-MIXED_EXPLANATION = (
-    "sequential, threads, processes, then native ×1 and ×K, one after another: "
-    "the whole comparison for a talk"
-)
+MIXED_EXPLANATION = "sequential, threads, processes, native ×1 and ×K, one key"
 KEYS = {s: str(i + 1) for i, s in enumerate(Scenario)}  # 1 … 6, as bound in the app
 
 

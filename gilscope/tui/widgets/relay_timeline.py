@@ -145,6 +145,10 @@ class RelayTimeline(ScrollView, can_focus=True):
                 label = f"{BATON if has_baton else ' '} {lane.name}"[: GUTTER - 1].ljust(GUTTER)
                 label_style = Style(color="yellow", bold=True) if has_baton else Style(color=color)
                 cells = timeline.cells(lane.key, end, col_ns, cols)
+                if not lane.gil:
+                    # No GIL to hold: draw the thread's CPU time, so parallel threads show
+                    # as parallel solid lanes.
+                    cells = LaneCells(cells.without_gil, (0.0,) * cols)
                 for level in range(lane_rows - 1, -1, -1):  # top row first
                     segments = [Segment(label if level == 0 else " " * GUTTER, label_style)]
                     segments.extend(_lane_segments(cells, color, level, lane_rows))

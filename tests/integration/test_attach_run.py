@@ -1,0 +1,147 @@
+"""``gilscope attach PID`` and ``gilscope run -- cmd`` on real processes, headless, with
+the real py-spy: threads get lanes as they start, a target that exits ends the observation
+with its status, and bad targets exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Starts with one thread, adds a spinning thread after ~0.7 s, exits after ~``life`` s.
+TARGET = textwrap.dedent(
+    """
+    import sys, threading, time
+    life = float(sys.argv[1])
+    def spin(stop):
+        n = 0
+        while not stop.is_set():
+            n += 1
+    print("target up", flush=True)
+    stop = threading.Event()
+    time.sleep(0.7)
+    threading.Thread(target=spin, args=(stop,), name="late-spinner", daemon=True).start()
+    print("spinner started", flush=True)
+    end = time.monotonic() + life
+    while time.monotonic() < end:
+        sum(range(1000))
+    stop.set()
+    print("bye", file=sys.stderr, flush=True)
+    sys.exit(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    """
+)
+
+
+def gilscope(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gilscope", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def threads_of(doc: Dict[str, Any]) -> List[Dict[str, Any]]:
+    return [t for p in doc["processes"] for t in p["threads"]]
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    path = tmp_path / "target.py"
+    path.write_text(TARGET)
+    return path
+
+
+def test_run_reports_threads_output_and_exit_status(script: Path) -> None:
+    proc = gilscope("run", "--headless", "--seconds", "20", "--", sys.executable, str(script),
+                    "2.5", "3")  # fmt: skip
+    assert proc.returncode == 1  # the script failed (status 3): so does the report
+    doc = json.loads(proc.stdout)
+    assert doc["source"] == "py-spy" and doc["scenario"] == "run"
+    assert doc["state"] == "failed" and doc["exit_code"] == 3
+    assert doc["log_tail"] == ["target up", "spinner started", "bye"]
+    assert doc["python_version"] == "{}.{}.{}".format(*sys.version_info[:3])
+    assert 2.5 < doc["wall_s"] < 10
+    names = {t["name"] for t in threads_of(doc)}
+    assert "late-spinner" in names, names
+    spinner = next(t for t in threads_of(doc) if t["name"] == "late-spinner")
+    assert spinner["gil_share"] is not None and spinner["gil_share"] > 0.1, spinner
+    assert spinner["function"] == "spin"
+
+
+def test_attach_follows_a_live_process_and_leaves_it_running(script: Path) -> None:
+    target = subprocess.Popen(
+        [sys.executable, str(script), "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(0.3)
+        proc = gilscope("attach", str(target.pid), "--headless", "--seconds", "3")
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["source"] == "py-spy" and doc["scenario"] == "attach"
+        assert doc["state"] == "running"
+        assert doc["target"].startswith(f"attach {target.pid}")
+        (process,) = doc["processes"]
+        assert process["pid"] == target.pid
+        names = [t["name"] for t in process["threads"]]
+        assert "late-spinner" in names, names  # started after gilscope attached
+        shares = [t["gil_share"] for t in process["threads"]]
+        assert all(s is not None and 0.0 <= s <= 1.0 for s in shares)
+        assert 0.8 < sum(shares) <= 1.05, shares  # two busy threads: someone always holds it
+        assert target.poll() is None  # attach never stops the user's process
+    finally:
+        target.kill()
+        target.wait()
+
+
+def test_attach_to_a_target_that_exits(script: Path) -> None:
+    target = subprocess.Popen(
+        [sys.executable, str(script), "1.5"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        proc = gilscope("attach", str(target.pid), "--headless", "--seconds", "30")
+        assert time.monotonic() - t0 < 15  # ended with the target, not at --seconds
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["state"] == "done"
+    finally:
+        target.kill()
+        target.wait()
+
+
+def test_bad_targets_exit_2_with_one_line(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        cases = {
+            ("attach", "4194304"): "no process with PID 4194304",
+            ("attach", str(sleeper.pid)): "not a Python process",
+            ("attach", "nope"): "expected a process id",
+            ("run", "--", sys.executable, str(tmp_path / "missing.py")): "script not found",
+            ("run", "--", "no-such-command-xyz"): "command not found",
+            ("run",): "give the command after --",
+        }
+        for args, message in cases.items():
+            proc = gilscope(*args, "--headless") if args[0] == "attach" else gilscope(*args)
+            assert proc.returncode == 2, (args, proc.stderr)
+            lines = proc.stderr.strip().splitlines()
+            assert len(lines) == 1 and message in lines[0], (args, proc.stderr)
+            assert proc.stdout == ""
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -1,0 +1,79 @@
+"""``--python``: every scenario under every CPython 3.9+ this machine has (pyenv's), and the
+header's version and GIL state come from the workers themselves."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Tuple
+
+import pytest
+
+from gilscope.cli import check_python
+from gilscope.headless import run_headless
+from gilscope.scenarios.workload import Scenario, WorkloadSpec
+from gilscope.session import Session
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pythons() -> List[Tuple[str, str]]:
+    """(version, path) of each pyenv CPython 3.9+, newest patch per minor version."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = {}
+    for path in sorted(glob.glob(os.path.join(root, "versions", "3.*", "bin", "python"))):
+        m = re.search(r"versions/(3\.(\d+)\.\d+)/", path)
+        if m and int(m[2]) >= 9:
+            found[m[2]] = (m[1], path)
+    return [found[k] for k in sorted(found, key=int)]
+
+
+PYTHONS = pythons() or [("{}.{}.{}".format(*sys.version_info[:3]), sys.executable)]
+# Small N: this checks that each scenario works under each version, not its figures.
+SIZES = {
+    Scenario.THREADS: 5_000_000,
+    Scenario.PROCESSES: 5_000_000,
+    Scenario.IO: 200,
+    Scenario.NATIVE: 128,
+    Scenario.CONVOY: 5_000_000,
+}
+
+
+@pytest.mark.parametrize(("version", "python"), PYTHONS, ids=[v for v, _ in PYTHONS])
+def test_every_scenario_runs_under(version: str, python: str) -> None:
+    real = check_python(python)
+    for scenario, count in SIZES.items():
+        session = Session(WorkloadSpec(scenario, count, 2, real))
+        try:
+            doc = run_headless(session, 60.0)
+        finally:
+            session.close()
+        assert doc is not None
+        assert doc["state"] == "done", (version, scenario, doc["error"], doc["problems"])
+        assert doc["python_version"] == version
+        assert doc["gil"] is True
+        lanes = [t for p in doc["processes"] for t in p["threads"]]
+        assert lanes and all(t["gil_share"] is not None for t in lanes)
+
+
+def test_at_least_two_versions_here() -> None:
+    if len(PYTHONS) < 2:
+        pytest.skip("only one CPython on this machine")
+    assert len({v.rsplit(".", 1)[0] for v, _ in PYTHONS}) >= 2
+
+
+def test_cli_python_flag_shows_the_workers_version() -> None:
+    version, python = PYTHONS[0]
+    proc = subprocess.run(
+        [sys.executable, "-m", "gilscope", "--headless", "--python", python,
+         "--scenario", "sequential", "--count", "1000000"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f'"python_version": "{version}"' in proc.stdout
