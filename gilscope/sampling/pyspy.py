@@ -268,7 +268,12 @@ class PySpySampler:
         ]  # fmt: skip
         try:
             proc = spawn(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                # A backtrace would bury py-spy's one-line reason that explain_failure reads.
+                env=dict(os.environ, RUST_BACKTRACE="0"),
             )
         except OSError as e:
             self._problem(PySpyProblem(pid, f"py-spy would not start ({e})", "Reinstall py-spy."))

@@ -21,6 +21,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -204,6 +205,20 @@ def check_argv(argv: Sequence[str]) -> List[str]:
     return [resolved, *rest]
 
 
+# Runs first in the child, then execs the command: PR_SET_PDEATHSIG survives exec, so the
+# command dies with gilscope even when gilscope is SIGKILLed (no preexec_fn, see children).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+    "except Exception:\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
 class ScriptRun:
     """A command gilscope runs itself, its output kept in memory instead of on the screen.
 
@@ -223,8 +238,9 @@ class ScriptRun:
         try:
             # Our own pipe, not stdout=PIPE: reap() would close proc.stdout while the
             # reader is blocked on it, and close() waits for that read to return.
+            self._wrapper = [sys.executable, "-S", "-E", "-c", _DIE_WITH_PARENT, str(os.getpid())]
             self._proc = spawn(
-                self.argv,
+                [*self._wrapper, *self.argv],
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=subprocess.STDOUT,
@@ -244,6 +260,15 @@ class ScriptRun:
     @property
     def pid(self) -> int:
         return self._proc.pid
+
+    def wait_exec(self, timeout_s: float = 5.0) -> None:
+        """Wait until the wrapper has exec'd the command (or the process ended): before
+        that, the PID is gilscope's own interpreter, not the target."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            if _cmdline(self._proc.pid)[: len(self._wrapper)] != self._wrapper:
+                return
+            time.sleep(0.005)
 
     def lines(self) -> Tuple[LogLine, ...]:
         """The last ``max_lines`` lines of output, oldest first."""

@@ -99,3 +99,37 @@ def test_sigkill_takes_the_children_along(tmp_path: Path) -> None:
     proc.kill()
     proc.wait(timeout=10)
     assert assert_all_gone(children) < GONE_WITHIN_S
+
+
+SPIN_FOREVER = "import threading\nwhile True:\n    pass\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_run_target_dies_with_gilscope(tmp_path: Path, sig: signal.Signals) -> None:
+    """``gilscope run`` owns its command: it goes when gilscope goes, even by SIGKILL."""
+    script = tmp_path / "spin.py"
+    script.write_text(SPIN_FOREVER)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gilscope", "run", "--headless", "--seconds", "60", "--",
+         sys.executable, str(script)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT,
+    )  # fmt: skip
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    target: List[psutil.Process] = []
+    while time.monotonic() < deadline and not target:
+        try:
+            target = [
+                c for c in parent.children(recursive=True)
+                if running(c) and c.cmdline()[-1:] == [str(script)]
+                and "-c" not in c.cmdline()  # exec'd: no longer the wrapper
+            ]  # fmt: skip
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.05)
+    assert target, "the script never started"
+    time.sleep(1.0)  # py-spy attached, sampling
+    proc.send_signal(sig)
+    assert_all_gone(target)
+    proc.communicate(timeout=10)
