@@ -527,17 +527,24 @@ class Session:
                 return
             self._stack_windows[window.pid] = window
             self._window_count += 1
-            # Threads py-spy names by pthread id (CPython 3.9/3.10) cannot be matched with
-            # /proc's thread ids from outside: they get lanes of their own, without CPU.
+            # py-spy names threads by Linux tid on CPython 3.11+, but by pthread id on
+            # 3.9/3.10, which cannot be matched with /proc's tids from outside: those get
+            # lanes of their own, without CPU. A 3.11+ tid not alive any more is a thread
+            # that ended between two CPU samples: kept for the report, not drawn live.
+            info = self._target.info
+            native_tids = info is None or _minor(info.python_version) >= 11
             lanes = list(self._lanes)
-            known = set(self.timeline.keys())
             for seen in window.threads:
                 key = LaneKey(window.pid, seen.tid)
-                # A thread that has ended since keeps its history, but not a lane.
-                if key not in known and not any(seen.tid in (ln.tid, ln.ident) for ln in lanes):
-                    self.timeline.add_lane(key, seen.name or hex(seen.tid), 0, 0)
-                    known.add(key)
-                    lanes.append(LaneInfo(key, seen.name or hex(seen.tid), 0, 0, seen.tid))
+                if key in self._seen or any(seen.tid in (ln.tid, ln.ident) for ln in lanes):
+                    continue
+                name = seen.name or hex(seen.tid)
+                tid, ident = (seen.tid, 0) if native_tids else (0, seen.tid)
+                lane = LaneInfo(key, name, 0, tid, ident)
+                self.timeline.add_lane(key, name, 0, 0)
+                self._seen[key] = lane
+                if not native_tids or os.path.exists(f"/proc/{window.pid}/task/{seen.tid}"):
+                    lanes.append(lane)
             named = []
             for lane in lanes:
                 match = _pyspy_thread(window, lane)
@@ -546,14 +553,16 @@ class Session:
                 named.append(lane)
             self._lanes = tuple(named)
             self._seen.update((lane.key, lane) for lane in named)
-            if not window.complete:
-                return
-            rate = window.rate_hz * WINDOW_S / PERIOD_S
-            self._rates.append(rate)
-            self._rate_sum += rate
-            self._rate_n += 1
+            # A window cut short by the target's exit has an estimated interval count; for
+            # a process without beacons it is still the best figure there is (and for a
+            # short script, the only one).
+            if window.complete:
+                rate = window.rate_hz * WINDOW_S / PERIOD_S
+                self._rates.append(rate)
+                self._rate_sum += rate
+                self._rate_n += 1
             start = max(window.start_ns, window.end_ns - int(PERIOD_S * 1e9))
-            for lane in self._lanes:
+            for lane in self._seen.values():
                 thread = _pyspy_thread(window, lane)
                 samples = thread.samples if thread is not None else 0
                 self._spy_recent.setdefault(lane.key, deque(maxlen=SPY_POOL)).append(
@@ -588,7 +597,11 @@ class Session:
                 span = (max(now - STATS_WINDOW_NS, run_start), now)
             figures = self.timeline.totals if done else self.timeline.stats
             sampled = self._target is not None
-            for lane in self._lanes:
+            lanes = self._lanes
+            if sampled and self.state not in (RunState.STARTING, RunState.RUNNING):
+                # The process has exited: show every thread it had, short-lived ones too.
+                lanes = tuple(sorted(self._seen.values(), key=lambda x: x.tid or x.ident))
+            for lane in lanes:
                 st = figures(lane.key, *span)
                 spy = self._spy_recent.get(lane.key)
                 spy_share = sum(n for n, _ in spy) / sum(i for _, i in spy) if spy else None
@@ -637,7 +650,7 @@ class Session:
                 error=error,
                 elapsed_s=(now - self._started_ns) / 1e9,
                 wall_s=wall,
-                lanes=self._lanes,
+                lanes=lanes,
                 batons=tuple(batons),
                 threads=tuple(rows),
                 cores=self._cores,
@@ -719,6 +732,12 @@ class Session:
                     (t[0] / t[1], t[2] / t[3]) for t in self._pyspy_totals.values() if t[1]
                 ),
             )
+
+
+def _minor(version: str) -> int:
+    """'3.11.7' -> 11 (0 if unknown)."""
+    parts = version.split(".")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
 
 
 def thread_name(pid: int, tid: int) -> str:

@@ -20,8 +20,10 @@ HERE = Path(__file__).parent
 SIZE = (120, 32)
 
 
-async def mid_run(scenario: Scenario, count: int, name: str, zoom_presses: str = "") -> None:
-    session = Session(WorkloadSpec(scenario, count, 2, sys.executable))
+async def mid_run(
+    scenario: Scenario, count: int, name: str, zoom_presses: str = "", workers: int = 2
+) -> None:
+    session = Session(WorkloadSpec(scenario, count, workers, sys.executable))
     session.start()
     app = make_app(session)
     try:
@@ -36,17 +38,19 @@ async def mid_run(scenario: Scenario, count: int, name: str, zoom_presses: str =
 
 
 async def results() -> None:
+    """The guided comparison (key m) run to its end: every result filled in."""
     session = Session(WorkloadSpec(Scenario.SEQUENTIAL, 50_000_000, 2, sys.executable))
     session.start()
     app = make_app(session)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            for key in ("1", "2", "3"):
-                await pilot.press(key)
-                await asyncio.sleep(0.5)
-                deadline = time.monotonic() + 60
-                while session.state is not RunState.DONE and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
+            await pilot.press("m")
+            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 120
+            while (
+                session.state is not RunState.DONE or session.plan_remaining
+            ) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
             await asyncio.sleep(0.5)
             await pilot.press("minus", "minus", "minus")  # 20 ms/col: the whole last run
             await pilot.pause()
@@ -55,10 +59,53 @@ async def results() -> None:
         session.close()
 
 
+DEMO_SCRIPT = """\
+import threading
+def crunch(name):
+    for batch in range(1, 13):
+        n = 8_000_000
+        while n > 0:
+            n -= 1
+        print(f"{name}: batch {batch} done", flush=True)
+workers = [threading.Thread(target=crunch, args=(f"worker-{i}",), name=f"worker-{i}")
+           for i in (1, 2)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+"""
+
+
+async def run_target() -> None:
+    """``gilscope run -- python demo.py``: sampled lanes and the script's output."""
+    import tempfile
+
+    from gilscope.scenarios.external import ExternalTarget
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "demo.py"
+        script.write_text(DEMO_SCRIPT)
+        target = ExternalTarget(argv=[sys.executable, str(script)])
+        session = Session(WorkloadSpec(), target=target)
+        session.start()
+        app = make_app(session)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await asyncio.sleep(3.5)  # mid-run: several py-spy windows in
+                await pilot.pause()
+                app.save_screenshot(str(HERE / "run.svg"))
+        finally:
+            session.close()
+
+
 async def main() -> None:
     await mid_run(Scenario.THREADS, 400_000_000, "threads")
     await mid_run(Scenario.PROCESSES, 400_000_000, "processes", zoom_presses="--")
+    await mid_run(Scenario.CONVOY, 400_000_000, "convoy", zoom_presses="+")
+    await mid_run(Scenario.IO, 20_000, "io", workers=4)
+    await mid_run(Scenario.NATIVE, 16_384, "native", zoom_presses="---")
     await results()
+    await run_target()
 
 
 if __name__ == "__main__":

@@ -12,10 +12,17 @@ from textual.widgets import Static
 READING = (
     "Each lane is one thread, like a runner in a relay race. A block [b]█[/b] means the "
     "thread held its process's GIL in that slice of time; the track [dim]─[/dim] means it "
-    "waited; [b]░[/b] means it was on a CPU without the GIL (native code). Only the runner "
+    "waited; [b]░[/b] means it was on a CPU without the GIL (native code); [b]▒[/b] means "
+    "it was awake and waiting for the baton (convoy). Only the runner "
     "holding the baton [b]●[/b] can run Python. In [b]threads[/b] the blocks alternate "
     "(every 5 ms by default) and, together, they keep one core busy; in [b]processes[/b] "
     "each process has its own GIL and baton, so every lane is solid and every core is busy."
+)
+BEYOND = (
+    "[b]io[/b]: threads drop the GIL while they wait on a socket, so their waits overlap. "
+    "[b]native[/b]: hashlib drops it while it hashes, so K threads use K cores. "
+    "[b]convoy[/b]: once a countdown runs beside it, an I/O thread waits for the baton after "
+    "every wake-up; the results show its latency p50/p99 alone → with the countdown."
 )
 FIGURES = (
     "GIL% in the table is exact: each worker stamps shared memory about every millisecond. "
@@ -24,13 +31,17 @@ FIGURES = (
 )
 KEYS = """\
 [b]Keys[/b]
-  1 2 3   sequential · threads · processes
+  p       pick a scenario (each with a one-line explanation)
+  1 … 6   sequential · threads · processes · io · native · convoy
+  m       compare all: sequential, threads, processes, native ×1, native ×K
   r       restart the run
-  s       set N (count) and K (threads or processes)
+  s       set N and K (1–16)
+  [ ]     switch interval down / up, 0.1 ms … 1 s
+  h  f    hide idle lanes · show one process at a time
   space   pause the view (sampling goes on) · again: live
   + -     zoom in / out, 1 ms … 2 s per column
   q       quit        ? Esc q   close this help"""
-HELP = f"[b]How to read gilscope[/b]\n\n{READING}\n\n{FIGURES}\n\n{KEYS}"
+HELP = f"[b]How to read gilscope[/b]\n\n{READING}\n\n{BEYOND}\n\n{FIGURES}\n\n{KEYS}"
 
 
 class HelpScreen(ModalScreen[None]):

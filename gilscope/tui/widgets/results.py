@@ -17,7 +17,9 @@ PLACEHOLDERS = ("sequential", "threads", "processes")
 
 
 def _ms(x: Optional[float]) -> str:
-    return "–" if x is None else f"{x:.1f}" if x < 10 else f"{x:.0f}"
+    if x is None:
+        return "–"
+    return f"{x:.2f}" if x < 1 else f"{x:.1f}" if x < 10 else f"{x:.0f}"
 
 
 def latency_text(lat: LatencyFigures) -> str:
