@@ -200,8 +200,9 @@ def _lane_segments(cells: LaneCells, color: str, level: int = 0, rows: int = 1) 
             style = held_style
         elif level:
             glyph, style = " ", track_style
-        elif wait > 0.02:
-            # Shown at any share: a wait of 5 ms in a 100 ms column is what convoy is about.
+        elif wait >= 0.25:
+            # A quarter of the column or more: the convoy's ~5 ms waits, not the tens of
+            # microseconds any thread takes to be scheduled after its reply arrives.
             glyph, style = WAITING, wait_style
         elif w >= 0.25:
             glyph, style = NATIVE, native_style
