@@ -322,7 +322,7 @@ class PySpySampler:
         with self._lock:
             wanted = window.pid in self._targets
         if text is None or not window.start_ns:
-            if wanted and not _alive(window.pid):
+            if wanted and not process_alive(window.pid):
                 self.detach(window.pid)  # the target has exited: stop launching py-spy at it
             elif wanted and proc.returncode not in (0, None):
                 self._failed(window.pid, stderr)
@@ -360,7 +360,7 @@ class PySpySampler:
             self._on_problem(problem)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Running and not a zombie (py-spy cannot attach to a zombie)."""
     try:
         with open(f"/proc/{pid}/stat") as f:

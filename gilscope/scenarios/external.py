@@ -11,6 +11,7 @@ import os
 import time
 from typing import List, Optional, Sequence, Tuple
 
+from gilscope.sampling.pyspy import process_alive
 from gilscope.sampling.target import (
     LogLine,
     ScriptRun,
@@ -86,7 +87,7 @@ class ExternalTarget:
             code = self._script.poll()
             if code is not None:
                 self._end(code)
-        elif not _alive(self._pid):
+        elif not process_alive(self._pid):
             self._end(None)
         return self.state
 
@@ -111,14 +112,6 @@ class ExternalTarget:
             self.state = RunState.STOPPED
         if self._script is not None:
             self._script.stop()  # our child; an attached process is the user's: left alone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 __all__ = ["ExternalTarget", "TargetError", "inspect_pid"]
