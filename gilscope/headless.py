@@ -66,7 +66,7 @@ def report(session: Session) -> Dict[str, Any]:
     doc = {
         # beacons: exact, the workers stamp who holds the GIL; py-spy: sampled windows
         "source": snap.gil_source,
-        "scenario": snap.target.split(" ")[0] if snap.target else str(snap.spec.scenario),
+        "scenario": snap.target_kind or str(snap.spec.scenario),
         "count": snap.spec.count,
         "workers": snap.spec.workers,
         "switch_ms": snap.spec.switch_ms,

@@ -110,7 +110,8 @@ class Snapshot:
     python_version: str = ""  # of the workers' interpreter, once they announced themselves
     gil: Optional[bool] = None  # whether the workers run with a GIL; None: not known yet
     # attach / run: what is observed, its output, and where the GIL figures come from
-    target: str = ""
+    target: str = ""  # what is observed, for the header: "attach 4242 · python serve.py"
+    target_kind: str = ""  # "attach" or "run"; "" for gilscope's own workloads
     log: Tuple[LogLine, ...] = ()
     exit_code: Optional[int] = None
     gil_source: str = "beacons"  # "beacons": exact, in-process; "py-spy": sampled windows
@@ -672,6 +673,7 @@ class Session:
                 else (target.info.python_version if target.info else ""),
                 gil=all(lane.gil for lane in self._lanes) if self._lanes else None,
                 target=target.describe() if target is not None else "",
+                target_kind=target.kind if target is not None else "",
                 log=target.lines() if target is not None else (),
                 exit_code=target.exit_code if target is not None else None,
                 gil_source="py-spy" if target is not None else "beacons",

@@ -168,6 +168,7 @@ def target_snapshot() -> Snapshot:
         stacks=(StackRow("worker-1", ("crunch (serve.py:12)", "Thread.run"), 0.49),),
         timeline=timeline,
         target="run · python serve.py --batches 7",
+        target_kind="run",
         log=log,
         exit_code=0,
         state=RunState.DONE,

@@ -98,7 +98,7 @@ def target_text(snap: Snapshot, lines: int) -> Text:
     for line in snap.log[-max(lines - 1, 0) :] if lines > 1 else ():
         text.append("\n")
         text.append(line.text.expandtabs(4), style="dim")
-    if not snap.log and snap.target.startswith("run"):
+    if not snap.log and snap.target_kind == "run":
         text.append("\n(no output yet)", style="dim")
     return text
 
@@ -128,7 +128,7 @@ class ResultsPanel(Static):
         if text.markup != self._shown:
             self._shown = text.markup
             self.update(text)
-        self._title("Output" if snap.target.startswith("run") else "Process")
+        self._title("Output" if snap.target_kind == "run" else "Process")
 
     def _title(self, title: str) -> None:
         if isinstance(self.parent, Widget) and self.parent.border_title != title:
