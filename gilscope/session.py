@@ -150,6 +150,8 @@ class Session:
         self._results: List[RunRecord] = []
         self._latency_alone: Deque[int] = deque(maxlen=LATENCY_KEEP)
         self._latency_busy: Deque[int] = deque(maxlen=LATENCY_KEEP)
+        # Sorting up to 2 × 20,000 latencies is not free: only after new ones arrive.
+        self._latency_figures: Optional[LatencyFigures] = None
         self._problems: List[str] = []
         self._stack_windows: Dict[int, PySpyWindow] = {}  # latest of any kind: stacks
         # Whole run, per lane: [py-spy samples, intervals, sum of exact shares, windows].
@@ -302,6 +304,7 @@ class Session:
         self._rate_sum, self._rate_n = 0.0, 0
         self._latency_alone.clear()
         self._latency_busy.clear()
+        self._latency_figures = None
         self._lane_keys = {}
         self._no_gil_slots = set()
         self._lanes = ()
@@ -387,6 +390,7 @@ class Session:
                             (self._latency_busy if busy else self._latency_alone).append(
                                 word & TIME_MASK
                             )
+                        self._latency_figures = None
                 lost = sum(b.lost for b in batches)
                 if lost and not self._lost_reported:
                     self._lost_reported = True
@@ -686,7 +690,9 @@ class Session:
             return snap
 
     def _latency(self) -> LatencyFigures:
-        return latency_figures(self._latency_alone, self._latency_busy)
+        if self._latency_figures is None:
+            self._latency_figures = latency_figures(self._latency_alone, self._latency_busy)
+        return self._latency_figures
 
     # -- whole-run figures (headless) -------------------------------------------------
     def every_lane(self) -> Tuple[LaneInfo, ...]:

@@ -20,9 +20,13 @@ class LatencyFigures:
 
 def percentile(values: Sequence[float], q: float) -> Optional[float]:
     """Nearest-rank percentile of ``values`` (any order); None when empty."""
-    if not values:
+    return _ranked(sorted(values), q)
+
+
+def _ranked(ordered: Sequence[float], q: float) -> Optional[float]:
+    """Nearest-rank percentile of values already in order."""
+    if not ordered:
         return None
-    ordered = sorted(values)
     rank = max(0, min(len(ordered) - 1, -(-len(ordered) * q // 1) - 1))
     return ordered[int(rank)]
 
@@ -31,13 +35,14 @@ def latency_figures(alone_ns: Sequence[int], busy_ns: Sequence[int]) -> LatencyF
     def ms(x: Optional[float]) -> Optional[float]:
         return None if x is None else x / 1e6
 
+    alone, busy = sorted(alone_ns), sorted(busy_ns)  # once each, for both percentiles
     return LatencyFigures(
-        alone_p50=ms(percentile(alone_ns, 0.50)),
-        alone_p99=ms(percentile(alone_ns, 0.99)),
-        alone_n=len(alone_ns),
-        busy_p50=ms(percentile(busy_ns, 0.50)),
-        busy_p99=ms(percentile(busy_ns, 0.99)),
-        busy_n=len(busy_ns),
+        alone_p50=ms(_ranked(alone, 0.50)),
+        alone_p99=ms(_ranked(alone, 0.99)),
+        alone_n=len(alone),
+        busy_p50=ms(_ranked(busy, 0.50)),
+        busy_p99=ms(_ranked(busy, 0.99)),
+        busy_n=len(busy),
     )
 
 
