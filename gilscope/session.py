@@ -505,10 +505,7 @@ class Session:
                 self._spy_recent.setdefault(lane.key, deque(maxlen=SPY_POOL)).append(
                     (thread.samples if thread is not None else 0, window.intervals)
                 )
-            rate = window.rate_hz * WINDOW_S / PERIOD_S
-            self._rates.append(rate)
-            self._rate_sum += rate
-            self._rate_n += 1
+            self._count_rate(window)
             running = self._workload is not None and self._workload.state is RunState.RUNNING
             started = min(self.timeline.first_ns(lane.key) for lane in lanes)
             if not running or not started or window.start_ns < started:
@@ -562,10 +559,7 @@ class Session:
             # a process without beacons it is still the best figure there is (and for a
             # short script, the only one).
             if window.complete:
-                rate = window.rate_hz * WINDOW_S / PERIOD_S
-                self._rates.append(rate)
-                self._rate_sum += rate
-                self._rate_n += 1
+                self._count_rate(window)
             start = max(window.start_ns, window.end_ns - int(PERIOD_S * 1e9))
             for lane in self._seen.values():
                 thread = _pyspy_thread(window, lane)
@@ -579,6 +573,13 @@ class Session:
                 totals[3] += 1
                 share = samples / window.intervals if window.intervals else 0.0
                 self.timeline.add_sampled(lane.key, start, window.end_ns, share)
+
+    def _count_rate(self, window: PySpyWindow) -> None:
+        """A complete window's achieved rate, for all of a process's overlapping windows."""
+        rate = window.rate_hz * WINDOW_S / PERIOD_S
+        self._rates.append(rate)
+        self._rate_sum += rate
+        self._rate_n += 1
 
     def _on_problem(self, problem: PySpyProblem) -> None:
         self._problems.append(str(problem))
