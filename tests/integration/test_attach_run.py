@@ -14,9 +14,10 @@ from typing import Any, Dict, List
 
 import pytest
 
+from tests.cli_run import run_gilscope
+
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 
 # Starts with one thread, adds a spinning thread after ~0.7 s, exits after ~``life`` s.
 TARGET = textwrap.dedent(
@@ -43,14 +44,7 @@ TARGET = textwrap.dedent(
 
 
 def gilscope(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gilscope", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
+    proc = run_gilscope(*args, timeout=timeout)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

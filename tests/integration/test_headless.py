@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.cli_run import run_gilscope
 
-ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
 
 
 def headless(*args: str, timeout: float = 90) -> Dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gilscope", "--headless", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
+    proc = run_gilscope("--headless", *args, timeout=timeout)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stderr + proc.stdout
     doc: Dict[str, Any] = json.loads(proc.stdout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import List
@@ -13,20 +12,7 @@ from typing import List
 import pytest
 
 from gilscope.cli import UsageError, check_python, parse_args, positive_int
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_gilscope(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m gilscope ARGS`` with neither stdin nor stdout a terminal."""
-    return subprocess.run(
-        [sys.executable, "-m", "gilscope", *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+from tests.cli_run import run_gilscope
 
 
 def error_lines(stderr: str) -> List[str]:

@@ -1,0 +1,21 @@
+"""Run the real command line the way a user does: ``python -m gilscope ARGS``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_gilscope(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m gilscope ARGS`` with neither stdin nor stdout a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "gilscope", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+    )
