@@ -449,7 +449,7 @@ class Session:
             name = thread_name(pid, tid)
             self.timeline.add_lane(key, name, 0, 0)
             lanes.append(LaneInfo(key, name, 0, tid, 0, gil))
-        self._lanes = tuple(sorted(lanes, key=lambda x: x.tid or x.ident))
+        self._lanes = tuple(sorted(lanes, key=_thread_order))
         self._seen.update((lane.key, lane) for lane in self._lanes)
 
     def _sample_cpu(self) -> None:
@@ -606,7 +606,7 @@ class Session:
             lanes = self._lanes
             if sampled and self.state not in (RunState.STARTING, RunState.RUNNING):
                 # The process has exited: show every thread it had, short-lived ones too.
-                lanes = tuple(sorted(self._seen.values(), key=lambda x: x.tid or x.ident))
+                lanes = self.every_lane()
             for lane in lanes:
                 st = figures(lane.key, *span)
                 spy = self._spy_recent.get(lane.key)
@@ -701,7 +701,7 @@ class Session:
         with self._lock:
             if self._target is None:
                 return self._lanes
-            return tuple(sorted(self._seen.values(), key=lambda x: x.tid or x.ident))
+            return tuple(sorted(self._seen.values(), key=_thread_order))
 
     def mean_cores(self) -> List[float]:
         """Utilization per core, averaged over the time the countdown ran."""
@@ -741,6 +741,11 @@ class Session:
                     (t[0] / t[1], t[2] / t[3]) for t in self._pyspy_totals.values() if t[1]
                 ),
             )
+
+
+def _thread_order(lane: LaneInfo) -> int:
+    """External lanes in the order their threads started (kernel tid, else pthread id)."""
+    return lane.tid or lane.ident
 
 
 def _minor(version: str) -> int:
