@@ -43,6 +43,9 @@ HOLD_GAP_MAX_NS = 50 * MS
 # Per lane: the live figures need ~2 s of runs and py-spy comparisons a few more; at
 # ~100 acquisitions/s this keeps ~40 s. Whole-run totals are kept as counters.
 RECENT_RUNS = 4096
+# The baton stays with the last holder this long after its last sign of holding: the
+# probe's reports arrive every ~10 ms and are drained every 20 ms.
+HOLDER_FRESH_NS = 40 * MS
 
 
 @dataclass(frozen=True)
@@ -235,6 +238,49 @@ class Timeline:
         if t > self.latest_ns:
             self.latest_ns = t
 
+    def add_holders(self, pid: int, changes: Iterable[Tuple[int, Optional[LaneKey]]]) -> None:
+        """Hand-offs read by the GIL probe: from time ``t`` on, ``key`` holds ``pid``'s GIL
+        (None: nobody, or a thread without a lane). Times only grow; a repeated holder says
+        it still held the GIL at that read, which extends its run up to there."""
+        with self._lock:
+            track = self._procs.setdefault(pid, _ProcessTrack())
+            for t, key in changes:
+                if t < track.last_stamp:
+                    continue
+                holder = track.last_lane
+                if holder is not None and t > track.last_stamp:
+                    holder.add_held(track.last_stamp, t)
+                    holder.runs[-1][1] = t
+                lane = self._lanes.get(key) if key is not None else None
+                if lane is not holder:
+                    if lane is not None:
+                        lane.runs.append([t, t])
+                        lane.total_runs += 1
+                        if not lane.first_ns:
+                            lane.first_ns = t
+                    track.last_lane = lane
+                track.last_stamp = t
+                if t > self.latest_ns:
+                    self.latest_ns = t
+
+    def add_waiting_marks(self, batches: Iterable[Tuple[LaneKey, Sequence[int]]]) -> None:
+        """Only the "waiting for the GIL" spans of the workers' own report: for lanes whose
+        holding is drawn from the probe, the threads still say best when they began to
+        wait (the probe sees the GIL, not who queues for it)."""
+        with self._lock:
+            for key, words in batches:
+                lane = self._lanes.get(key)
+                if lane is None:
+                    continue
+                for w in words:
+                    tag, t = w >> TAG_SHIFT, w & TIME_MASK
+                    if tag == TAG_WAITING:
+                        lane.wait_since = t
+                    elif tag == TAG_ACQUIRED and lane.wait_since:
+                        if lane.wait_since <= t:
+                            lane.add_waiting(lane.wait_since, t)
+                        lane.wait_since = 0
+
     def add_sampled(self, key: LaneKey, start_ns: int, end_ns: int, share: float) -> None:
         """A sampled GIL share over a span (py-spy, for a process without beacons): drawn
         as that fraction of each column; it has no runs, so no hand-offs or hold times."""
@@ -284,7 +330,7 @@ class Timeline:
             lane = track.last_lane
             if lane.open_since:
                 return lane.key
-            if now_ns - track.last_stamp > max(4 * lane.chunk_est, 10 * MS):
+            if now_ns - track.last_stamp > max(4 * lane.chunk_est, HOLDER_FRESH_NS):
                 return None
             return lane.key
 

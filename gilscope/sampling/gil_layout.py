@@ -1,0 +1,273 @@
+"""Where a target process keeps its GIL, found without a table of offsets.
+
+An interpreter of the target's exact build (its own ``/proc/PID/exe``) runs
+``self_inspect.py`` and reports where its GIL struct, thread list and thread ids live (on 3.13
+checked against ``_Py_DebugOffsets``). ``GilMemory`` turns that layout into addresses in the
+target (same file, same offset from its load address) and *verifies them on the live target*
+before anything is drawn: the GIL's holder must be one of the thread states on the
+interpreter's own list, each of those must map to one of the process's Linux threads, and the
+switch count may only grow. Anything else is a ``ProbeError`` and gilscope uses py-spy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Set, Tuple
+
+from gilscope.children import reap, spawn
+
+SELF_INSPECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "self_inspect.py")
+INSPECT_TIMEOUT_S = 10.0
+GIL_READ = struct.Struct("<QQiiQ")  # interval µs, last_holder, locked, padding, switch_number
+QWORD = struct.Struct("<Q")
+DWORD = struct.Struct("<i")
+MAX_THREADS = 10_000  # a thread list longer than this is not a thread list
+MAX_INTERVAL_US = 100_000_000  # sys.setswitchinterval of 100 s: anything above is not a GIL
+VERIFY_READS = 60
+VERIFY_GAP_S = 0.001
+NOT_READY_WAIT_S = 5.0  # a process just started may not have created its interpreter yet
+
+
+class ProbeError(Exception):
+    """The probe cannot read this process's GIL; str() is one line saying why."""
+
+
+class NoGil(ProbeError):
+    """A free-threaded build: there is no GIL to read."""
+
+
+@dataclass(frozen=True)
+class GilLayout:
+    version: str
+    library_dev: str  # the file holding _PyRuntime, as /proc/PID/maps names it
+    library_inode: int
+    library_path: str
+    runtime_offset: int  # _PyRuntime's distance from the file's load address
+    interp_ptr: int  # in _PyRuntime: pointer to the main interpreter
+    gil_base: str  # "runtime" or "interp": what gil_offset is counted from
+    gil_offset: int
+    switches: int  # offset of switch_number in the GIL struct
+    threads_head: int  # in the interpreter
+    next: int  # in a thread state
+    native_tid: Optional[int]  # in a thread state (3.11+)
+    thread_id: int  # in a thread state: the pthread id (how py-spy names 3.9/3.10 threads)
+    pthread_tid: Optional[int]  # 3.9/3.10: the tid inside glibc's thread descriptor
+    source: str  # how the offsets were found, for the note in the UI
+
+
+def parse_layout(text: str) -> GilLayout:
+    """The JSON line ``self_inspect.py`` prints."""
+    try:
+        raw = json.loads(text)
+    except ValueError as e:
+        raise ProbeError(f"self-inspection printed no layout ({text[:80]!r})") from e
+    if raw.get("free_threaded"):
+        raise NoGil("a free-threaded build: no GIL")
+    if "error" in raw:
+        raise ProbeError(f"self-inspection failed: {raw['error']}")
+    tid = raw["tid"]
+    return GilLayout(
+        version=raw["version"],
+        library_dev=raw["library"]["dev"],
+        library_inode=int(raw["library"]["inode"]),
+        library_path=raw["library"]["path"],
+        runtime_offset=int(raw["runtime_offset"]),
+        interp_ptr=int(raw["interp_ptr"]),
+        gil_base=raw["gil"]["base"],
+        gil_offset=int(raw["gil"]["offset"]),
+        switches=int(raw["switches"]),
+        threads_head=int(raw["threads_head"]),
+        next=int(raw["next"]),
+        native_tid=tid.get("native"),
+        thread_id=int(tid["thread_id"]),
+        pthread_tid=tid.get("pthread_tid"),
+        source=raw["source"],
+    )
+
+
+def derive_layout(pid: int) -> GilLayout:
+    """Run the target's own interpreter binary on ``self_inspect.py``."""
+    exe = f"/proc/{pid}/exe"
+    try:
+        proc = spawn(
+            [exe, "-I", "-S", SELF_INSPECT],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    except OSError as e:
+        raise ProbeError(f"cannot run the target's interpreter: {e.strerror or e}") from e
+    try:
+        out, err = proc.communicate(timeout=INSPECT_TIMEOUT_S)
+    except subprocess.TimeoutExpired as e:
+        raise ProbeError("the target's interpreter did not answer self-inspection") from e
+    finally:
+        reap([proc], grace_s=0.1)
+    if proc.returncode != 0 or not out.strip():
+        last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise ProbeError(
+            f"the target's executable is not a Python interpreter gilscope can run ({last[0]})"
+        )
+    return parse_layout(out.decode(errors="replace").strip().splitlines()[-1])
+
+
+class GilMemory:
+    """One target's GIL, read through ``/proc/PID/mem`` without stopping it."""
+
+    def __init__(self, pid: int, layout: GilLayout) -> None:
+        self.pid = pid
+        self.layout = layout
+        try:
+            self._fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+        except FileNotFoundError as e:
+            raise ProbeError(f"process {pid} has exited") from e
+        except PermissionError as e:
+            raise ProbeError(f"may not read process {pid}'s memory (ptrace denied)") from e
+        try:
+            self.runtime = self._load_base() + layout.runtime_offset
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self.gil = 0  # known once the interpreter exists: see wait_ready
+        self._tids: Set[int] = set()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    # -- reading ----------------------------------------------------------------------
+    def read_gil(self) -> bytes:
+        """The GIL struct's first 32 bytes: one pread, so its fields are read together."""
+        return os.pread(self._fd, GIL_READ.size, self.gil)
+
+    def qword(self, addr: int) -> int:
+        raw = os.pread(self._fd, 8, addr)
+        if len(raw) != 8:
+            raise ProbeError(f"cannot read 0x{addr:x} in process {self.pid}")
+        value: int = QWORD.unpack(raw)[0]
+        return value
+
+    def tid_of(self, tstate: int) -> int:
+        """The Linux tid of the thread a thread state belongs to."""
+        lay = self.layout
+        if lay.native_tid is not None:
+            return self.qword(tstate + lay.native_tid) & 0x7FFFFFFF
+        assert lay.pthread_tid is not None
+        pthread = self.ident_of(tstate)
+        raw = os.pread(self._fd, 4, pthread + lay.pthread_tid)
+        if len(raw) != 4:
+            raise ProbeError(f"cannot read a thread descriptor in process {self.pid}")
+        tid: int = DWORD.unpack(raw)[0]
+        return tid
+
+    def ident_of(self, tstate: int) -> int:
+        """The thread's pthread id (``threading.get_ident()`` inside the target)."""
+        return self.qword(tstate + self.layout.thread_id)
+
+    def thread_states(self) -> List[int]:
+        """The interpreter's thread states, newest first."""
+        interp = self.qword(self.runtime + self.layout.interp_ptr)
+        out: List[int] = []
+        at = self.qword(interp + self.layout.threads_head) if interp else 0
+        while at:
+            out.append(at)
+            if len(out) > MAX_THREADS:
+                raise ProbeError("the thread list does not end")
+            at = self.qword(at + self.layout.next)
+        return out
+
+    def tasks(self, refresh: bool = False) -> Set[int]:
+        """The process's Linux thread ids (cached; ``refresh`` lists them again)."""
+        if refresh or not self._tids:
+            try:
+                self._tids = {int(t) for t in os.listdir(f"/proc/{self.pid}/task")}
+            except OSError:
+                self._tids = set()
+        return self._tids
+
+    # -- trusting ---------------------------------------------------------------------
+    def wait_ready(self, timeout_s: float = NOT_READY_WAIT_S) -> None:
+        """Wait for the interpreter and its GIL to exist (a process just launched)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            interp = self.qword(self.runtime + self.layout.interp_ptr)
+            if interp:
+                base = self.runtime if self.layout.gil_base == "runtime" else interp
+                self.gil = base + self.layout.gil_offset
+                _, _, locked, _, _ = GIL_READ.unpack(self.read_gil())
+                if locked in (0, 1) and self.thread_states():
+                    return
+            if time.monotonic() > deadline:
+                raise ProbeError("the interpreter did not start (its GIL does not exist)")
+            time.sleep(0.01)
+
+    def verify(self) -> Dict[int, int]:
+        """Read the GIL a few dozen times; every holder must be a thread of the target.
+
+        Returns the thread states seen on the interpreter's list and their tids.
+        """
+        self.wait_ready()
+        tids = self.tasks(refresh=True)
+        states: Dict[int, int] = {}
+        last_switches = -1
+        holders = 0
+        for _ in range(VERIFY_READS):
+            interval, holder, locked, _, switches = GIL_READ.unpack(self.read_gil())
+            if not 0 < interval <= MAX_INTERVAL_US:
+                raise ProbeError(f"read a switch interval of {interval} µs: not a GIL")
+            if locked not in (0, 1):
+                raise ProbeError(f"read locked = {locked}: not a GIL")
+            if switches < last_switches:
+                raise ProbeError("the switch count went backwards: not a GIL")
+            last_switches = switches
+            if locked:
+                if holder not in states:
+                    states.update(self._states_with_tids(tids))
+                if holder not in states:
+                    raise ProbeError("the GIL's holder is not one of the interpreter's threads")
+                holders += 1
+            time.sleep(VERIFY_GAP_S)
+        if not states:
+            states = self._states_with_tids(tids)
+        return states
+
+    def _states_with_tids(self, tids: Set[int]) -> Dict[int, int]:
+        states = {}
+        for tstate in self.thread_states():
+            tid = self.tid_of(tstate)
+            if tid not in tids and tid not in self.tasks(refresh=True):
+                raise ProbeError(f"thread state 0x{tstate:x} maps to {tid}, not a thread")
+            states[tstate] = tid
+        if not states:
+            raise ProbeError("the interpreter has no threads")
+        return states
+
+    def _load_base(self) -> int:
+        want = (self.layout.library_dev, str(self.layout.library_inode))
+        try:
+            with open(f"/proc/{self.pid}/maps") as f:
+                for line in f:
+                    fields = line.split()
+                    if (
+                        len(fields) >= 6
+                        and (fields[3], fields[4]) == want
+                        and not int(fields[2], 16)
+                    ):
+                        return int(fields[0].split("-")[0], 16)
+        except FileNotFoundError as e:
+            raise ProbeError(f"process {self.pid} has exited") from e
+        except PermissionError as e:
+            raise ProbeError(f"may not read process {self.pid}'s memory maps") from e
+        raise ProbeError(f"process {self.pid} does not use {self.layout.library_path}")
+
+
+def layout_key(pid: int) -> Tuple[int, int]:
+    """Processes running the same binary share a layout: (device, inode) of their exe."""
+    st = os.stat(f"/proc/{pid}/exe")
+    return st.st_dev, st.st_ino

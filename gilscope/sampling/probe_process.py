@@ -1,0 +1,314 @@
+"""The GIL probe's own process: ``python -m gilscope.sampling.probe_process --rate HZ``.
+
+It lives in a process of its own so that thousands of reads a second never compete with
+gilscope's UI for *its* GIL. Commands arrive on stdin, one per line: ``watch PID`` and
+``forget PID``; end of input (gilscope gone) ends the probe. Frames go to stdout: a kind
+byte, a length, a payload. ``C`` frames carry packed ``CHANGE`` records, written only when a
+target's GIL changed hands (or its switch count moved); ``J`` frames carry one JSON message:
+``ready`` / ``failed`` / ``no-gil`` / ``ended`` per target, ``interval`` when a target's
+switch interval changes, and ``stats`` (reads so far, probe CPU) twice a second.
+
+Each read is one ``pread`` of the GIL struct's first 32 bytes through ``/proc/PID/mem``:
+the target is never stopped. A change seen between two reads is dated at their midpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import queue
+import signal
+import struct
+import sys
+import threading
+import time
+from typing import BinaryIO, Dict, List, Optional, Tuple, Union
+
+from gilscope.sampling.gil_layout import (
+    GIL_READ,
+    GilLayout,
+    GilMemory,
+    NoGil,
+    ProbeError,
+    derive_layout,
+    layout_key,
+)
+
+FRAME = struct.Struct("<cI")
+CHANGE = struct.Struct("<iiqQ")  # pid, holder's tid (0: nobody, -1: unknown), t_ns, switches
+DEFAULT_RATE_HZ = 5_000  # each wake-up costs ~35 µs of CPU on a VM: 5 kHz ≈ 0.17 core
+FLUSH_NS = 10_000_000  # changes reach gilscope within ~10 ms
+STATS_NS = 500_000_000
+UNKNOWN_LIMIT = 50  # holders that are no thread of the target: then the layout is wrong
+PR_SET_PDEATHSIG = 1
+PR_SET_TIMERSLACK = 29
+
+
+class Watch:
+    """One verified target and what its last read showed."""
+
+    def __init__(self, mem: GilMemory, states: Dict[int, int]) -> None:
+        self.mem = mem
+        self.pid = mem.pid
+        self.raw = b""
+        self.t_ns = 0
+        self.holder = 0  # thread state pointer of the last holder read
+        self.holder_tid = 0
+        self.tid = -2  # what was last reported
+        self.switches = -1
+        self.interval = 0
+        self.reads = 0
+        self.unknown = 0
+        self.states = states  # thread state -> tid, as verified
+        # tid -> pthread id, still to be told: py-spy names 3.9/3.10 threads by the latter
+        self.new_threads: Dict[int, int] = {}
+        for tstate, tid in states.items():
+            self.learn(tstate, tid)
+
+    def learn(self, tstate: int, tid: int) -> None:
+        try:
+            self.new_threads[tid] = self.mem.ident_of(tstate)
+        except ProbeError:
+            pass
+
+    def resolve(self, tstate: int) -> int:
+        """The holder's Linux tid, checked against the process's threads."""
+        tid = self.states.get(tstate)
+        if tid is None:
+            tid = self.mem.tid_of(tstate)
+            if tid not in self.mem.tasks() and tid not in self.mem.tasks(refresh=True):
+                self.unknown += 1
+                return -1
+            if len(self.states) > 4096:
+                self.states.clear()
+            self.states[tstate] = tid
+            self.learn(tstate, tid)
+        return tid
+
+
+class Probe:
+    def __init__(self, out: BinaryIO, rate_hz: int) -> None:
+        self.out = out
+        self.period_ns = int(1e9 / rate_hz)
+        self.watches: Dict[int, Watch] = {}
+        self.layouts: Dict[Tuple[int, int], Union[GilLayout, ProbeError]] = {}
+        self.commands: queue.Queue[Optional[str]] = queue.Queue()
+        self.verified: queue.Queue[Tuple[int, Union[Watch, ProbeError]]] = queue.Queue()
+        self.forgotten: set[int] = set()
+        self.buffer: List[bytes] = []
+        self.lock = threading.Lock()  # stdout is written by the loop and by verifiers
+
+    # -- output -----------------------------------------------------------------------
+    def message(self, **fields: object) -> None:
+        payload = json.dumps(fields).encode()
+        with self.lock:
+            self.out.write(FRAME.pack(b"J", len(payload)) + payload)
+            self.out.flush()
+
+    def flush(self) -> None:
+        for watch in self.watches.values():
+            if watch.new_threads:
+                threads = {str(tid): ident for tid, ident in watch.new_threads.items()}
+                watch.new_threads.clear()
+                self.message(kind="threads", pid=watch.pid, idents=threads)
+            if watch.tid != -2:
+                # Still the same holder at the latest read: lets the view extend its run.
+                self.buffer.append(CHANGE.pack(watch.pid, watch.tid, watch.t_ns, watch.switches))
+        if self.buffer:
+            payload = b"".join(self.buffer)
+            self.buffer.clear()
+            with self.lock:
+                self.out.write(FRAME.pack(b"C", len(payload)) + payload)
+                self.out.flush()
+
+    # -- targets ----------------------------------------------------------------------
+    def verify(self, pid: int) -> None:
+        """In a thread of its own: deriving and checking take ~0.1 s, and the other
+        targets' reads must not pause for it."""
+        mem: Optional[GilMemory] = None
+        try:
+            key = layout_key(pid)
+            layout = self.layouts.get(key)
+            if layout is None:
+                try:
+                    layout = derive_layout(pid)
+                except ProbeError as e:
+                    layout = e
+                self.layouts[key] = layout
+            if isinstance(layout, ProbeError):
+                raise layout
+            mem = GilMemory(pid, layout)
+            states = mem.verify()
+            self.verified.put((pid, Watch(mem, states)))
+        except FileNotFoundError:
+            self.verified.put((pid, ProbeError(f"process {pid} has exited")))
+        except PermissionError:
+            self.verified.put((pid, ProbeError(f"may not read process {pid} (ptrace denied)")))
+        except ProbeError as e:
+            if mem is not None:
+                mem.close()
+            self.verified.put((pid, e))
+        except OSError as e:  # the target exited while we looked
+            if mem is not None:
+                mem.close()
+            self.verified.put((pid, ProbeError(f"process {pid}: {e.strerror or e}")))
+
+    def take_verified(self) -> None:
+        while True:
+            try:
+                pid, result = self.verified.get_nowait()
+            except queue.Empty:
+                return
+            if pid in self.forgotten:
+                if isinstance(result, Watch):
+                    result.mem.close()
+                continue
+            if isinstance(result, Watch):
+                self.watches[pid] = result
+                lay = result.mem.layout
+                self.message(kind="ready", pid=pid, version=lay.version, source=lay.source)
+            elif isinstance(result, NoGil):
+                self.message(kind="no-gil", pid=pid, reason=str(result))
+            else:
+                self.message(kind="failed", pid=pid, reason=str(result))
+
+    def command(self, line: str) -> None:
+        verb, _, arg = line.partition(" ")
+        if not arg.strip().isdigit():
+            return
+        pid = int(arg)
+        if verb == "watch":
+            self.forgotten.discard(pid)
+            threading.Thread(target=self.verify, args=(pid,), daemon=True).start()
+        elif verb == "forget":
+            self.forgotten.add(pid)
+            watch = self.watches.pop(pid, None)
+            if watch is not None:
+                watch.mem.close()
+
+    def end(self, watch: Watch, reason: str = "") -> None:
+        self.flush()
+        self.watches.pop(watch.pid, None)
+        watch.mem.close()
+        if reason:
+            self.message(kind="failed", pid=watch.pid, reason=reason)
+        else:
+            self.message(kind="ended", pid=watch.pid, reads=watch.reads)
+
+    # -- the loop ---------------------------------------------------------------------
+    def read(self, watch: Watch, t: int) -> None:
+        try:
+            raw = watch.mem.read_gil()
+        except OSError:
+            raw = b""
+        if len(raw) != GIL_READ.size:
+            self.end(watch)  # exited: its memory is gone
+            return
+        watch.reads += 1
+        if raw != watch.raw:
+            interval, holder, locked, _, switches = GIL_READ.unpack(raw)
+            tid = 0
+            if locked == 1:
+                if holder != watch.holder:
+                    watch.holder, watch.holder_tid = holder, watch.resolve(holder)
+                tid = watch.holder_tid
+            if tid != watch.tid or switches != watch.switches:
+                # Between the last read and this one: date it at the middle.
+                mid = (watch.t_ns + t) // 2 if watch.t_ns else t
+                self.buffer.append(CHANGE.pack(watch.pid, tid, mid, switches))
+                watch.tid, watch.switches = tid, switches
+            if interval != watch.interval:
+                watch.interval = interval
+                self.message(kind="interval", pid=watch.pid, us=interval)
+            watch.raw = raw
+            if watch.unknown > UNKNOWN_LIMIT:
+                self.end(watch, "the GIL's holder is often not a thread of the process")
+                return
+        watch.t_ns = t
+
+    def run(self) -> None:
+        next_t = time.monotonic_ns()
+        last_stats = next_t
+        while True:
+            # Housekeeping every ~10 ms; in between, only reads and sleeps (each loop
+            # iteration costs CPU the targets could use).
+            if not self.housekeeping():
+                return
+            now = time.monotonic_ns()
+            if now - last_stats >= STATS_NS:
+                t = os.times()
+                reads = {str(w.pid): w.reads for w in self.watches.values()}
+                self.message(kind="stats", t_ns=now, cpu_s=t.user + t.system, reads=reads)
+                last_stats = now
+            watches = list(self.watches.values())
+            if not watches:
+                time.sleep(FLUSH_NS / 1e9)
+                next_t = time.monotonic_ns()
+                continue
+            until = now + FLUSH_NS
+            while now < until:
+                for watch in watches:
+                    try:
+                        self.read(watch, time.monotonic_ns())
+                    except ProbeError as e:
+                        self.end(watch, str(e))
+                if len(watches) != len(self.watches):
+                    break  # one ended
+                next_t += self.period_ns
+                now = time.monotonic_ns()
+                delay = next_t - now
+                if delay > 0:
+                    time.sleep(delay / 1e9)
+                elif delay < -50 * self.period_ns:
+                    next_t = now  # descheduled for a while: do not race to catch up
+            self.flush()
+
+    def housekeeping(self) -> bool:
+        """Commands and verified targets; False once gilscope has gone."""
+        while not self.commands.empty():
+            line = self.commands.get()
+            if line is None:
+                return False
+            self.command(line)
+        if not self.verified.empty():
+            self.take_verified()
+        return True
+
+
+def _prctl(option: int, value: int) -> None:
+    try:
+        ctypes.CDLL(None).prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gilscope.sampling.probe_process")
+    parser.add_argument("--rate", type=int, default=DEFAULT_RATE_HZ)
+    args = parser.parse_args(argv)
+    parent = os.getppid()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with gilscope, even a SIGKILLed one
+    if os.getppid() != parent:
+        return 0
+    # The default 50 µs timer slack would stretch every 100 µs sleep by half.
+    _prctl(PR_SET_TIMERSLACK, 1_000)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is gilscope's to handle
+    probe = Probe(sys.stdout.buffer, max(1, min(args.rate, 100_000)))
+
+    def commands() -> None:
+        for line in sys.stdin:
+            probe.commands.put(line.strip())
+        probe.commands.put(None)
+
+    threading.Thread(target=commands, daemon=True).start()
+    try:
+        probe.run()
+    except BrokenPipeError:
+        pass  # gilscope has gone
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

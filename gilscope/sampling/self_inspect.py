@@ -1,0 +1,292 @@
+"""Run by an interpreter of the target's exact build: where does this build keep its GIL?
+
+gilscope runs this file with the target's own binary (``/proc/PID/exe -I -S self_inspect.py``)
+so that no offset is ever copied by hand: the interpreter looks at its own memory (through
+``/proc/self/mem``, which answers a bad address with an error instead of a crash) while it
+holds the GIL, lets other threads take it, and reports where the fields that changed live.
+On 3.13 the interpreter also publishes ``_Py_DebugOffsets``; those must agree.
+
+Prints one JSON object: the layout, or ``{"error": "..."}``. Standard library only, and
+Python 3.9 syntax: it runs under whatever interpreter the target uses, without gilscope.
+"""
+
+import ctypes
+import json
+import os
+import struct
+import sys
+import sysconfig
+import threading
+from typing import Any, Dict, List, Set, Tuple
+
+Thread = Tuple[int, int, int]  # thread state address, pthread id, Linux tid
+Layout = Dict[str, Any]
+
+QWORD = struct.Struct("<Q")
+DWORD = struct.Struct("<i")
+GIL_HEAD = struct.Struct("<QQi")  # interval (µs), last_holder, locked: the GIL's first fields
+SWITCHES_AT = 24  # after locked (an int) and its padding: unsigned long switch_number
+MARK_US = 3141  # a switch interval nothing else uses, to find the GIL struct by its value
+RUNTIME_SPAN = 1 << 20  # 3.12+ keep the main interpreter (and its GIL) inside _PyRuntime
+INTERP_SPAN = 1 << 16
+TSTATE_SPAN = 1 << 12
+PTHREAD_SPAN = 1 << 12
+DEBUG_COOKIE = b"xdebugpy"
+
+
+class Failed(Exception):
+    pass
+
+
+_mem = os.open("/proc/self/mem", os.O_RDONLY)
+
+
+def read(addr: int, size: int) -> bytes:
+    try:
+        return os.pread(_mem, size, addr)  # short at the end of a mapping
+    except OSError:
+        return b""
+
+
+def peek(addr: int, size: int) -> bytes:
+    """Bytes read with the GIL held: os.pread releases it, so through /proc/self/mem
+    the GIL would always read as free. Checked with pread first, so a bad address
+    is an error instead of a crash."""
+    if len(read(addr, size)) != size:
+        raise Failed(f"cannot read address 0x{addr:x}")
+    return ctypes.string_at(addr, size)
+
+
+def qword(addr: int) -> int:
+    raw = read(addr, 8)
+    if len(raw) != 8:
+        raise Failed(f"cannot read address 0x{addr:x}")
+    value: int = QWORD.unpack(raw)[0]
+    return value
+
+
+def find_all(region: bytes, needle: bytes, align: int) -> List[int]:
+    out = []
+    i = region.find(needle)
+    while i >= 0:
+        if i % align == 0:
+            out.append(i)
+        i = region.find(needle, i + 1)
+    return out
+
+
+def qword_offsets(base: int, span: int, value: int) -> Set[int]:
+    return set(find_all(read(base, span), QWORD.pack(value), 8))
+
+
+def load_base(addr: int) -> Tuple[int, Dict[str, Any]]:
+    """(load address, file) of the shared object or executable holding ``addr``."""
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [
+            ("dli_fname", ctypes.c_char_p),
+            ("dli_fbase", ctypes.c_void_p),
+            ("dli_sname", ctypes.c_char_p),
+            ("dli_saddr", ctypes.c_void_p),
+        ]
+
+    info = DlInfo()
+    dladdr = ctypes.CDLL(None).dladdr
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(DlInfo)]
+    if not dladdr(addr, ctypes.byref(info)) or not info.dli_fbase:
+        raise Failed("dladdr does not know _PyRuntime")
+    base = info.dli_fbase
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split()
+            start = int(fields[0].split("-")[0], 16)
+            if start == base and len(fields) >= 6:
+                return base, {"path": fields[5], "dev": fields[3], "inode": int(fields[4])}
+    raise Failed("no file is mapped at _PyRuntime's load address")
+
+
+def inspect() -> Layout:
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return {"free_threaded": True}
+    api = ctypes.pythonapi
+    api.PyThreadState_Get.restype = ctypes.c_void_p
+    api.PyInterpreterState_Get.restype = ctypes.c_void_p
+    runtime = ctypes.addressof(ctypes.c_char.in_dll(api, "_PyRuntime"))
+    interp = api.PyInterpreterState_Get()
+    base, lib = load_base(runtime)
+
+    # Three threads the interpreter knows: this one and two parked in Event.wait (which
+    # releases the GIL). Thread states are prepended, so the list reads t2, t1, main.
+    me = (api.PyThreadState_Get(), threading.get_ident(), threading.get_native_id())
+    seen = []
+    go = threading.Event()
+
+    def parked() -> None:
+        seen.append((api.PyThreadState_Get(), threading.get_ident(), threading.get_native_id()))
+        go.wait()
+
+    parkers = []
+    for n in (1, 2):
+        t = threading.Thread(target=parked)
+        t.start()
+        while len(seen) < n:
+            pass
+        parkers.append(t)
+    t1, t2 = seen
+    threads = [t2, t1, me]
+    try:
+        layout = {
+            "interp_ptr": interp_pointer(runtime, interp),
+            "gil": gil_location(runtime, interp, me[0]),
+            "tid": tid_location(threads),
+        }
+        layout.update(thread_list(interp, threads))
+        layout["switches"] = SWITCHES_AT
+        check_switches(runtime, interp, layout)
+    finally:
+        go.set()
+        for t in parkers:
+            t.join()
+    source = "self-inspection"
+    if sys.version_info >= (3, 13):
+        check_debug_offsets(runtime, layout)
+        source = "_Py_DebugOffsets, checked by self-inspection"
+    layout.update(
+        free_threaded=False,
+        version="{}.{}.{}".format(*sys.version_info[:3]),
+        hexversion=sys.hexversion,
+        library=lib,
+        runtime_offset=runtime - base,
+        source=source,
+    )
+    return layout
+
+
+def interp_pointer(runtime: int, interp: int) -> int:
+    """Offset in _PyRuntime of a pointer to the main interpreter (``interpreters.head``)."""
+    found = sorted(qword_offsets(runtime, INTERP_SPAN, interp))
+    if not found:
+        raise Failed("no pointer to the interpreter in _PyRuntime")
+    return found[0]
+
+
+def gil_location(runtime: int, interp: int, tstate: int) -> Dict[str, Any]:
+    """Where the GIL struct is: the marker interval, this thread as holder, locked."""
+    before = sys.getswitchinterval()
+    mark = MARK_US / 1e6
+    sys.setswitchinterval(mark)
+    try:
+        # As CPython stores it: (unsigned long)(1e6 * seconds), which may round down.
+        needle = GIL_HEAD.pack(int(1e6 * mark), tstate, 1)
+        bases = (("runtime", runtime, RUNTIME_SPAN), ("interp", interp, INTERP_SPAN))
+        for name, start, span in bases:
+            hits = [
+                at
+                for at in find_all(read(start, span), needle[:16], 8)
+                if peek(start + at, GIL_HEAD.size) == needle
+            ]
+            if len(hits) == 1:
+                return {"base": name, "offset": hits[0]}
+    finally:
+        sys.setswitchinterval(before)
+    raise Failed("the GIL's state was not found in _PyRuntime or the interpreter")
+
+
+def tid_location(threads: List[Thread]) -> Dict[str, int]:
+    """How a thread state leads to the Linux tid: a field of its own (3.11+), or the
+    pthread id and, inside glibc's thread descriptor it points to, the tid. The pthread
+    id is reported on every version: it is how py-spy names threads on 3.9/3.10."""
+    ident_at = None
+    for tstate, ident, _ in threads:
+        found = qword_offsets(tstate, TSTATE_SPAN, ident)
+        ident_at = found if ident_at is None else ident_at & found
+    if not ident_at:
+        raise Failed("no thread id in the thread state")
+    common = None
+    for tstate, _, native in threads:
+        found = qword_offsets(tstate, TSTATE_SPAN, native)
+        common = found if common is None else common & found
+    if common:
+        return {"thread_id": min(ident_at), "native": min(common)}
+    tid_at = None
+    for _, ident, native in threads:
+        found = set(find_all(read(ident, PTHREAD_SPAN), DWORD.pack(native), 4))
+        tid_at = found if tid_at is None else tid_at & found
+    if not tid_at:
+        raise Failed("no Linux tid in the pthread descriptor")
+    return {"thread_id": min(ident_at), "pthread_tid": min(tid_at)}
+
+
+def thread_list(interp: int, threads: List[Thread]) -> Dict[str, int]:
+    """The interpreter's list of thread states: its head, and each state's next."""
+    states = [t[0] for t in threads]
+    heads = sorted(qword_offsets(interp, INTERP_SPAN, states[0]))
+    nexts = sorted(qword_offsets(states[0], TSTATE_SPAN, states[1]))
+    for head in heads:
+        for nxt in nexts:
+            walked: List[int] = []
+            at = qword(interp + head)
+            while at and len(walked) <= len(states):
+                walked.append(at)
+                at = qword(at + nxt)
+            if walked == states:
+                return {"threads_head": head, "next": nxt}
+    raise Failed("the interpreter's thread list was not found")
+
+
+def check_switches(runtime: int, interp: int, layout: Layout) -> None:
+    """Another thread must show up as the holder, and the switch count must move."""
+    gil = (runtime if layout["gil"]["base"] == "runtime" else interp) + layout["gil"]["offset"]
+    before = qword(gil + SWITCHES_AT)
+    inside = []
+
+    def runner() -> None:
+        me = ctypes.pythonapi.PyThreadState_Get()
+        raw = peek(gil, GIL_HEAD.size)
+        inside.append((me, GIL_HEAD.unpack(raw)))
+
+    t = threading.Thread(target=runner)
+    t.start()
+    t.join()
+    after = qword(gil + SWITCHES_AT)
+    me, (_, holder, locked) = inside[0]
+    if holder != me or locked != 1:
+        raise Failed("another thread did not show up as the GIL's holder")
+    if after < before + 2:
+        raise Failed(f"the GIL's switch count did not move ({before} -> {after})")
+
+
+def check_debug_offsets(runtime: int, layout: Layout) -> None:
+    raw = read(runtime, 8 + 8 * 25)
+    if raw[:8] != DEBUG_COOKIE:
+        raise Failed("_Py_DebugOffsets missing")
+    q = struct.unpack_from("<25Q", raw, 8)
+    published = {
+        "threads_head": q[8],
+        "next": q[20],
+        "tid": {"thread_id": q[23], "native": q[24]},
+        "gil": {"base": "runtime", "offset": layout["gil"]["offset"]},
+    }
+    interp = qword(runtime + q[4])
+    gil = interp + q[14]  # the interpreter's own GIL
+    if gil != runtime + layout["gil"]["offset"] and layout["gil"]["base"] == "runtime":
+        raise Failed("_Py_DebugOffsets and self-inspection disagree on the GIL")
+    if q[16] - q[14] != 16 or q[17] - q[14] != 8:
+        raise Failed("_Py_DebugOffsets: unexpected GIL field order")
+    for name, value in published.items():
+        if layout[name] != value:
+            raise Failed(f"_Py_DebugOffsets and self-inspection disagree on {name}")
+
+
+def main() -> None:
+    try:
+        out = inspect()
+    except Failed as e:
+        out = {"error": str(e)}
+    except Exception as e:  # an unexpected build: say what, never a traceback
+        out = {"error": f"{type(e).__name__}: {e}"}
+    sys.stdout.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
