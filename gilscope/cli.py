@@ -13,6 +13,8 @@ import threading
 from typing import List, NoReturn, Optional
 
 from gilscope import __version__
+from gilscope.sampling.probe_process import DEFAULT_RATE_HZ as DEFAULT_PROBE_HZ
+from gilscope.sampling.probe_process import MAX_RATE_HZ as MAX_PROBE_HZ
 from gilscope.sampling.report import version_string
 from gilscope.scenarios.workload import MAX_WORKERS, Scenario, WorkloadSpec, guided_plan
 from gilscope.session import Session
@@ -67,6 +69,13 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--rate", type=positive_int, default=1000, help="py-spy samples per second (default 1000)"
     )
+    p.add_argument(
+        "--probe-rate",
+        type=int,
+        default=DEFAULT_PROBE_HZ,
+        help=f"GIL probe reads per second per process (default {DEFAULT_PROBE_HZ}; 0: off, "
+        "the timeline then comes from the workers' report or py-spy)",
+    )
     p.add_argument("--headless", action="store_true", help="no UI: print one JSON report")
     p.add_argument(
         "--seconds", type=float, default=30.0, help="headless: observe at most this long"
@@ -77,6 +86,8 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
 def check_observation_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.rate > 5000:
         p.error("--rate must be at most 5000 (py-spy falls behind above that)")
+    if not 0 <= args.probe_rate <= MAX_PROBE_HZ:
+        p.error(f"--probe-rate must be between 0 (off) and {MAX_PROBE_HZ}")
     if args.fps > 60:
         p.error("--fps must be at most 60")
     if not args.seconds > 0:
@@ -200,7 +211,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     count = args.count or scenario.default_count
     spec = WorkloadSpec(scenario, count, args.workers, python, args.switch_ms)
     plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
-    return observe(Session(spec, rate_hz=args.rate), args, plan)
+    session = Session(spec, rate_hz=args.rate, probe_rate_hz=args.probe_rate)
+    return observe(session, args, plan)
 
 
 def target_main(mode: str, argv: List[str]) -> int:
@@ -223,7 +235,8 @@ def target_main(mode: str, argv: List[str]) -> int:
     except TargetError as e:
         print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2
-    return observe(Session(WorkloadSpec(), rate_hz=args.rate, target=target), args, None)
+    session = Session(WorkloadSpec(), args.rate, target=target, probe_rate_hz=args.probe_rate)
+    return observe(session, args, None)
 
 
 def observe(session: Session, args: argparse.Namespace, plan: Optional[List[WorkloadSpec]]) -> int:

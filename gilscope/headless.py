@@ -43,11 +43,16 @@ def report(session: Session) -> Dict[str, Any]:
     processes: Dict[int, List[Dict[str, Any]]] = {}
     by_key = {row.key: row for row in snap.threads}
     span = end - start
-    sampled = snap.gil_source != "beacons"
+    sampled = snap.gil_source == "py-spy"
+    reference = session.reference if snap.gil_source == "probe" and not snap.target else None
+    ref_span = session.reference_span()
     for lane in session.every_lane():
         totals = timeline.totals(lane.key, start, end)
         row = by_key.get(lane.key)
         share = session.pyspy_share(lane.key) if sampled else totals.gil_share
+        # Over the report's own span (its first to last stamp): the probe's lanes over the
+        # same span, so both shares have one denominator.
+        ref = reference.totals(lane.key, *ref_span) if reference is not None else None
         processes.setdefault(lane.key.pid, []).append(
             {
                 "tid": lane.tid or lane.ident,
@@ -55,6 +60,9 @@ def report(session: Session) -> Dict[str, Any]:
                 # No GIL (free-threaded): no share at all, rather than a misleading 0.
                 "gil_share": _round(share) if lane.gil else None,
                 "gil_share_pyspy": _round(session.pyspy_share(lane.key)),
+                # the workers' own report, which the probe is checked against
+                "gil_share_reference": _round(ref.gil_share) if ref and lane.gil else None,
+                "handoffs_reference": ref.runs if ref is not None else None,
                 "cpu": round(session.cpu_share(lane.key, span), 4),
                 # Samples have no runs: hand-offs and hold times need the beacons.
                 "handoffs_per_s": None if sampled else round(totals.handoffs_per_s, 2),
@@ -63,8 +71,10 @@ def report(session: Session) -> Dict[str, Any]:
             }
         )
     pyspy = session.overall_pyspy()
+    probe = snap.probe
     doc = {
-        # beacons: exact, the workers stamp who holds the GIL; py-spy: sampled windows
+        # probe: read from each process's memory at kHz; beacons: the workers stamp who holds
+        # the GIL (probe off or failed); py-spy: sampled windows
         "source": snap.gil_source,
         "scenario": snap.target_kind or str(snap.spec.scenario),
         "count": snap.spec.count,
@@ -83,6 +93,15 @@ def report(session: Session) -> Dict[str, Any]:
             "rate_hz": _round(pyspy.rate_hz, 1),
             "agreement_pp": _round(pyspy.agreement_pp, 2),
             "windows": pyspy.windows,
+        },
+        "probe": {
+            "state": probe.state,
+            "note": probe.note,
+            "reads_per_s": _round(probe.reads_per_s, 0),
+            "cpu": _round(probe.cpu, 3),
+            "agreement_pp": _round(session.probe_agreement_pp(), 2),
+            "handoffs": session.probe_handoffs(),
+            "interval_ms": probe.interval_ms,
         },
         "processes": [{"pid": pid, "threads": threads} for pid, threads in processes.items()],
         "latency": _latency(snap.latency),

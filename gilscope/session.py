@@ -23,6 +23,8 @@ from gilscope.children import reap_all
 from gilscope.model.metrics import LatencyFigures, RunRecord, agreement_pp, latency_figures
 from gilscope.model.timeline import LaneKey, Timeline
 from gilscope.sampling.cpu import CpuSampler, ThreadCpu
+from gilscope.sampling.gil_probe import GilChange, GilProbe
+from gilscope.sampling.probe_process import DEFAULT_RATE_HZ
 from gilscope.sampling.pyspy import (
     PERIOD_S,
     WINDOW_S,
@@ -43,6 +45,9 @@ STATS_WINDOW_NS = 2_000_000_000  # the live table's figures cover the last 2 s
 SPY_POOL = 3  # py-spy windows pooled for the table: 1 s windows every 0.5 s cover ~2 s too
 CORE_HISTORY = 40
 LATENCY_KEEP = 20_000  # per phase: minutes of convoy requests at 500/s
+# Workers wait this long for the probe's verdict before "go", so it sees the run from its
+# start; a verdict takes ~0.1 s (deriving the layout once per interpreter, verifying).
+PROBE_WAIT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class ThreadRow:
     pid: int
     gil_share: Optional[float]  # exact, from the beacons; None: the process has no GIL
     gil_share_pyspy: Optional[float]  # py-spy's latest window
+    gil_share_reference: Optional[float]  # the workers' own report, when the probe draws
     cpu: float
     function: str  # where py-spy last saw it holding the GIL
     handoffs_per_s: float
@@ -82,6 +88,19 @@ class PySpyStatus:
     rate_hz: Optional[float]  # achieved, all of a process's overlapping windows together
     agreement_pp: Optional[float]  # mean |py-spy share - exact share| over recent windows
     windows: int
+
+
+@dataclass(frozen=True)
+class ProbeStatus:
+    """The direct GIL probe: whether it draws the timeline, and how well."""
+
+    state: str  # "off", "starting", "ready" (drawing), "failed", "no-gil", "ended"
+    note: str = ""  # why it does not draw, or how it found the GIL
+    reads_per_s: Optional[float] = None  # per process
+    cpu: Optional[float] = None  # cores the probe process uses
+    agreement_pp: Optional[float] = None  # mean |probe share - report share|, workloads
+    handoffs_per_s: Optional[float] = None  # the interpreters' own switch counters
+    interval_ms: Optional[float] = None  # the target's switch interval, from its GIL
 
 
 @dataclass(frozen=True)
@@ -114,7 +133,10 @@ class Snapshot:
     target_kind: str = ""  # "attach" or "run"; "" for gilscope's own workloads
     log: Tuple[LogLine, ...] = ()
     exit_code: Optional[int] = None
-    gil_source: str = "beacons"  # "beacons": exact, in-process; "py-spy": sampled windows
+    # "probe": read from the process's memory; "beacons": the workers' own report (probe
+    # off or failed); "py-spy": sampled windows (a target the probe cannot read)
+    gil_source: str = "beacons"
+    probe: ProbeStatus = ProbeStatus("off")
     plan: Tuple[int, int] = (0, 0)  # a guided comparison: (this run's step, steps); (0, 0): none
 
 
@@ -127,12 +149,24 @@ class Session:
         rate_hz: int = 1000,
         pyspy: Optional[str] = None,
         target: Optional[ExternalTarget] = None,
+        probe_rate_hz: int = DEFAULT_RATE_HZ,
     ):
-        """``target``: observe that attached or launched process instead of a workload."""
+        """``target``: observe that attached or launched process instead of a workload.
+        ``probe_rate_hz``: GIL probe reads per second per process; 0 turns it off."""
         self.spec = spec
         self._target = target
         self._seen: Dict[LaneKey, LaneInfo] = {}  # external: every thread seen, ended or not
         self.timeline = Timeline()
+        # Workloads: the workers' own report, the reference the probe is checked against
+        # (and what is drawn for a process the probe cannot read).
+        self.reference = Timeline()
+        self._probe = GilProbe(probe_rate_hz) if probe_rate_hz > 0 else None
+        self._probe_drawn: set[int] = set()  # pids whose lanes the probe draws
+        self._probe_noted: set[int] = set()  # pids whose probe failure was told
+        # pid -> (t_ns, switches): the first and latest switch counts seen while running
+        self._switch_first: Dict[int, Tuple[int, int]] = {}
+        self._switch_last: Dict[int, Tuple[int, int]] = {}
+        self._switch_recent: Dict[int, Deque[Tuple[int, int]]] = {}
         self._lock = threading.RLock()
         sweep_scratch()
         self._dir = tempfile.mkdtemp(prefix=f"gilscope-{os.getpid()}-")
@@ -192,6 +226,8 @@ class Session:
         """Start sampling and the first run (or a guided comparison: ``plan``)."""
         if self._pyspy.available:
             self._pyspy.start()
+        if self._probe is not None:
+            self._probe.start()
         if self._target is not None:
             self._start_target(self._target)
         elif plan:
@@ -223,6 +259,8 @@ class Session:
             if target is not None:
                 if target.kind == "run" and not self._closed:
                     self._pyspy.detach_all()
+                    if self._probe is not None:
+                        self._probe.forget_all()
                     target.stop()
                     target = ExternalTarget(argv=target.argv)
                 self._start_target(target)
@@ -252,6 +290,8 @@ class Session:
             self._workload = workload
             for pid in workload.pids:
                 self._pyspy.attach(pid)
+                if self._probe is not None:
+                    self._probe.watch(pid)
         self._freeze()
 
     def _start_target(self, target: ExternalTarget) -> None:
@@ -270,6 +310,8 @@ class Session:
             self._running_since = time.monotonic_ns()
             if target.state is RunState.RUNNING:
                 self._pyspy.attach(target.pid)
+                if self._probe is not None:
+                    self._probe.watch(target.pid)
         self._freeze()
 
     def close(self) -> None:
@@ -287,12 +329,19 @@ class Session:
             if self._target is not None:
                 self._target.stop()
         self._pyspy.stop()
+        if self._probe is not None:
+            self._probe.stop()
         reap_all(grace_s=0.3)
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def _reset_run(self) -> None:
         """Forget the previous run's figures: a new run starts with a fresh timeline."""
         self.timeline = Timeline()
+        self.reference = Timeline()
+        self._probe_drawn = set()
+        self._switch_first.clear()
+        self._switch_last.clear()
+        self._switch_recent.clear()
         self._window_count = 0
         self._lost_reported = False
         self._stack_windows.clear()
@@ -315,6 +364,8 @@ class Session:
     def _stop_workload(self) -> None:
         if self._workload is not None:
             self._pyspy.detach_all()
+            if self._probe is not None:
+                self._probe.forget_all()
             self._workload.stop()
 
     # -- reading ----------------------------------------------------------------------
@@ -360,29 +411,37 @@ class Session:
                 before = self._target.state
                 if self._target.poll() is not before and before is RunState.RUNNING:
                     self._pyspy.detach_all()
+                self._probe_verdicts(self._target.pids)
+                self._apply_probe()
             return
         with self._lock:
             w = self._workload
             if w is None or w.reader is None:
                 return
             before = w.state
-            state = w.poll()
+            state = w.poll(may_go=self._probe_settled(w))
             if state is RunState.RUNNING and before is not RunState.RUNNING:
                 self._running_since = time.monotonic_ns()
+            if state is not RunState.STARTING:
+                self._probe_verdicts(w.pids)
             self._learn_lanes(w)
             if w.reader is not None:
                 upto = time.monotonic_ns()  # before reading: see Timeline.add_stamps
                 batches = w.reader.drain()
+                # Without a GIL, "who stamped last" is not who holds anything: such lanes
+                # are drawn from CPU time alone.
+                stamps = [
+                    (self._lane_keys[b.slot], b.stamps)
+                    for b in batches
+                    if b.slot in self._lane_keys and b.slot not in self._no_gil_slots
+                ]
+                self.reference.add_stamps(stamps, upto=upto)
+                drawn = self._probe_drawn
                 self.timeline.add_stamps(
-                    (
-                        (self._lane_keys[b.slot], b.stamps)
-                        for b in batches
-                        # Without a GIL, "who stamped last" is not who holds anything:
-                        # such lanes are drawn from CPU time alone.
-                        if b.slot in self._lane_keys and b.slot not in self._no_gil_slots
-                    ),
-                    upto=upto,
+                    [(k, words) for k, words in stamps if k.pid not in drawn], upto=upto
                 )
+                self.timeline.add_waiting_marks((k, w_) for k, w_ in stamps if k.pid in drawn)
+                self._apply_probe()
                 for b in batches:
                     if b.slot == w.latency_slot:
                         for word in b.stamps:
@@ -415,6 +474,90 @@ class Session:
         if state is RunState.DONE and before is not RunState.DONE and self._plan:
             self._start(self._plan.popleft())  # the next step of the guided comparison
 
+    def _probe_settled(self, w: Workload) -> bool:
+        """May the workers start? Once the probe knows whether it can read them."""
+        if self._probe is None or not self._probe.running:
+            return True
+        if time.monotonic_ns() - self._started_ns > PROBE_WAIT_S * 1e9:
+            return True
+        return all(
+            (t := self._probe.target(pid)) is None or t.state != "starting" for pid in w.pids
+        )
+
+    def _probe_verdicts(self, pids: Sequence[int]) -> None:
+        """Which processes the probe draws: those it verified; the others keep their
+        report (workloads) or py-spy (targets), and a failure is told once."""
+        if self._probe is None:
+            return
+        for pid in pids:
+            t = self._probe.target(pid)
+            if t is None:
+                continue
+            if t.state == "ready":
+                self._probe_drawn.add(pid)
+            elif t.state in ("failed", "no-gil"):
+                self._probe_drawn.discard(pid)
+                if t.state == "failed" and pid not in self._probe_noted:
+                    self._probe_noted.add(pid)
+                    fallback = "py-spy's samples" if self._target else "the workers' own report"
+                    self._problems.append(f"GIL probe: {t.reason}; drawing from {fallback}")
+
+    def _apply_probe(self) -> None:
+        """Fold the probe's hand-offs into the drawn timeline, and count switches."""
+        if self._probe is None:
+            return
+        changes = self._probe.drain()
+        if not changes:
+            return
+        since = self._running_since
+        by_pid: Dict[int, List[GilChange]] = {}
+        for c in changes:
+            if c.t_ns >= since:
+                by_pid.setdefault(c.pid, []).append(c)
+        keys = {(lane.key.pid, lane.tid): lane.key for lane in self._lanes if lane.tid}
+        for pid, items in by_pid.items():
+            first, last = items[0], items[-1]
+            self._switch_first.setdefault(pid, (first.t_ns, first.switches))
+            self._switch_last[pid] = (last.t_ns, last.switches)
+            recent = self._switch_recent.setdefault(pid, deque(maxlen=512))
+            recent.append((last.t_ns, last.switches))
+            if pid not in self._probe_drawn:
+                continue
+            if self._target is not None:
+                for c in items:
+                    if c.tid > 0 and (pid, c.tid) not in keys:
+                        keys[pid, c.tid] = self._add_target_lane(pid, c.tid)
+            self.timeline.add_holders(
+                pid, [(c.t_ns, keys.get((pid, c.tid)) if c.tid > 0 else None) for c in items]
+            )
+
+    def _add_target_lane(self, pid: int, tid: int) -> LaneKey:
+        """A thread the probe saw holding the GIL before /proc listed it."""
+        key = LaneKey(pid, tid)
+        name = thread_name(pid, tid)
+        self.timeline.add_lane(key, name, 0, 0)
+        lane = LaneInfo(key, name, 0, tid, self._idents(pid).get(tid, 0))
+        self._lanes = tuple(sorted((*self._lanes, lane), key=_thread_order))
+        self._seen[key] = lane
+        return key
+
+    def _with_idents(self, lanes: Iterable[LaneInfo]) -> List[LaneInfo]:
+        """Lanes with their pthread ids filled in from the probe, so py-spy's 3.9/3.10
+        threads (named by pthread id) land on the same lanes as /proc's tids."""
+        out = []
+        for lane in lanes:
+            if lane.tid and not lane.ident:
+                ident = self._idents(lane.key.pid).get(lane.tid, 0)
+                if ident:
+                    lane = replace(lane, ident=ident)
+            out.append(lane)
+        return out
+
+    def _idents(self, pid: int) -> Dict[int, int]:
+        """tid -> pthread id, as the probe read them (how py-spy names 3.9/3.10 threads)."""
+        t = self._probe.target(pid) if self._probe is not None else None
+        return dict(t.idents) if t is not None else {}
+
     def _learn_lanes(self, w: Workload) -> None:
         if len(self._lane_keys) == len(w.lanes):
             return
@@ -427,6 +570,7 @@ class Session:
             key = LaneKey(info.pid, lane.slot)
             self._lane_keys[lane.slot] = key
             self.timeline.add_lane(key, lane.name, lane.process_index, info.chunk_ns)
+            self.reference.add_lane(key, lane.name, lane.process_index, info.chunk_ns)
             lanes.append(
                 LaneInfo(key, lane.name, lane.process_index, info.tid, info.ident, info.gil)
             )
@@ -441,7 +585,12 @@ class Session:
         if target is None or not target.pids:
             return
         live = {(t.pid, t.tid) for t in threads}
-        lanes = [lane for lane in self._lanes if (lane.key.pid, lane.tid) in live or lane.ident]
+        # py-spy's own lanes (3.9/3.10 threads it names by pthread id) have no tid to check
+        lanes = [
+            lane
+            for lane in self._lanes
+            if (lane.key.pid, lane.tid) in live or (lane.ident and not lane.tid)
+        ]
         known = {(lane.key.pid, lane.tid) for lane in lanes}
         gil = target.info is None or target.info.gil_enabled is not False
         for pid, tid in sorted(live - known):
@@ -449,7 +598,7 @@ class Session:
             name = thread_name(pid, tid)
             self.timeline.add_lane(key, name, 0, 0)
             lanes.append(LaneInfo(key, name, 0, tid, 0, gil))
-        self._lanes = tuple(sorted(lanes, key=_thread_order))
+        self._lanes = tuple(sorted(self._with_idents(lanes), key=_thread_order))
         self._seen.update((lane.key, lane) for lane in self._lanes)
 
     def _sample_cpu(self) -> None:
@@ -535,7 +684,7 @@ class Session:
             # that ended between two CPU samples: kept for the report, not drawn live.
             info = self._target.info
             native_tids = info is None or _minor(info.python_version) >= 11
-            lanes = list(self._lanes)
+            lanes = self._with_idents(self._lanes)
             for seen in window.threads:
                 key = LaneKey(window.pid, seen.tid)
                 if key in self._seen or any(seen.tid in (ln.tid, ln.ident) for ln in lanes):
@@ -572,7 +721,8 @@ class Session:
                 totals[1] += window.intervals
                 totals[3] += 1
                 share = samples / window.intervals if window.intervals else 0.0
-                self.timeline.add_sampled(lane.key, start, window.end_ns, share)
+                if window.pid not in self._probe_drawn:  # the probe's exact lanes win
+                    self.timeline.add_sampled(lane.key, start, window.end_ns, share)
 
     def _count_rate(self, window: PySpyWindow) -> None:
         """A complete window's achieved rate, for all of a process's overlapping windows."""
@@ -602,9 +752,13 @@ class Session:
             else:
                 span = (max(now - STATS_WINDOW_NS, run_start), now)
             figures = self.timeline.totals if done else self.timeline.stats
-            sampled = self._target is not None
+            source = self._gil_source()
+            sampled = source == "py-spy"
             lanes = self._lanes
-            if sampled and self.state not in (RunState.STARTING, RunState.RUNNING):
+            if self._target is not None and self.state not in (
+                RunState.STARTING,
+                RunState.RUNNING,
+            ):
                 # The process has exited: show every thread it had, short-lived ones too.
                 lanes = self.every_lane()
             for lane in lanes:
@@ -612,8 +766,12 @@ class Session:
                 spy = self._spy_recent.get(lane.key)
                 spy_share = sum(n for n, _ in spy) / sum(i for _, i in spy) if spy else None
                 exact: Optional[float] = st.gil_share
-                if sampled:  # no beacons: py-spy's share is the best there is
+                if sampled:  # neither beacons nor probe: py-spy's share is the best there is
                     exact = spy_share if spy_share is not None else 0.0
+                reference: Optional[float] = None
+                if self._target is None and lane.key.pid in self._probe_drawn:
+                    ref = self.reference.totals if done else self.reference.stats
+                    reference = ref(lane.key, *span).gil_share
                 seen = _pyspy_thread(self._stack_windows.get(lane.key.pid), lane)
                 function = ""
                 if seen is not None and seen.stacks and seen.stacks[0].frames:
@@ -632,6 +790,7 @@ class Session:
                         pid=lane.key.pid,
                         gil_share=exact if lane.gil else None,
                         gil_share_pyspy=spy_share if lane.gil else None,
+                        gil_share_reference=reference if lane.gil else None,
                         cpu=self._thread_cpu.get((lane.key.pid, lane.tid), 0.0),
                         function=function,
                         handoffs_per_s=st.handoffs_per_s,
@@ -681,7 +840,8 @@ class Session:
                 target_kind=target.kind if target is not None else "",
                 log=target.lines() if target is not None else (),
                 exit_code=target.exit_code if target is not None else None,
-                gil_source="py-spy" if target is not None else "beacons",
+                gil_source=source,
+                probe=self._probe_status(rows, now),
                 plan=(self._plan_steps - len(self._plan), self._plan_steps)
                 if self._plan_steps
                 else (0, 0),
@@ -689,6 +849,88 @@ class Session:
             )
             self._snapshot = snap
             return snap
+
+    def _gil_source(self) -> str:
+        pids = self._target.pids if self._target is not None else []
+        if self._workload is not None and self._target is None:
+            pids = self._workload.pids
+        if pids and all(pid in self._probe_drawn for pid in pids):
+            return "probe"
+        if self._target is None:
+            return "beacons"
+        t = self._probe.target(pids[0]) if self._probe is not None and pids else None
+        if t is not None and t.state == "starting":
+            return "probe"  # for the first ~0.1 s: nothing is drawn from py-spy yet either
+        return "py-spy"
+
+    def _probe_status(self, rows: Sequence[ThreadRow], now: int) -> ProbeStatus:
+        probe = self._probe
+        if probe is None:
+            return ProbeStatus("off", "the GIL probe is off (--probe-rate 0)")
+        pids = self._target.pids if self._target is not None else []
+        if self._target is None and self._workload is not None:
+            pids = self._workload.pids
+        stats = probe.stats()
+        targets = [stats.targets[pid] for pid in pids if pid in stats.targets]
+        if probe.error and not targets:
+            return ProbeStatus("failed", probe.error)
+        if not targets:
+            return ProbeStatus("starting")
+        worst = next((t for t in targets if t.state in ("failed", "no-gil")), targets[0])
+        note = worst.reason if worst.state in ("failed", "no-gil") else worst.source
+        rates = [t.reads_per_s for t in targets if t.reads_per_s]
+        handoffs = 0.0
+        for pid in pids:
+            recent = [x for x in self._switch_recent.get(pid, ()) if now - x[0] <= STATS_WINDOW_NS]
+            if len(recent) >= 2 and recent[-1][0] > recent[0][0]:
+                handoffs += (recent[-1][1] - recent[0][1]) / ((recent[-1][0] - recent[0][0]) / 1e9)
+        pairs = [
+            (r.gil_share, r.gil_share_reference)
+            for r in rows
+            if r.gil_share is not None and r.gil_share_reference is not None
+        ]
+        interval = next((t.interval_us for t in targets if t.interval_us), 0)
+        return ProbeStatus(
+            state=worst.state,
+            note=note,
+            reads_per_s=sum(rates) / len(rates) if rates else None,
+            cpu=stats.cpu,
+            agreement_pp=agreement_pp(pairs) if pairs else None,
+            handoffs_per_s=handoffs if any(self._switch_recent.get(p) for p in pids) else None,
+            interval_ms=interval / 1000 if interval else None,
+        )
+
+    def reference_span(self) -> Tuple[int, int]:
+        """The workers' report's first and last stamp: the run, as its threads saw it."""
+        with self._lock:
+            return self.reference.started_ns(), self.reference.latest_ns
+
+    def probe_agreement_pp(self) -> Optional[float]:
+        """Whole run: mean |probe share - report share| over the probe-drawn lanes."""
+        with self._lock:
+            if self._target is not None or not self._probe_drawn:
+                return None
+            start, end = self.reference_span()
+            if end <= start:
+                return None
+            pairs = [
+                (
+                    self.timeline.totals(lane.key, start, end).gil_share,
+                    self.reference.totals(lane.key, start, end).gil_share,
+                )
+                for lane in self._lanes
+                if lane.key.pid in self._probe_drawn and lane.gil
+            ]
+            return agreement_pp(pairs)
+
+    def probe_handoffs(self) -> Optional[int]:
+        """Hand-offs the interpreters counted themselves while the run ran (all processes)."""
+        with self._lock:
+            if not self._switch_last:
+                return None
+            return sum(
+                last[1] - self._switch_first[pid][1] for pid, last in self._switch_last.items()
+            )
 
     def _latency(self) -> LatencyFigures:
         if self._latency_figures is None:

@@ -39,6 +39,7 @@ from gilscope.sampling.gil_layout import (
 FRAME = struct.Struct("<cI")
 CHANGE = struct.Struct("<iiqQ")  # pid, holder's tid (0: nobody, -1: unknown), t_ns, switches
 DEFAULT_RATE_HZ = 5_000  # each wake-up costs ~35 µs of CPU on a VM: 5 kHz ≈ 0.17 core
+MAX_RATE_HZ = 50_000
 FLUSH_NS = 10_000_000  # changes reach gilscope within ~10 ms
 STATS_NS = 500_000_000
 UNKNOWN_LIMIT = 50  # holders that are no thread of the target: then the layout is wrong
@@ -295,7 +296,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # The default 50 µs timer slack would stretch every 100 µs sleep by half.
     _prctl(PR_SET_TIMERSLACK, 1_000)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is gilscope's to handle
-    probe = Probe(sys.stdout.buffer, max(1, min(args.rate, 100_000)))
+    probe = Probe(sys.stdout.buffer, max(1, min(args.rate, MAX_RATE_HZ)))
 
     def commands() -> None:
         for line in sys.stdin:

@@ -234,14 +234,16 @@ class Workload:
             return []
         return [self.reader.info(i) for i in range(self.spec.slots)]
 
-    def poll(self) -> RunState:
-        """Advance the run: say go when all are ready, note the end, notice failures."""
+    def poll(self, may_go: bool = True) -> RunState:
+        """Advance the run: say go when all are ready (and ``may_go``: the observers are
+        ready too), note the end, notice failures."""
         if self.state in (RunState.DONE, RunState.FAILED, RunState.STOPPED):
             return self.state
         infos = self.infos()
         if self.state is RunState.STARTING:
             if all(i.state != STATE_EMPTY for i in infos):
-                self._go()
+                if may_go:
+                    self._go()
             elif time.monotonic() - self._started_at > READY_TIMEOUT_S:
                 self._fail(f"workers did not start within {READY_TIMEOUT_S:.0f} s")
                 return self.state
