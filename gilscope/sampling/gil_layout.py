@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
-from gilscope.children import reap, spawn
+from gilscope.sampling.target import TargetError, is_python_executable, run_interpreter
 
 SELF_INSPECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "self_inspect.py")
 INSPECT_TIMEOUT_S = 10.0
@@ -92,28 +91,24 @@ def parse_layout(text: str) -> GilLayout:
 
 def derive_layout(pid: int) -> GilLayout:
     """Run the target's own interpreter binary on ``self_inspect.py``."""
-    exe = f"/proc/{pid}/exe"
     try:
-        proc = spawn(
-            [exe, "-I", "-S", SELF_INSPECT],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-    except OSError as e:
-        raise ProbeError(f"cannot run the target's interpreter: {e.strerror or e}") from e
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except FileNotFoundError as e:
+        raise ProbeError(f"process {pid} has exited") from e
+    except PermissionError as e:
+        raise ProbeError(f"may not read process {pid}'s executable (ptrace denied)") from e
+    if not is_python_executable(exe.removesuffix(" (deleted)")):
+        # Running a program that embeds Python with our arguments could do anything.
+        raise ProbeError(f"Python is embedded in {os.path.basename(exe)}, not a python binary")
     try:
-        out, err = proc.communicate(timeout=INSPECT_TIMEOUT_S)
-    except subprocess.TimeoutExpired as e:
-        raise ProbeError("the target's interpreter did not answer self-inspection") from e
-    finally:
-        reap([proc], grace_s=0.1)
-    if proc.returncode != 0 or not out.strip():
-        last = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-        raise ProbeError(
-            f"the target's executable is not a Python interpreter gilscope can run ({last[0]})"
-        )
-    return parse_layout(out.decode(errors="replace").strip().splitlines()[-1])
+        done = run_interpreter(pid, ["-I", "-S", SELF_INSPECT], INSPECT_TIMEOUT_S)
+    except TargetError as e:
+        raise ProbeError(str(e)) from e
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        said = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
+        raise ProbeError(f"self-inspection failed: {said[0][:120]}")
+    return parse_layout(lines[-1])
 
 
 class GilMemory:

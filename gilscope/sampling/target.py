@@ -31,6 +31,7 @@ from typing import Deque, Dict, List, Optional, Sequence, Set, Tuple
 from gilscope.children import reap, spawn
 from gilscope.sampling.pyspy import explain_failure
 
+CompletedRun = subprocess.CompletedProcess[str]
 MIN_HEXVERSION = 0x03090000
 _PYTHON_NAME = re.compile(r"python[0-9.]*[dmtu]*")  # python, python3, python3.13t, python3.9d
 _LIBPYTHON = re.compile(r"/libpython(?P<major>\d+)\.(?P<minor>\d+)(?P<abi>[a-z]*)\.so")
@@ -388,8 +389,13 @@ def _can_trace_anyone() -> bool:
         return os.geteuid() == 0
 
 
-def _probe(pid: int, exe: str, cmdline: List[str], uids: Set[int]) -> TargetInfo:
-    """Version and GIL build of the target, from its own binary run with a tiny -c."""
+def run_interpreter(pid: int, args: Sequence[str], timeout_s: float = 10.0) -> CompletedRun:
+    """Run ``pid``'s own interpreter binary (``/proc/PID/exe``: the exact build, even if the
+    file has since been replaced) with ``args``, as the process's owner.
+
+    Raises NoProcessError if it has exited, TargetError if the binary cannot run.
+    """
+    uids = _uids(pid)
     owner = max(uids) if uids else 0
     user: Optional[int] = None
     group: Optional[int] = None
@@ -397,16 +403,19 @@ def _probe(pid: int, exe: str, cmdline: List[str], uids: Set[int]) -> TargetInfo
         # Never run another user's binary as root: it could be anything they put there.
         user = owner
         group = int(((_status(pid) or {}).get("Gid", "") or str(owner)).split()[0])
+    env = dict(os.environ)
+    library_path = (_environ(pid) or {}).get("LD_LIBRARY_PATH")
+    if library_path is not None:  # so it loads the same libpython as the target
+        env["LD_LIBRARY_PATH"] = library_path
     try:
-        done = subprocess.run(
-            # -E -s -S and cwd /: nothing from the environment, user site or current
-            # directory is imported; no -I, which Python 2 rejects before we can say why.
-            [f"/proc/{pid}/exe", "-E", "-s", "-S", "-c", _PROBE],
+        return subprocess.run(
+            [f"/proc/{pid}/exe", *args],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=timeout_s,
             cwd="/",
+            env=env,
             user=user,
             group=group,
             extra_groups=None if user is None else [],
@@ -414,7 +423,24 @@ def _probe(pid: int, exe: str, cmdline: List[str], uids: Set[int]) -> TargetInfo
     except FileNotFoundError:
         raise NoProcessError(f"PID {pid} has exited") from None
     except (OSError, subprocess.SubprocessError) as e:
-        raise TargetError(f"cannot run PID {pid}'s interpreter {exe}: {e}") from None
+        raise TargetError(f"cannot run PID {pid}'s interpreter: {e}") from None
+
+
+def is_python_executable(path: str) -> bool:
+    """python, python3.11, python3.13t…: not a program that embeds Python."""
+    return _PYTHON_NAME.fullmatch(os.path.basename(path)) is not None
+
+
+def _uids(pid: int) -> Set[int]:
+    status = _status(pid) or {}
+    return {int(u) for u in status.get("Uid", "").split()}
+
+
+def _probe(pid: int, exe: str, cmdline: List[str], uids: Set[int]) -> TargetInfo:
+    """Version and GIL build of the target, from its own binary run with a tiny -c."""
+    # -E -s -S: nothing from the environment, user site or current directory is imported;
+    # no -I, which Python 2 rejects before we can say why.
+    done = run_interpreter(pid, ["-E", "-s", "-S", "-c", _PROBE])
     try:
         impl, hexversion_text, gil_disabled = done.stdout.split()[:3]
         hexversion = int(hexversion_text)
