@@ -90,7 +90,7 @@ class GilscopeApp(App[int]):
             yield Static(id="explain")
             with Horizontal(id="top"):
                 with Vertical(id="timeline-box") as box:
-                    box.border_title = "Relay race: who holds the GIL"
+                    box.border_title = TIMELINE_TITLE
                     yield RelayTimeline(id="timeline")
                 with Vertical(id="cores-box") as box:
                     box.border_title = "CPU cores"
@@ -120,6 +120,7 @@ class GilscopeApp(App[int]):
         self._stacks = self.query_one(GilStacks)
         self._results = self.query_one(ResultsPanel)
         self._explain = self.query_one("#explain", Static)
+        self._timeline_box = self.query_one("#timeline-box", Vertical)
         self._explained = ""
         if self._on_signal is not None:
             # Plain handlers, not the event loop's: when the terminal is gone the loop can
@@ -156,9 +157,10 @@ class GilscopeApp(App[int]):
         ended = snap.state is RunState.DONE and (self._last is None or self._last.state in _ACTIVE)
         self._last = snap
         self._counts.setdefault(count_kind(snap.spec.scenario), snap.spec.count)
-        if snap.target and self._last_target != snap.target:
+        sampled = f"{snap.target} {snap.gil_source}" if snap.gil_source == "py-spy" else ""
+        if sampled and self._last_target != sampled:
             # Sampled shares change every 0.5 s: finer columns would only repeat them.
-            self._last_target = snap.target
+            self._last_target = sampled
             self._timeline.zoom = ZOOM_LEVELS_NS.index(SAMPLED_ZOOM_NS)
         guided = snap.plan[0] < snap.plan[1]  # more steps to come: keep following them live
         if (
@@ -184,6 +186,9 @@ class GilscopeApp(App[int]):
             timeline.show(snap, snap.timeline)
             self._cores.show(snap.cores, snap.core_history, sum(row.cpu for row in snap.threads))
             if slow or self._force:
+                title = timeline_title(snap)
+                if self._timeline_box.border_title != title:
+                    self._timeline_box.border_title = title
                 self._table.show(snap.threads)
                 self._stacks.show(snap.stacks, snap.pyspy, bool(snap.target))
                 if snap.target:
@@ -338,12 +343,44 @@ def spec_label(spec: WorkloadSpec) -> str:
 def explanation(snap: Snapshot) -> str:
     """The line under the header: what this scenario shows, and the guided step."""
     if snap.target:
-        return "GIL from py-spy samples, 0.5 s resolution: no beacons in this process"
+        probe = snap.probe
+        if snap.gil_source == "probe":
+            if probe.state == "starting":
+                return "GIL probe: finding where this interpreter keeps its GIL…"
+            handoffs = "" if probe.handoffs_per_s is None else f"{probe.handoffs_per_s:.0f}"
+            return (
+                f"GIL read from the process's memory {_rate(probe.reads_per_s)} · "
+                f"hand-offs {handoffs or '…'}/s (its own count) · offsets: {probe.note}"
+            )
+        why = probe.note if probe.state in ("failed", "no-gil") else "the probe is off"
+        return f"GIL from py-spy samples, 0.5 s resolution ({why})"
     text = f"{snap.spec.scenario}: {snap.spec.scenario.explanation}"
     step, steps = snap.plan
     if steps:
         text = f"compare {step}/{steps} · {text}"
     return text
+
+
+TIMELINE_TITLE = "Relay race: who holds the GIL"
+
+
+def timeline_title(snap: Snapshot) -> str:
+    """Where the relay comes from: the probe (and, for gilscope's own workers, how far it
+    agrees with their report), the workers' report, or py-spy's samples."""
+    if snap.gil_source == "py-spy":
+        return "Relay race · py-spy samples"
+    probe = snap.probe
+    if snap.gil_source != "probe" or probe.reads_per_s is None:
+        return TIMELINE_TITLE
+    title = f"Relay race · GIL probe {_rate(probe.reads_per_s)}"
+    if probe.agreement_pp is not None:
+        title += f" ±{probe.agreement_pp:.1f}pp"
+    return title
+
+
+def _rate(reads_per_s: Optional[float]) -> str:
+    """'5k/s' — how often the probe reads each process's GIL."""
+    return "…" if reads_per_s is None else f"{reads_per_s / 1000:.1f}k/s"
 
 
 def _short_spec(snap: Snapshot) -> str:

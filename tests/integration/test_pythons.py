@@ -3,13 +3,9 @@ header's version and GIL state come from the workers themselves."""
 
 from __future__ import annotations
 
-import glob
-import os
-import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 
@@ -17,24 +13,13 @@ from gilscope.cli import check_python
 from gilscope.headless import run_headless
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
 from gilscope.session import Session
+from tests.pythons import PYTHONS
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def pythons() -> List[Tuple[str, str]]:
-    """(version, path) of each pyenv CPython 3.9+, newest patch per minor version."""
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    found = {}
-    for path in sorted(glob.glob(os.path.join(root, "versions", "3.*", "bin", "python"))):
-        m = re.search(r"versions/(3\.(\d+)\.\d+)/", path)
-        if m and int(m[2]) >= 9:
-            found[m[2]] = (m[1], path)
-    return [found[k] for k in sorted(found, key=int)]
-
-
-PYTHONS = pythons() or [("{}.{}.{}".format(*sys.version_info[:3]), sys.executable)]
 # Small N: this checks that each scenario works under each version, not its figures.
 SIZES = {
     Scenario.THREADS: 5_000_000,

@@ -27,7 +27,9 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
     elif snap.state is RunState.RUNNING:
         text.append(f" {snap.elapsed_s:4.1f} s")
     switch = snap.spec.switch_ms
-    if not snap.target:  # another process's switch interval is its own business
+    if snap.target:  # another process's switch interval: as its GIL says, if the probe reads it
+        switch = snap.probe.interval_ms
+    if switch is not None or not snap.target:
         text.append(" · switch ")
         text.append(f"{switch:g}ms" if switch is not None else "5ms", style="bold")
     if snap.python_version:

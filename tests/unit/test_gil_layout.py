@@ -1,0 +1,61 @@
+"""What self-inspection prints, understood (or refused) without a live target."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gilscope.sampling.gil_layout import GIL_READ, NoGil, ProbeError, parse_layout
+
+LAYOUT_311 = {
+    "interp_ptr": 40,
+    "gil": {"base": "runtime", "offset": 360},
+    "tid": {"thread_id": 152, "native": 160},
+    "threads_head": 16,
+    "next": 8,
+    "switches": 24,
+    "free_threaded": False,
+    "version": "3.11.7",
+    "hexversion": 51054576,
+    "library": {"path": "/usr/lib/libpython3.11.so.1.0", "dev": "fe:00", "inode": 26933},
+    "runtime_offset": 5563712,
+    "source": "self-inspection",
+}
+
+
+def test_a_layout_is_parsed() -> None:
+    layout = parse_layout(json.dumps(LAYOUT_311))
+    assert (layout.gil_offset, layout.native_tid, layout.pthread_tid) == (360, 160, None)
+    assert (layout.library_dev, layout.library_inode) == ("fe:00", 26933)
+
+
+def test_a_39_layout_goes_through_the_pthread_descriptor() -> None:
+    raw = dict(LAYOUT_311, tid={"thread_id": 176, "pthread_tid": 720}, version="3.9.18")
+    layout = parse_layout(json.dumps(raw))
+    assert (layout.native_tid, layout.thread_id, layout.pthread_tid) == (None, 176, 720)
+
+
+def test_a_free_threaded_build_is_no_gil() -> None:
+    # No 3.13t on this machine: this is what self_inspect.py prints for one.
+    with pytest.raises(NoGil, match="no GIL"):
+        parse_layout('{"free_threaded": true}')
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ('{"error": "the interpreter\'s thread list was not found"}', "thread list"),
+        ("Traceback (most recent call last):", "no layout"),
+        ("", "no layout"),
+    ],
+)
+def test_a_failed_inspection_is_one_line(text: str, says: str) -> None:
+    with pytest.raises(ProbeError, match=says) as caught:
+        parse_layout(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_one_read_takes_the_fields_that_change_together() -> None:
+    # interval, last_holder, locked (+ padding), switch_number: one pread of 32 bytes
+    assert GIL_READ.size == 32
