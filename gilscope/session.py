@@ -68,11 +68,11 @@ class ThreadRow:
     pid: int
     gil_share: Optional[float]  # exact, from the beacons; None: the process has no GIL
     gil_share_pyspy: Optional[float]  # py-spy's latest window
-    gil_share_reference: Optional[float]  # the workers' own report, when the probe draws
     cpu: float
     function: str  # where py-spy last saw it holding the GIL
     handoffs_per_s: float
     mean_hold_ms: float
+    gil_share_reference: Optional[float] = None  # the workers' own report, if the probe draws
 
 
 @dataclass(frozen=True)
@@ -850,10 +850,14 @@ class Session:
             self._snapshot = snap
             return snap
 
+    def _observed_pids(self) -> List[int]:
+        """The processes of this observation, ended ones included."""
+        if self._target is not None:
+            return [self._target.pid] if self._target.pid else []
+        return self._workload.pids if self._workload is not None else []
+
     def _gil_source(self) -> str:
-        pids = self._target.pids if self._target is not None else []
-        if self._workload is not None and self._target is None:
-            pids = self._workload.pids
+        pids = self._observed_pids()
         if pids and all(pid in self._probe_drawn for pid in pids):
             return "probe"
         if self._target is None:
@@ -867,9 +871,7 @@ class Session:
         probe = self._probe
         if probe is None:
             return ProbeStatus("off", "the GIL probe is off (--probe-rate 0)")
-        pids = self._target.pids if self._target is not None else []
-        if self._target is None and self._workload is not None:
-            pids = self._workload.pids
+        pids = self._observed_pids()
         stats = probe.stats()
         targets = [stats.targets[pid] for pid in pids if pid in stats.targets]
         if probe.error and not targets:

@@ -65,7 +65,8 @@ def test_run_reports_threads_output_and_exit_status(script: Path) -> None:
                     "2.5", "3")  # fmt: skip
     assert proc.returncode == 1  # the script failed (status 3): so does the report
     doc = json.loads(proc.stdout)
-    assert doc["source"] == "py-spy" and doc["scenario"] == "run"
+    # the GIL probe read the script's GIL from its memory; py-spy gave the stacks
+    assert doc["source"] == "probe" and doc["scenario"] == "run", doc["probe"]
     assert doc["state"] == "failed" and doc["exit_code"] == 3
     assert doc["log_tail"] == ["target up", "spinner started", "bye"]
     assert doc["python_version"] == "{}.{}.{}".format(*sys.version_info[:3])
@@ -86,7 +87,8 @@ def test_attach_follows_a_live_process_and_leaves_it_running(script: Path) -> No
         proc = gilscope("attach", str(target.pid), "--headless", "--seconds", "3")
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)
-        assert doc["source"] == "py-spy" and doc["scenario"] == "attach"
+        assert doc["source"] == "probe" and doc["scenario"] == "attach", doc["probe"]
+        assert doc["probe"]["state"] == "ready" and doc["probe"]["handoffs"] > 0
         assert doc["state"] == "running"
         assert doc["target"].startswith(f"attach {target.pid}")
         (process,) = doc["processes"]
@@ -96,6 +98,8 @@ def test_attach_follows_a_live_process_and_leaves_it_running(script: Path) -> No
         shares = [t["gil_share"] for t in process["threads"]]
         assert all(s is not None and 0.0 <= s <= 1.0 for s in shares)
         assert 0.8 < sum(shares) <= 1.05, shares  # two busy threads: someone always holds it
+        spinner = next(t for t in process["threads"] if t["name"] == "late-spinner")
+        assert spinner["handoffs_per_s"] > 0 and spinner["mean_hold_ms"] > 0  # exact runs
         assert target.poll() is None  # attach never stops the user's process
     finally:
         target.kill()

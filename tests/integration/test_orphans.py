@@ -29,7 +29,8 @@ def running(p: psutil.Process) -> bool:
 
 
 def start_gilscope(tmp_path: Path) -> Tuple[subprocess.Popen[str], List[psutil.Process]]:
-    """A headless run that would last long, once its workers and py-spy are all up."""
+    """A headless run that would last long, once its workers, py-spy and the GIL probe
+    are all up."""
     env = dict(os.environ, TMPDIR=str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "gilscope", "--headless", "--scenario", "processes",
@@ -48,14 +49,15 @@ def start_gilscope(tmp_path: Path) -> Tuple[subprocess.Popen[str], List[psutil.P
             continue
         workers = [c for c in cmdlines if "worker.py" in c]
         spies = [c for c in cmdlines if "py-spy" in c]
-        if len(workers) == 2 and spies:
+        probes = [c for c in cmdlines if "probe_process" in c]
+        if len(workers) == 2 and spies and probes:
             break
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     else:
         proc.kill()
         proc.communicate()
-        pytest.fail("gilscope's workers and py-spy did not all start")
+        pytest.fail("gilscope's workers, py-spy and the probe did not all start")
     time.sleep(0.3)  # let it settle into collecting
     try:
         children = [c for c in parent.children(recursive=True) if running(c)]

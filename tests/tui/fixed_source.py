@@ -9,7 +9,7 @@ from gilscope.model.metrics import RunRecord
 from gilscope.model.timeline import MS, LaneKey, Timeline
 from gilscope.sampling.cpu import CpuSampler  # noqa: F401 - the real module must import
 from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec
-from gilscope.session import LaneInfo, PySpyStatus, Snapshot, StackRow, ThreadRow
+from gilscope.session import LaneInfo, ProbeStatus, PySpyStatus, Snapshot, StackRow, ThreadRow
 
 NOW_NS = 1_000_000 * MS  # 1000 s after an arbitrary epoch
 PID = 3141582  # seven digits, as on a long-running Linux host
@@ -74,7 +74,20 @@ def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
         timeline=synthetic_timeline(),
         python_version="3.11.7",
         gil=True,
+        gil_source="probe",
+        probe=PROBE_READY,
     )
+
+
+PROBE_READY = ProbeStatus(
+    state="ready",
+    note="self-inspection",
+    reads_per_s=5000.0,
+    cpu=0.15,
+    agreement_pp=0.4,
+    handoffs_per_s=190.0,
+    interval_ms=5.0,
+)
 
 
 class FixedSource:
@@ -140,7 +153,8 @@ def convoy_snapshot() -> Snapshot:
 
 
 def target_snapshot() -> Snapshot:
-    """``gilscope run -- python serve.py``: sampled shares, its output, its exit status."""
+    """``gilscope run -- ./serve``: a program that embeds Python, which the probe will not
+    run, so the shares are py-spy's samples; its output, its exit status."""
     from gilscope.sampling.target import LogLine
 
     timeline = Timeline()
@@ -167,13 +181,25 @@ def target_snapshot() -> Snapshot:
         batons=(),
         stacks=(StackRow("worker-1", ("crunch (serve.py:12)", "Thread.run"), 0.49),),
         timeline=timeline,
-        target="run · python serve.py --batches 7",
+        target="run · ./serve --batches 7",
         target_kind="run",
         log=log,
         exit_code=0,
         state=RunState.DONE,
         wall_s=3.02,
         gil_source="py-spy",
+        probe=ProbeStatus("failed", "Python is embedded in serve, not a python binary"),
+    )
+
+
+def attach_snapshot() -> Snapshot:
+    """``gilscope attach PID``: the probe reads the process's GIL, exact hand-offs."""
+    base = synthetic_snapshot()
+    return replace(
+        base,
+        target=f"attach {PID} · python crunch.py",
+        target_kind="attach",
+        probe=replace(PROBE_READY, agreement_pp=None),
     )
 
 

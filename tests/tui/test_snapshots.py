@@ -9,6 +9,7 @@ import pytest
 from gilscope.tui.app import make_app
 from tests.tui.fixed_source import (
     FixedSource,
+    attach_snapshot,
     convoy_snapshot,
     no_gil_snapshot,
     target_snapshot,
@@ -50,6 +51,10 @@ def test_convoy(snap_compare: Any, size: tuple) -> None:
 
 def test_run_target_with_output(snap_compare: Any) -> None:
     assert snap_compare(make_app(FixedSource(target_snapshot())), terminal_size=(100, 30))
+
+
+def test_attach_read_by_the_probe(snap_compare: Any) -> None:
+    assert snap_compare(make_app(FixedSource(attach_snapshot())), terminal_size=(100, 30))
 
 
 def test_no_gil_process(snap_compare: Any) -> None:

@@ -1,0 +1,652 @@
+"""The GIL probe: its read rate and CPU, what it costs the target, how well it agrees.
+
+1. Rate and CPU. A ``GilProbe`` at the default rate (``--high-rates``: also 10,000 and
+   20,000 reads/s) watches a real target: two threads counting down ``while n > 0: n -= 1``
+   without end. After a second of warm-up it samples the probe's own figures every 0.5 s for
+   ``--sample-s`` seconds: ``ProbeTarget.reads_per_s`` (reads of this process per second) and
+   ``ProbeStats.cpu`` (cores the probe process used over its last half second). As a check,
+   psutil's CPU time of the probe process over the same window is printed next to them.
+2. Slowdown. A countdown of ``--count`` in total (two threads in one process, half each) and
+   the same work as two single-thread processes side by side (both cores busy: the worst case
+   for the probe, which then has to take its CPU from the targets). Each variant runs
+   unobserved (no probe process at all) and observed by a fresh ``GilProbe`` at the default
+   rate. The target waits on stdin until the probe has verified it (or at once when
+   unobserved), and times its countdown itself (``time.perf_counter`` around starting and
+   joining the threads), so interpreter start-up and the probe's verification are outside the
+   figure. For two processes the figure is the mean of the two processes' own times. The four
+   variants are rotated through every position over ``--reps`` repetitions; printed are the
+   medians with [min–max], the ratio of the medians and the median of the per-repetition
+   ratios observed/unobserved, and the probe's read rate and CPU during the observed runs.
+3. Agreement, per CPython version installed under ``/root/.pyenv/versions`` (3.9–3.13;
+   missing ones are skipped). Runs the real CLI, ``python -m gilscope --scenario threads
+   --count N --python VERSION --headless``, ``--cli-reps`` times with the versions rotated,
+   and compares the probe's figures with the workers' exact in-process report: per thread
+   ``|gil_share − gil_share_reference|`` in percentage points, and the hand-off count
+   ``|probe.handoffs − Σ handoffs_reference| / Σ handoffs_reference`` in %. Also printed: the
+   share of time nobody held the GIL according to the probe, ``1 − Σ gil_share``. The
+   reference splits each hand-off gap between the two threads (its shares sum to ~1) while
+   the probe sees the GIL free during it, so the probe's shares sit systematically lower by
+   about half that free time each. Printed to show it: the signed median difference, and
+   the error left once the free time is added back to the probe's threads in equal parts.
+4. GIL slices. A ``GilProbe`` watches a two-thread countdown of ``--slice-count`` in total
+   at the default switch interval (5 ms) and keeps every ``GilChange``. A slice is a run of
+   one tid: from its first record until the next record with a *different* tid (repeated
+   records with the same tid are heartbeats, not hand-offs). Only tid > 0 counts, and not
+   the main thread (tid == pid: it only starts and joins the workers); the first run (begun
+   before the probe's first read) and the last (no end) are dropped. Printed: median, p10,
+   p90 in ms and the count, and hand-offs/s from the interpreter's own switch counter over
+   the workers' span, with the share of those hand-offs the probe saw as a tid change.
+
+The machine is shared and noisy: compare figures within one printout, not across runs.
+
+Run on demand: ``.venv/bin/python benchmarks/bench_probe.py [--quick] [--high-rates]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import psutil
+from _common import footer, header, rotate, summarize
+
+from gilscope.cli import check_python
+from gilscope.sampling.gil_probe import GilChange, GilProbe
+from gilscope.sampling.probe_process import DEFAULT_RATE_HZ
+
+HIGH_RATES = (10_000, 20_000)
+VERSIONS = ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
+PYENV = "/root/.pyenv/versions"
+READY_TIMEOUT_S = 20.0
+RUN_TIMEOUT_S = 180.0
+FOREVER = 10**15  # a countdown that outlives any measurement (the target is killed)
+
+# The target: waits for a line on stdin, then runs THREADS countdowns of N each and prints
+# its own wall time (start of the first thread to the join of the last).
+TARGET = """\
+import sys
+import threading
+import time
+
+
+def countdown(n):
+    while n > 0:
+        n -= 1
+
+
+def main():
+    threads, n = int(sys.argv[1]), int(sys.argv[2])
+    print("waiting", flush=True)
+    sys.stdin.readline()
+    t0 = time.perf_counter()
+    workers = [
+        threading.Thread(target=countdown, args=(n,), name=f"countdown-{i}")
+        for i in range(threads)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    print(f"wall {time.perf_counter() - t0:.6f}", flush=True)
+
+
+main()
+"""
+
+
+class Target:
+    """One countdown process of the target script, held at its start line until ``go``."""
+
+    def __init__(self, python: str, script: str, threads: int, n: int) -> None:
+        self.proc = subprocess.Popen(
+            [python, script, str(threads), str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # the interpreter is up
+        if line.strip() != "waiting":
+            raise RuntimeError(f"target {self.proc.pid} did not start: {line!r}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def go(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def done(self) -> bool:
+        return self.proc.poll() is not None
+
+    def wall_s(self) -> float:
+        """The target's own time for its countdown (it must have exited)."""
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()
+        for line in out.splitlines():
+            if line.startswith("wall "):
+                return float(line.split()[1])
+        raise RuntimeError(f"target {self.pid} exited {self.proc.returncode}: {out!r}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+
+
+def start_probe(rate_hz: int) -> GilProbe:
+    probe = GilProbe(rate_hz)
+    probe.start()
+    if probe.error:
+        raise RuntimeError(probe.error)
+    return probe
+
+
+def wait_ready(probe: GilProbe, pids: Sequence[int]) -> None:
+    """Until the probe has verified every target; a failure or a timeout raises."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while True:
+        states = [probe.target(pid) for pid in pids]
+        if all(t is not None and t.state == "ready" for t in states):
+            return
+        for t in states:
+            if t is not None and t.state not in ("starting", "ready"):
+                raise RuntimeError(f"probe on {t.pid}: {t.state} {t.reason}".strip())
+        if probe.error:
+            raise RuntimeError(probe.error)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the probe did not verify {list(pids)} in {READY_TIMEOUT_S} s")
+        time.sleep(0.01)
+
+
+def probe_process() -> Optional[psutil.Process]:
+    """The probe process this benchmark started (at most one runs at a time)."""
+    for child in psutil.Process().children():
+        try:
+            if "gilscope.sampling.probe_process" in child.cmdline():
+                return child
+        except psutil.Error:
+            continue
+    return None
+
+
+def cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def percentile_10_90(values: Sequence[float]) -> Tuple[float, float]:
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return v, v
+    q = statistics.quantiles(values, n=10, method="inclusive")
+    return q[0], q[8]
+
+
+# -- 1. rate and CPU --------------------------------------------------------------------------
+def measure_rate(
+    python: str, script: str, rate_hz: int, sample_s: float
+) -> Tuple[List[float], List[float], float]:
+    """reads/s samples, ProbeStats.cpu samples, and psutil's CPU of the probe over the window."""
+    probe: Optional[GilProbe] = None
+    target: Optional[Target] = None
+    try:
+        probe = start_probe(rate_hz)
+        target = Target(python, script, 2, FOREVER)
+        probe.watch(target.pid)
+        wait_ready(probe, [target.pid])
+        target.go()
+        time.sleep(1.0)  # warm-up: the first stats of the target cover its verification
+        proc = probe_process()
+        t0, c0 = time.monotonic(), cpu_s(proc) if proc is not None else 0.0
+        reads: List[float] = []
+        cpu: List[float] = []
+        while time.monotonic() - t0 < sample_s:
+            time.sleep(0.5)
+            probe.drain()
+            known = probe.target(target.pid)
+            if known is None or known.state != "ready":
+                raise RuntimeError(f"probe on {target.pid}: {known}")
+            reads.append(known.reads_per_s)
+            cpu.append(probe.stats().cpu)
+        whole = (cpu_s(proc) - c0) / (time.monotonic() - t0) if proc is not None else float("nan")
+        return reads, cpu, whole
+    finally:
+        if probe is not None:
+            probe.stop()
+        if target is not None:
+            target.kill()
+
+
+def section_rate(python: str, script: str, rates: Sequence[int], sample_s: float) -> None:
+    print(
+        f"\n## 1. probe read rate and CPU · target: 2-thread countdown on {python} · "
+        f"1 s warm-up, then {sample_s:g} s sampled every 0.5 s"
+    )
+    print(
+        f"{'rate asked':>10}  {'reads/s per process, median [min–max]':<40} "
+        f"{'probe CPU (ProbeStats), cores':<36} psutil cores over the window"
+    )
+    for rate in rates:
+        try:
+            reads, cpu, whole = measure_rate(python, script, rate, sample_s)
+        except RuntimeError as e:
+            print(f"{rate:>10}  FAILED: {e}", flush=True)
+            continue
+        print(
+            f"{rate:>10}  {summarize(reads).fmt('.0f'):<40} {summarize(cpu).fmt('.3f'):<36} "
+            f"{whole:.3f}",
+            flush=True,
+        )
+
+
+# -- 2. slowdown --------------------------------------------------------------------------------
+Variant = Tuple[str, bool]  # layout ("threads" or "processes"), observed
+VARIANTS: List[Variant] = [
+    ("threads", False),
+    ("threads", True),
+    ("processes", False),
+    ("processes", True),
+]
+
+
+class Countdown(NamedTuple):
+    wall_s: float  # the target's own time; two processes: the mean of theirs
+    reads: List[float]  # observed: ProbeTarget.reads_per_s, every 0.5 s from 1 s after go
+    cpu: List[float]  # observed: ProbeStats.cpu, at the same moments
+    cores: Optional[float]  # observed: psutil's CPU of the probe from go to the first exit
+
+
+def run_countdown(
+    python: str, script: str, layout: str, total: int, rate_hz: Optional[int]
+) -> Countdown:
+    """One countdown, unobserved (``rate_hz`` None: no probe at all) or observed."""
+    half = total // 2
+    probe: Optional[GilProbe] = None
+    proc: Optional[psutil.Process] = None
+    targets: List[Target] = []
+    reads: List[float] = []
+    cpu: List[float] = []
+    cores: Optional[float] = None
+    try:
+        if layout == "threads":
+            targets.append(Target(python, script, 2, half))
+        else:
+            targets += [Target(python, script, 1, half), Target(python, script, 1, half)]
+        pids = [t.pid for t in targets]
+        if rate_hz is not None:
+            probe = start_probe(rate_hz)
+            for pid in pids:
+                probe.watch(pid)
+            wait_ready(probe, pids)
+            proc = probe_process()
+        c0 = cpu_s(proc) if proc is not None else 0.0
+        for t in targets:
+            t.go()
+        started = time.monotonic()
+        deadline = started + RUN_TIMEOUT_S
+        # The probe's figures cover its last half second, and need two of its stats
+        # messages (~1 s after it started): sampled from 1 s after go, every 0.5 s.
+        next_sample = started + 1.0
+        while not all(t.done() for t in targets):
+            now = time.monotonic()
+            if now > deadline:
+                raise RuntimeError(f"the countdown took over {RUN_TIMEOUT_S:.0f} s")
+            if any(t.done() for t in targets):
+                if proc is not None and cores is None:
+                    cores = (cpu_s(proc) - c0) / (now - started)
+            elif probe is not None and now >= next_sample:
+                next_sample += 0.5
+                stats = probe.stats()
+                cpu.append(stats.cpu)
+                reads += [stats.targets[pid].reads_per_s for pid in pids]
+            if probe is not None:
+                probe.drain()
+            time.sleep(0.02)
+        if proc is not None and cores is None:
+            cores = (cpu_s(proc) - c0) / (time.monotonic() - started)
+        walls = [t.wall_s() for t in targets]
+        return Countdown(statistics.mean(walls), reads, cpu, cores)
+    finally:
+        if probe is not None:
+            probe.stop()
+        for t in targets:
+            t.kill()
+
+
+def section_slowdown(python: str, script: str, total: int, reps: int) -> None:
+    print(
+        f"\n## 2. target slowdown · countdown N={total:,} in total on {python} · probe at "
+        f"{DEFAULT_RATE_HZ}/s · {reps} reps, variants rotated"
+    )
+    print("#   threads: one process, 2 threads × N/2 · processes: 2 processes × 1 thread × N/2")
+    walls: Dict[Variant, List[float]] = {v: [] for v in VARIANTS}
+    reads: Dict[str, List[float]] = {"threads": [], "processes": []}
+    cpu: Dict[str, List[float]] = {"threads": [], "processes": []}
+    cores: Dict[str, List[float]] = {"threads": [], "processes": []}
+    ratios: Dict[str, List[float]] = {"threads": [], "processes": []}
+    for rep in range(reps):
+        got: Dict[Variant, float] = {}
+        for v in rotate(rep, VARIANTS):
+            layout, observed = v
+            try:
+                run = run_countdown(
+                    python, script, layout, total, DEFAULT_RATE_HZ if observed else None
+                )
+            except RuntimeError as e:
+                print(f"rep {rep + 1} {layout} {'observed' if observed else 'unobserved'}: "
+                      f"FAILED {e}", flush=True)  # fmt: skip
+                continue
+            got[v] = run.wall_s
+            walls[v].append(run.wall_s)
+            reads[layout] += run.reads
+            cpu[layout] += run.cpu
+            if run.cores is not None:
+                cores[layout].append(run.cores)
+        line = f"rep {rep + 1}"
+        for layout in ("threads", "processes"):
+            un, ob = got.get((layout, False)), got.get((layout, True))
+            if un is not None and ob is not None:
+                ratios[layout].append(ob / un)
+                line += f"  {layout}: {un:.3f} → {ob:.3f} s ({ob / un:.3f}×)"
+        print(line, flush=True)
+    print(
+        f"\n{'layout':<10} {'unobserved s, median [min–max]':<32} "
+        f"{'observed s, median [min–max]':<32} {'of medians':<11} "
+        f"per-rep ratio observed/unobserved"
+    )
+    for layout in ("threads", "processes"):
+        bare, seen = summarize(walls[(layout, False)]), summarize(walls[(layout, True)])
+        of_medians = seen.median / bare.median if bare.n and seen.n else float("nan")
+        print(
+            f"{layout:<10} {bare.fmt():<32} {seen.fmt():<32} {of_medians:<11.3f} "
+            f"{summarize(ratios[layout]).fmt()}"
+        )
+    print("probe while observing (samples every 0.5 s from 1 s after go; psutil: per run)")
+    for layout in ("threads", "processes"):
+        print(
+            f"  {layout:<10} reads/s per process {summarize(reads[layout]).fmt('.0f')} · "
+            f"ProbeStats.cpu {summarize(cpu[layout]).fmt('.3f')} · "
+            f"psutil {summarize(cores[layout]).fmt('.3f')} cores"
+        )
+
+
+# -- 3. agreement per version ----------------------------------------------------------------
+def run_cli(python: str, count: int) -> Dict[str, Any]:
+    argv = [sys.executable, "-m", "gilscope", "--scenario", "threads", "--count", str(count)]
+    argv += ["--python", python, "--headless", "--seconds", "60"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"gilscope exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    doc: Dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+class VersionFigures:
+    def __init__(self) -> None:
+        self.share_err_pp: List[float] = []  # per thread and run
+        self.bias_pp: List[float] = []  # per thread and run, probe − reference (signed)
+        self.split_err_pp: List[float] = []  # the same with the free time split evenly
+        self.handoff_err_pct: List[float] = []  # per run
+        self.free_pct: List[float] = []  # per run: 1 − Σ probe shares
+        self.ref_sum: List[float] = []  # per run: Σ reference shares
+        self.reads: List[float] = []
+        self.cpu: List[float] = []
+        self.wall: List[float] = []
+        self.failures: List[str] = []
+
+    def add(self, doc: Dict[str, Any]) -> str:
+        """Fold in one report; returns a one-line summary of it."""
+        if doc.get("state") != "done" or doc.get("source") != "probe":
+            note = (
+                f"state {doc.get('state')}, source {doc.get('source')}, "
+                f"probe {doc['probe'].get('state')} {doc['probe'].get('note') or ''}".strip()
+            )
+            self.failures.append(note)
+            return f"NOT COMPARED ({note})"
+        threads = [
+            t
+            for proc in doc["processes"]
+            for t in proc["threads"]
+            if t["gil_share"] is not None and t["gil_share_reference"] is not None
+        ]
+        errs = [abs(t["gil_share"] - t["gil_share_reference"]) * 100 for t in threads]
+        self.share_err_pp += errs
+        self.bias_pp += [(t["gil_share"] - t["gil_share_reference"]) * 100 for t in threads]
+        ref_handoffs = sum(t["handoffs_reference"] or 0 for t in threads)
+        probe_handoffs = doc["probe"]["handoffs"]
+        handoff_err = float("nan")
+        if ref_handoffs and probe_handoffs is not None:
+            handoff_err = abs(probe_handoffs - ref_handoffs) / ref_handoffs * 100
+            self.handoff_err_pct.append(handoff_err)
+        free = (1 - sum(t["gil_share"] for t in threads)) * 100
+        ref_sum = sum(t["gil_share_reference"] for t in threads)
+        self.split_err_pp += [
+            abs(t["gil_share"] * 100 + free / len(threads) - t["gil_share_reference"] * 100)
+            for t in threads
+        ]
+        self.free_pct.append(free)
+        self.ref_sum.append(ref_sum)
+        if doc["probe"]["reads_per_s"] is not None:
+            self.reads.append(doc["probe"]["reads_per_s"])
+        if doc["probe"]["cpu"] is not None:
+            self.cpu.append(doc["probe"]["cpu"])
+        if doc["wall_s"] is not None:
+            self.wall.append(doc["wall_s"])
+        return (
+            f"wall {doc['wall_s']:.2f} s · share err {max(errs, default=float('nan')):.2f} pp "
+            f"max · hand-offs probe {probe_handoffs} vs reference {ref_handoffs} "
+            f"({handoff_err:.2f} %) · GIL free {free:.2f} % · Σ reference {ref_sum:.4f}"
+        )
+
+
+def section_versions(count: int, reps: int) -> None:
+    present = [(v, f"{PYENV}/{v}/bin/python") for v in VERSIONS]
+    present = [(v, p) for v, p in present if os.access(p, os.X_OK)]
+    missing = [v for v in VERSIONS if v not in dict(present)]
+    print(
+        f"\n## 3. probe vs the workers' exact report, per CPython · gilscope --scenario threads "
+        f"--count {count:,} --headless · {reps} reps, versions rotated"
+        + (f" · missing, skipped: {', '.join(missing)}" if missing else "")
+    )
+    figures: Dict[str, VersionFigures] = {v: VersionFigures() for v, _ in present}
+    for rep in range(reps):
+        for version, python in rotate(rep, present):
+            try:
+                note = figures[version].add(run_cli(python, count))
+            except (RuntimeError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
+                figures[version].failures.append(str(e))
+                note = f"FAILED: {e}"
+            print(f"rep {rep + 1} {version:<8} {note}", flush=True)
+    print(
+        f"\n{'version':<8} {'runs':>4}  {'share err pp med/max':<21} "
+        f"{'bias pp (probe−ref)':<20} {'err pp, free split':<19} "
+        f"{'hand-off err % med/max':<23} "
+        f"{'GIL free % (probe)':<19} {'Σ ref shares':<13} {'reads/s':>8} {'CPU':>6} {'wall s':>7}"
+    )
+    for version, _ in present:
+        f = figures[version]
+        share, hand = summarize(f.share_err_pp), summarize(f.handoff_err_pct)
+        split = summarize(f.split_err_pp)
+        print(
+            f"{version:<8} {len(f.wall):>4}  {f'{share.median:.2f} / {share.high:.2f}':<21} "
+            f"{summarize(f.bias_pp).median:<+20.2f} "
+            f"{f'{split.median:.2f} / {split.high:.2f}':<19} "
+            f"{f'{hand.median:.2f} / {hand.high:.2f}':<23} "
+            f"{summarize(f.free_pct).median:<19.2f} {summarize(f.ref_sum).median:<13.4f} "
+            f"{summarize(f.reads).median:>8.0f} {summarize(f.cpu).median:>6.3f} "
+            f"{summarize(f.wall).median:>7.2f}"
+        )
+        for failure in f.failures:
+            print(f"    {version}: {failure}")
+    print(
+        "#   share err: |gil_share − gil_share_reference| over every thread and run; bias: its "
+        "signed median.\n#   GIL free: 1 − Σ probe shares (hand-off gaps the reference splits "
+        "between the threads);\n#   err pp, free split: the share error (median / max) once that "
+        "free time is added evenly to the probe's threads."
+    )
+
+
+# -- 4. GIL slices ----------------------------------------------------------------------------
+def collect_changes(python: str, script: str, total: int) -> Tuple[int, List[GilChange], int]:
+    """The target's pid, every change the probe sent for it, and its switch interval (µs)."""
+    probe: Optional[GilProbe] = None
+    target: Optional[Target] = None
+    changes: List[GilChange] = []
+    try:
+        probe = start_probe(DEFAULT_RATE_HZ)
+        target = Target(python, script, 2, total // 2)
+        probe.watch(target.pid)
+        wait_ready(probe, [target.pid])
+        target.go()
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not target.done():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the countdown took over {RUN_TIMEOUT_S:.0f} s")
+            time.sleep(0.2)
+            changes += probe.drain()
+        target.wall_s()
+        end = time.monotonic() + 2.0  # the probe notices the exit and flushes its last reads
+        while time.monotonic() < end:
+            known = probe.target(target.pid)
+            if known is None or known.state != "ready":
+                break
+            time.sleep(0.02)
+        time.sleep(0.05)
+        changes += probe.drain()
+        known = probe.target(target.pid)
+        interval = known.interval_us if known is not None else 0
+        pid = target.pid
+        return pid, [c for c in changes if c.pid == pid], interval
+    finally:
+        if probe is not None:
+            probe.stop()
+        if target is not None:
+            target.kill()
+
+
+def runs_of(changes: Sequence[GilChange]) -> List[Tuple[int, int, int, int]]:
+    """(tid, start, end, index of its ending record): consecutive same-tid records merged."""
+    out: List[Tuple[int, int, int, int]] = []
+    tid: Optional[int] = None
+    start = 0
+    for i, c in enumerate(changes):
+        if c.tid != tid:
+            if tid is not None:
+                out.append((tid, start, c.t_ns, i))
+            tid, start = c.tid, c.t_ns
+    return out  # the last run has no end
+
+
+def section_slices(python: str, script: str, total: int) -> None:
+    print(
+        f"\n## 4. GIL slices seen by the probe · 2-thread countdown N={total:,} in total on "
+        f"{python} · probe at {DEFAULT_RATE_HZ}/s"
+    )
+    try:
+        pid, changes, interval_us = collect_changes(python, script, total)
+    except RuntimeError as e:
+        print(f"FAILED: {e}")
+        return
+    changes = sorted(changes, key=lambda c: c.t_ns)
+    runs = runs_of(changes)[1:]  # the first began before the probe's first read
+    workers = [r for r in runs if r[0] > 0 and r[0] != pid]
+    main_runs = sum(1 for r in runs if r[0] == pid)
+    idle = [r for r in runs if r[0] == 0]
+    if len(workers) < 2:
+        print(f"too few slices: {len(workers)} from {len(changes)} records")
+        return
+    slices = [(end - start) / 1e6 for _, start, end, _ in workers]
+    p10, p90 = percentile_10_90(slices)
+    print(
+        f"records {len(changes)} · switch interval (probe) {interval_us / 1000:g} ms · "
+        f"worker slices n={len(slices)}"
+    )
+    print(
+        f"slice ms: median {statistics.median(slices):.3f} · p10 {p10:.3f} · p90 {p90:.3f} · "
+        f"mean {statistics.mean(slices):.3f} · min {min(slices):.3f} · max {max(slices):.3f}"
+    )
+    # The workers' span: from the first worker slice's start to the last one's end.
+    first_t, last_t = workers[0][1], workers[-1][2]
+    span = [c for c in changes if first_t <= c.t_ns <= last_t]
+    switches = span[-1].switches - span[0].switches
+    seconds = (span[-1].t_ns - span[0].t_ns) / 1e9
+    seen = sum(1 for a, b in zip(span, span[1:]) if a.tid != b.tid and a.tid > 0 and b.tid > 0)
+    seen_via_free = sum(
+        1
+        for a, b, c in zip(span, span[1:], span[2:])
+        if b.tid == 0 and a.tid > 0 and c.tid > 0 and a.tid != c.tid
+    )
+    print(
+        f"hand-offs/s (switch counter): {switches / seconds:.1f} ({switches} over {seconds:.2f} s)"
+        f" · the probe saw {seen + seen_via_free} of them as a change of holder "
+        f"({(seen + seen_via_free) / switches:.1%}; {seen_via_free} through a free read)"
+        if switches and seconds > 0
+        else "hand-offs/s: no switches counted"
+    )
+    free_ms = [(end - start) / 1e6 for _, start, end, _ in idle]
+    if free_ms:
+        print(
+            f"GIL-free runs seen: n={len(free_ms)}, median {statistics.median(free_ms):.3f} ms · "
+            f"main-thread runs left out: {main_runs}"
+        )
+    else:
+        print(f"no GIL-free run seen · main-thread runs left out: {main_runs}")
+
+
+# -- main -------------------------------------------------------------------------------------
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer reps (2 and 1), shorter runs")
+    p.add_argument("--python", default=sys.executable, help="targets' interpreter (1, 2, 4)")
+    p.add_argument("--high-rates", action="store_true", help="1: also 10,000 and 20,000/s")
+    p.add_argument("--sample-s", type=float, default=0.0, help="1: seconds sampled (default 3)")
+    p.add_argument("--count", type=int, default=100_000_000, help="2: total N (default 100M)")
+    p.add_argument("--reps", type=int, default=0, help="2: repetitions (default 5)")
+    p.add_argument("--cli-count", type=int, default=200_000_000, help="3: N (default 200M)")
+    p.add_argument("--cli-reps", type=int, default=0, help="3: runs per version (default 3)")
+    p.add_argument("--slice-count", type=int, default=200_000_000, help="4: total N (200M)")
+    p.add_argument("--sections", default="1,2,3,4", help="comma-separated subset of 1,2,3,4")
+    args = p.parse_args(argv)
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    reps = args.reps or (2 if args.quick else 5)
+    cli_reps = args.cli_reps or (1 if args.quick else 3)
+    sample_s = args.sample_s or (2.0 if args.quick else 3.0)
+    python = check_python(args.python)
+    rates = [DEFAULT_RATE_HZ] + (list(HIGH_RATES) if args.high_rates else [])
+
+    header("bench_probe: the GIL probe's rate, CPU, cost to the target and agreement")
+    with tempfile.TemporaryDirectory(prefix="gilscope-bench-probe-") as tmp:
+        script = os.path.join(tmp, "countdown_target.py")
+        with open(script, "w") as f:
+            f.write(TARGET)
+        if "1" in sections:
+            section_rate(python, script, rates, sample_s)
+        if "2" in sections:
+            section_slowdown(python, script, args.count, reps)
+        if "3" in sections:
+            section_versions(args.cli_count, cli_reps)
+        if "4" in sections:
+            section_slices(python, script, args.slice_count)
+    print()
+    footer()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
