@@ -77,7 +77,7 @@ for w in workers:
 
 
 async def run_target() -> None:
-    """``gilscope run -- python demo.py``: sampled lanes and the script's output."""
+    """``gilscope run -- python demo.py``: lanes read by the GIL probe, the script's output."""
     import tempfile
 
     from gilscope.scenarios.external import ExternalTarget
@@ -92,6 +92,7 @@ async def run_target() -> None:
         try:
             async with app.run_test(size=SIZE) as pilot:
                 await asyncio.sleep(3.5)  # mid-run: several py-spy windows in
+                await pilot.press("minus", "minus")  # 10 ms/col: a few hundred ms of relay
                 await pilot.pause()
                 app.save_screenshot(str(HERE / "run.svg"))
         finally:
