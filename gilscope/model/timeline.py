@@ -99,6 +99,19 @@ class Lane:
         self.held_coarse.add(start, end)
         self.total_held_ns += end - start
 
+    def begin_run(self, start: int, end: int) -> None:
+        """A new acquisition: a run held from ``start`` to (so far) ``end``."""
+        self.add_held(start, end)
+        self.runs.append([start, end])
+        self.total_runs += 1
+        if not self.first_ns:
+            self.first_ns = start
+
+    def extend_run(self, start: int, end: int) -> None:
+        """The newest run went on being held from ``start`` (its end so far) to ``end``."""
+        self.add_held(start, end)
+        self.runs[-1][1] = end
+
     def add_waiting(self, start: int, end: int) -> None:
         self.wait_fine.add(start, end)
         self.wait_coarse.add(start, end)
@@ -170,8 +183,7 @@ class Timeline:
             # Nobody else ran since this thread's last stamp: it held the GIL throughout.
             if gap < 3 * lane.chunk_est:
                 lane.chunk_est += (gap - lane.chunk_est) // 8
-            lane.add_held(lane.last_stamp, t)
-            lane.runs[-1][1] = t
+            lane.extend_run(lane.last_stamp, t)
         else:
             # A new acquisition at some instant h we did not see. The previous holder ran
             # until h and stamps every chunk, so h < its last stamp + one chunk; this thread
@@ -186,13 +198,8 @@ class Timeline:
                 # split such a gap at its middle too, up to the silence that ends a run.
                 if latest_end >= start or t - track.last_stamp <= HOLD_GAP_MAX_NS:
                     start = (start + latest_end) // 2
-                    prev.add_held(track.last_stamp, start)
-                    prev.runs[-1][1] = start
-            lane.add_held(start, t)
-            lane.runs.append([start, t])
-            lane.total_runs += 1
-            if not lane.first_ns:
-                lane.first_ns = start
+                    prev.extend_run(track.last_stamp, start)
+            lane.begin_run(start, t)
         lane.last_stamp = t
         track.last_lane = lane
         track.last_stamp = t
@@ -217,8 +224,7 @@ class Timeline:
             ):
                 end = min(prev.last_stamp + prev.chunk_est, t)
                 if end > prev.last_stamp:
-                    prev.add_held(prev.last_stamp, end)
-                    prev.runs[-1][1] = end
+                    prev.extend_run(prev.last_stamp, end)
             if lane.wait_since and lane.wait_since <= t:
                 lane.add_waiting(lane.wait_since, t)
             lane.wait_since = 0
@@ -226,11 +232,7 @@ class Timeline:
             track.last_lane = lane
         elif tag == TAG_RELEASED and lane.open_since:
             start, lane.open_since = lane.open_since, 0
-            lane.add_held(start, t)
-            lane.runs.append([start, t])
-            lane.total_runs += 1
-            if not lane.first_ns:
-                lane.first_ns = start
+            lane.begin_run(start, t)
             track.last_lane = None  # nobody holds it until the next stamp or acquisition
         else:
             return
@@ -249,15 +251,11 @@ class Timeline:
                     continue
                 holder = track.last_lane
                 if holder is not None and t > track.last_stamp:
-                    holder.add_held(track.last_stamp, t)
-                    holder.runs[-1][1] = t
+                    holder.extend_run(track.last_stamp, t)
                 lane = self._lanes.get(key) if key is not None else None
                 if lane is not holder:
                     if lane is not None:
-                        lane.runs.append([t, t])
-                        lane.total_runs += 1
-                        if not lane.first_ns:
-                            lane.first_ns = t
+                        lane.begin_run(t, t)  # held from t; heartbeats extend it
                     track.last_lane = lane
                 track.last_stamp = t
                 if t > self.latest_ns:
