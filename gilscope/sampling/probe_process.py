@@ -129,6 +129,7 @@ class Probe:
         """In a thread of its own: deriving and checking take ~0.1 s, and the other
         targets' reads must not pause for it."""
         mem: Optional[GilMemory] = None
+        result: Union[Watch, ProbeError]
         try:
             key = layout_key(pid)
             layout = self.layouts.get(key)
@@ -141,20 +142,18 @@ class Probe:
             if isinstance(layout, ProbeError):
                 raise layout
             mem = GilMemory(pid, layout)
-            states = mem.verify()
-            self.verified.put((pid, Watch(mem, states)))
-        except FileNotFoundError:
-            self.verified.put((pid, ProbeError(f"process {pid} has exited")))
-        except PermissionError:
-            self.verified.put((pid, ProbeError(f"may not read process {pid} (ptrace denied)")))
+            result = Watch(mem, mem.verify())
         except ProbeError as e:
-            if mem is not None:
-                mem.close()
-            self.verified.put((pid, e))
+            result = e
+        except FileNotFoundError:
+            result = ProbeError(f"process {pid} has exited")
+        except PermissionError:
+            result = ProbeError(f"may not read process {pid} (ptrace denied)")
         except OSError as e:  # the target exited while we looked
-            if mem is not None:
-                mem.close()
-            self.verified.put((pid, ProbeError(f"process {pid}: {e.strerror or e}")))
+            result = ProbeError(f"process {pid}: {e.strerror or e}")
+        if mem is not None and not isinstance(result, Watch):
+            mem.close()  # whichever way it failed: no descriptor left open
+        self.verified.put((pid, result))
 
     def take_verified(self) -> None:
         while True:
