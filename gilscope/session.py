@@ -163,9 +163,9 @@ class Session:
         self._probe = GilProbe(probe_rate_hz) if probe_rate_hz > 0 else None
         self._probe_drawn: set[int] = set()  # pids whose lanes the probe draws
         self._probe_noted: set[int] = set()  # pids whose probe failure was told
-        # pid -> (t_ns, switches): the first and latest switch counts seen while running
+        # pid -> (t_ns, switches): the first switch count seen while running, and the
+        # latest ones (newest last)
         self._switch_first: Dict[int, Tuple[int, int]] = {}
-        self._switch_last: Dict[int, Tuple[int, int]] = {}
         self._switch_recent: Dict[int, Deque[Tuple[int, int]]] = {}
         self._lock = threading.RLock()
         sweep_scratch()
@@ -340,7 +340,6 @@ class Session:
         self.reference = Timeline()
         self._probe_drawn = set()
         self._switch_first.clear()
-        self._switch_last.clear()
         self._switch_recent.clear()
         self._window_count = 0
         self._lost_reported = False
@@ -518,7 +517,6 @@ class Session:
         for pid, items in by_pid.items():
             first, last = items[0], items[-1]
             self._switch_first.setdefault(pid, (first.t_ns, first.switches))
-            self._switch_last[pid] = (last.t_ns, last.switches)
             recent = self._switch_recent.setdefault(pid, deque(maxlen=512))
             recent.append((last.t_ns, last.switches))
             if pid not in self._probe_drawn:
@@ -533,13 +531,19 @@ class Session:
 
     def _add_target_lane(self, pid: int, tid: int) -> LaneKey:
         """A thread the probe saw holding the GIL before /proc listed it."""
+        lane = self._new_target_lane(pid, tid)
+        self._lanes = tuple(sorted((*self._lanes, lane), key=_thread_order))
+        self._seen[lane.key] = lane
+        return lane.key
+
+    def _new_target_lane(self, pid: int, tid: int) -> LaneInfo:
+        """A lane for one of an external target's threads, named as the kernel knows it."""
         key = LaneKey(pid, tid)
         name = thread_name(pid, tid)
         self.timeline.add_lane(key, name, 0, 0)
-        lane = LaneInfo(key, name, 0, tid, self._idents(pid).get(tid, 0))
-        self._lanes = tuple(sorted((*self._lanes, lane), key=_thread_order))
-        self._seen[key] = lane
-        return key
+        info = self._target.info if self._target is not None else None
+        gil = info is None or info.gil_enabled is not False
+        return LaneInfo(key, name, 0, tid, self._idents(pid).get(tid, 0), gil)
 
     def _with_idents(self, lanes: Iterable[LaneInfo]) -> List[LaneInfo]:
         """Lanes with their pthread ids filled in from the probe, so py-spy's 3.9/3.10
@@ -592,12 +596,8 @@ class Session:
             if (lane.key.pid, lane.tid) in live or (lane.ident and not lane.tid)
         ]
         known = {(lane.key.pid, lane.tid) for lane in lanes}
-        gil = target.info is None or target.info.gil_enabled is not False
         for pid, tid in sorted(live - known):
-            key = LaneKey(pid, tid)
-            name = thread_name(pid, tid)
-            self.timeline.add_lane(key, name, 0, 0)
-            lanes.append(LaneInfo(key, name, 0, tid, 0, gil))
+            lanes.append(self._new_target_lane(pid, tid))
         self._lanes = tuple(sorted(self._with_idents(lanes), key=_thread_order))
         self._seen.update((lane.key, lane) for lane in self._lanes)
 
@@ -928,10 +928,11 @@ class Session:
     def probe_handoffs(self) -> Optional[int]:
         """Hand-offs the interpreters counted themselves while the run ran (all processes)."""
         with self._lock:
-            if not self._switch_last:
+            if not self._switch_first:
                 return None
             return sum(
-                last[1] - self._switch_first[pid][1] for pid, last in self._switch_last.items()
+                self._switch_recent[pid][-1][1] - first[1]
+                for pid, first in self._switch_first.items()
             )
 
     def _latency(self) -> LatencyFigures:
