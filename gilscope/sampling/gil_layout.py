@@ -123,11 +123,7 @@ class GilMemory:
             raise ProbeError(f"process {pid} has exited") from e
         except PermissionError as e:
             raise ProbeError(f"may not read process {pid}'s memory (ptrace denied)") from e
-        try:
-            self.runtime = self._load_base() + layout.runtime_offset
-        except BaseException:
-            os.close(self._fd)
-            raise
+        self.runtime = 0  # known once the loader has mapped the library: see wait_ready
         self.gil = 0  # known once the interpreter exists: see wait_ready
         self._tids: Set[int] = set()
 
@@ -191,7 +187,12 @@ class GilMemory:
         """Wait for the interpreter and its GIL to exist (a process just launched)."""
         deadline = time.monotonic() + timeout_s
         while True:
-            interp = self.qword(self.runtime + self.layout.interp_ptr)
+            if not self.runtime:
+                # Right after exec the dynamic loader may not have mapped libpython yet.
+                loaded = self._load_base()
+                if loaded is not None:
+                    self.runtime = loaded + self.layout.runtime_offset
+            interp = self.qword(self.runtime + self.layout.interp_ptr) if self.runtime else 0
             if interp:
                 base = self.runtime if self.layout.gil_base == "runtime" else interp
                 self.gil = base + self.layout.gil_offset
@@ -199,6 +200,8 @@ class GilMemory:
                 if locked in (0, 1) and self.thread_states():
                     return
             if time.monotonic() > deadline:
+                if not self.runtime:
+                    raise ProbeError(f"process {self.pid} does not use {self.layout.library_path}")
                 raise ProbeError("the interpreter did not start (its GIL does not exist)")
             time.sleep(0.01)
 
@@ -246,7 +249,8 @@ class GilMemory:
             )
         return states
 
-    def _load_base(self) -> int:
+    def _load_base(self) -> Optional[int]:
+        """Where the library is loaded in the target, or None while it is not (yet)."""
         want = (self.layout.library_dev, str(self.layout.library_inode))
         try:
             with open(f"/proc/{self.pid}/maps") as f:
@@ -262,7 +266,7 @@ class GilMemory:
             raise ProbeError(f"process {self.pid} has exited") from e
         except PermissionError as e:
             raise ProbeError(f"may not read process {self.pid}'s memory maps") from e
-        raise ProbeError(f"process {self.pid} does not use {self.layout.library_path}")
+        return None
 
 
 def layout_key(pid: int) -> Tuple[int, int]:

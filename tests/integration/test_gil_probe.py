@@ -6,6 +6,7 @@ own in-process report is the reference the probe's shares are checked against.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -23,6 +24,9 @@ from tests.cli_run import run_gilscope
 from tests.pythons import IDS, PYTHONS
 
 pytestmark = pytest.mark.integration
+
+PTRACE_TRACEME = 0
+PTRACE_DETACH = 17
 
 COUNTDOWN = textwrap.dedent(
     """
@@ -66,7 +70,8 @@ def wait_for(probe: GilProbe, pid: int, states: Set[str], timeout_s: float = 15.
     while time.monotonic() < deadline:
         t = probe.target(pid)
         if t is not None and t.state in states:
-            return t.state
+            # a failure's reason goes with it, so an assert on the state shows why
+            return f"{t.state}: {t.reason}" if t.reason else t.state
         time.sleep(0.02)
     t = probe.target(pid)
     raise AssertionError(f"probe state for {pid}: {t}")
@@ -104,7 +109,7 @@ def test_holder_is_always_a_target_thread_or_nobody(
     changes: List[GilChange] = []
     try:
         probe.watch(target.pid)
-        assert wait_for(probe, target.pid, {"ready", "failed"}) == "ready", probe.target(target.pid)
+        assert wait_for(probe, target.pid, {"ready", "failed"}) == "ready"
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             seen_tasks |= tasks(target.pid)
@@ -160,7 +165,8 @@ def test_a_target_exiting_mid_probe_ends_cleanly(
         short.kill()
         short.wait()
     assert probe.running and not probe.error
-    # and it goes on probing whatever comes next
+    # and it goes on probing whatever comes next; its layout is cached now, so the watch
+    # can arrive before the loader has mapped libpython (CI once failed on exactly that)
     other = subprocess.Popen([python, str(script), "3"])
     try:
         probe.watch(other.pid)
@@ -168,6 +174,37 @@ def test_a_target_exiting_mid_probe_ends_cleanly(
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_target_watched_before_its_loader_ran_is_waited_for(
+    script: Path, probe: GilProbe
+) -> None:
+    """Stopped at exec (PTRACE_TRACEME), before libpython is mapped: the probe must wait
+    for the interpreter instead of deciding the process does not use the library."""
+    python = PYTHONS[-1][1]
+    warm = subprocess.Popen([python, str(script), "1"])  # puts the layout in the cache
+    try:
+        probe.watch(warm.pid)
+        assert wait_for(probe, warm.pid, {"ready", "failed"}) == "ready"
+    finally:
+        warm.kill()
+        warm.wait()
+    libc = ctypes.CDLL(None, use_errno=True)
+    stopped = subprocess.Popen(
+        [python, str(script), "2"], preexec_fn=lambda: libc.ptrace(PTRACE_TRACEME, 0, 0, 0)
+    )
+    try:
+        _, status = os.waitpid(stopped.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status)
+        assert "libpython" not in Path(f"/proc/{stopped.pid}/maps").read_text()
+        probe.watch(stopped.pid)
+        time.sleep(0.3)
+        assert probe.target(stopped.pid).state == "starting"  # type: ignore[union-attr]
+        libc.ptrace(PTRACE_DETACH, stopped.pid, 0, 0)
+        assert wait_for(probe, stopped.pid, {"ready", "failed"}) == "ready"
+    finally:
+        stopped.kill()
+        stopped.wait()
 
 
 EMBED = textwrap.dedent(
