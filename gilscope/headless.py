@@ -102,6 +102,7 @@ def report(session: Session) -> Dict[str, Any]:
             "agreement_pp": _round(session.probe_agreement_pp(), 2),
             "handoffs": session.probe_handoffs(),
             "interval_ms": probe.interval_ms,
+            "scheduling": probe.scheduling,
         },
         "processes": [{"pid": pid, "threads": threads} for pid, threads in processes.items()],
         "latency": _latency(snap.latency),

@@ -101,6 +101,7 @@ class ProbeStatus:
     agreement_pp: Optional[float] = None  # mean |probe share - report share|, workloads
     handoffs_per_s: Optional[float] = None  # the interpreters' own switch counters
     interval_ms: Optional[float] = None  # the target's switch interval, from its GIL
+    scheduling: str = ""  # how the probe keeps its reads on time ("fifo", "short-slice"...)
 
 
 @dataclass(frozen=True)
@@ -897,6 +898,7 @@ class Session:
             note=note,
             reads_per_s=sum(rates) / len(rates) if rates else None,
             cpu=stats.cpu,
+            scheduling=stats.scheduling,
             agreement_pp=agreement_pp(pairs) if pairs else None,
             handoffs_per_s=handoffs if any(self._switch_recent.get(p) for p in pids) else None,
             interval_ms=interval / 1000 if interval else None,

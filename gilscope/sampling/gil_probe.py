@@ -52,13 +52,15 @@ class ProbeTarget:
 class ProbeStats:
     cpu: float  # cores the probe process used, over its last half second
     targets: Dict[int, ProbeTarget]
+    scheduling: str = ""  # "fifo", "short-slice" or "normal": how reads are kept on time
 
 
 class GilProbe:
     """One probe process for the whole session; targets come and go with ``watch``."""
 
-    def __init__(self, rate_hz: int = DEFAULT_RATE_HZ) -> None:
+    def __init__(self, rate_hz: int = DEFAULT_RATE_HZ, scheduling: str = "auto") -> None:
         self.rate_hz = rate_hz
+        self.scheduling = scheduling  # "auto" (the best allowed), or one policy to compare
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._lock = threading.Lock()
         self._changes: Deque[GilChange] = deque(maxlen=KEEP_CHANGES)
@@ -66,6 +68,7 @@ class GilProbe:
         self._reads: Dict[int, tuple[int, int]] = {}  # pid -> (t_ns, reads) at the last stats
         self._cpu_mark: Optional[tuple[int, float]] = None
         self._cpu = 0.0
+        self._scheduling = ""
         self._reader: Optional[threading.Thread] = None
         self.error = ""
 
@@ -78,6 +81,8 @@ class GilProbe:
                     "gilscope.sampling.probe_process",
                     "--rate",
                     str(self.rate_hz),
+                    "--scheduling",
+                    self.scheduling,
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -127,7 +132,7 @@ class GilProbe:
 
     def stats(self) -> ProbeStats:
         with self._lock:
-            return ProbeStats(self._cpu, dict(self._targets))
+            return ProbeStats(self._cpu, dict(self._targets), self._scheduling)
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -195,6 +200,7 @@ class GilProbe:
         if self._cpu_mark is not None and now > self._cpu_mark[0]:
             self._cpu = (cpu_s - self._cpu_mark[1]) / ((now - self._cpu_mark[0]) / 1e9)
         self._cpu_mark = (now, cpu_s)
+        self._scheduling = str(msg.get("scheduling", ""))
         for text, reads in msg["reads"].items():
             pid = int(text)
             last = self._reads.get(pid)
