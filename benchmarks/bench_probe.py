@@ -1,5 +1,11 @@
 """The GIL probe: its read rate and CPU, what it costs the target, how well it agrees.
 
+0. Wake-up floor. A plain loop of ``time.sleep(1 / DEFAULT_RATE_HZ)`` with nothing else in
+   it, run in a child process on an otherwise idle machine for ``--sample-s`` seconds:
+   its CPU time (user + system, ``os.times``) per wake-up, and the cores that many wake-ups
+   per second take. The probe wakes once per read round, so this is the least it can cost at
+   its rate whatever it does when awake: on a VM each timer wake-up is dear. Printed beside
+   it: one ``pread`` of 32 bytes of another process's ``/proc/PID/mem``, per read.
 1. Rate and CPU. A ``GilProbe`` at the default rate (``--high-rates``: also 10,000 and
    20,000 reads/s) watches a real target: two threads counting down ``while n > 0: n -= 1``
    without end. After a second of warm-up it samples the probe's own figures every 0.5 s for
@@ -13,8 +19,10 @@
    rate. The target waits on stdin until the probe has verified it (or at once when
    unobserved), and times its countdown itself (``time.perf_counter`` around starting and
    joining the threads), so interpreter start-up and the probe's verification are outside the
-   figure. For two processes the figure is the mean of the two processes' own times. The four
-   variants are rotated through every position over ``--reps`` repetitions; printed are the
+   figure. For two processes the figure is the mean of the two processes' own times. Observed
+   twice: with the probe's scheduling as gilscope picks it ("auto": SCHED_FIFO as root) and
+   under the normal policy (what an unprivileged user gets on a kernel older than 6.12). The
+   six variants are rotated through every position over ``--reps`` repetitions; printed are the
    medians with [min–max], the ratio of the medians and the median of the per-repetition
    ratios observed/unobserved, and the probe's read rate and CPU during the observed runs.
 3. Agreement, per CPython version installed under ``/root/.pyenv/versions`` (3.9–3.13;
@@ -37,6 +45,14 @@
    p90 in ms and the count, and hand-offs/s from the interpreter's own switch counter over
    the workers' span, with the share of those hand-offs the probe saw as a tid change.
 
+5. Holder vs the threads' own stamps. A target whose two threads count down and stamp
+   ``time.monotonic_ns()`` every 2,000 iterations (30-50 µs) for 3 s, watched by a probe of
+   each scheduling policy in turn (auto, short-slice, normal; ``--stamp-reps`` rotated runs).
+   Where two consecutive stamps of one thread are ≤ 0.3 ms apart, that thread held the GIL:
+   printed is the share of those moments where the probe's holder is that thread, and at
+   each hand-off (old thread's last stamp, new one's first, ≤ 0.3 ms apart) how far the
+   probe's dated change to the new thread is from their middle.
+
 The machine is shared and noisy: compare figures within one printout, not across runs.
 
 Run on demand: ``.venv/bin/python benchmarks/bench_probe.py [--quick] [--high-rates]``.
@@ -45,6 +61,7 @@ Run on demand: ``.venv/bin/python benchmarks/bench_probe.py [--quick] [--high-ra
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import statistics
@@ -149,8 +166,8 @@ class Target:
                     pass
 
 
-def start_probe(rate_hz: int) -> GilProbe:
-    probe = GilProbe(rate_hz)
+def start_probe(rate_hz: int, scheduling: str = "auto") -> GilProbe:
+    probe = GilProbe(rate_hz, scheduling)
     probe.start()
     if probe.error:
         raise RuntimeError(probe.error)
@@ -256,13 +273,11 @@ def section_rate(python: str, script: str, rates: Sequence[int], sample_s: float
 
 
 # -- 2. slowdown --------------------------------------------------------------------------------
-Variant = Tuple[str, bool]  # layout ("threads" or "processes"), observed
-VARIANTS: List[Variant] = [
-    ("threads", False),
-    ("threads", True),
-    ("processes", False),
-    ("processes", True),
-]
+# layout ("threads" or "processes"), and the probe's scheduling ("": unobserved, no probe;
+# "auto": what gilscope uses, SCHED_FIFO as root; "normal": the default policy)
+Variant = Tuple[str, str]
+POLICIES = ("", "auto", "normal")
+VARIANTS: List[Variant] = [(layout, p) for layout in ("threads", "processes") for p in POLICIES]
 
 
 class Countdown(NamedTuple):
@@ -273,7 +288,7 @@ class Countdown(NamedTuple):
 
 
 def run_countdown(
-    python: str, script: str, layout: str, total: int, rate_hz: Optional[int]
+    python: str, script: str, layout: str, total: int, rate_hz: Optional[int], scheduling: str
 ) -> Countdown:
     """One countdown, unobserved (``rate_hz`` None: no probe at all) or observed."""
     half = total // 2
@@ -290,7 +305,7 @@ def run_countdown(
             targets += [Target(python, script, 1, half), Target(python, script, 1, half)]
         pids = [t.pid for t in targets]
         if rate_hz is not None:
-            probe = start_probe(rate_hz)
+            probe = start_probe(rate_hz, scheduling)
             for pid in pids:
                 probe.watch(pid)
             wait_ready(probe, pids)
@@ -332,58 +347,55 @@ def run_countdown(
 def section_slowdown(python: str, script: str, total: int, reps: int) -> None:
     print(
         f"\n## 2. target slowdown · countdown N={total:,} in total on {python} · probe at "
-        f"{DEFAULT_RATE_HZ}/s · {reps} reps, variants rotated"
+        f"{DEFAULT_RATE_HZ}/s, scheduling auto (gilscope's) and normal · {reps} reps, "
+        "variants rotated"
     )
     print("#   threads: one process, 2 threads × N/2 · processes: 2 processes × 1 thread × N/2")
     walls: Dict[Variant, List[float]] = {v: [] for v in VARIANTS}
-    reads: Dict[str, List[float]] = {"threads": [], "processes": []}
-    cpu: Dict[str, List[float]] = {"threads": [], "processes": []}
-    cores: Dict[str, List[float]] = {"threads": [], "processes": []}
-    ratios: Dict[str, List[float]] = {"threads": [], "processes": []}
+    reads: Dict[Variant, List[float]] = {v: [] for v in VARIANTS}
+    cpu: Dict[Variant, List[float]] = {v: [] for v in VARIANTS}
+    cores: Dict[Variant, List[float]] = {v: [] for v in VARIANTS}
+    ratios: Dict[Variant, List[float]] = {v: [] for v in VARIANTS}
     for rep in range(reps):
         got: Dict[Variant, float] = {}
         for v in rotate(rep, VARIANTS):
-            layout, observed = v
+            layout, policy = v
+            rate = DEFAULT_RATE_HZ if policy else None
             try:
-                run = run_countdown(
-                    python, script, layout, total, DEFAULT_RATE_HZ if observed else None
-                )
+                run = run_countdown(python, script, layout, total, rate, policy)
             except RuntimeError as e:
-                print(f"rep {rep + 1} {layout} {'observed' if observed else 'unobserved'}: "
-                      f"FAILED {e}", flush=True)  # fmt: skip
+                print(f"rep {rep + 1} {layout} {policy or 'unobserved'}: FAILED {e}", flush=True)
                 continue
             got[v] = run.wall_s
             walls[v].append(run.wall_s)
-            reads[layout] += run.reads
-            cpu[layout] += run.cpu
+            reads[v] += run.reads
+            cpu[v] += run.cpu
             if run.cores is not None:
-                cores[layout].append(run.cores)
+                cores[v].append(run.cores)
         line = f"rep {rep + 1}"
-        for layout in ("threads", "processes"):
-            un, ob = got.get((layout, False)), got.get((layout, True))
-            if un is not None and ob is not None:
-                ratios[layout].append(ob / un)
-                line += f"  {layout}: {un:.3f} → {ob:.3f} s ({ob / un:.3f}×)"
+        for v in VARIANTS:
+            un, ob = got.get((v[0], "")), got.get(v)
+            if v[1] and un is not None and ob is not None:
+                ratios[v].append(ob / un)
+                line += f"  {v[0]}/{v[1]}: {ob / un:.3f}×"
         print(line, flush=True)
     print(
-        f"\n{'layout':<10} {'unobserved s, median [min–max]':<32} "
-        f"{'observed s, median [min–max]':<32} {'of medians':<11} "
+        f"\n{'layout':<10} {'probe':<11} {'wall s, median [min–max]':<32} {'of medians':<11} "
         f"per-rep ratio observed/unobserved"
     )
-    for layout in ("threads", "processes"):
-        bare, seen = summarize(walls[(layout, False)]), summarize(walls[(layout, True)])
+    for v in VARIANTS:
+        bare, seen = summarize(walls[(v[0], "")]), summarize(walls[v])
         of_medians = seen.median / bare.median if bare.n and seen.n else float("nan")
-        print(
-            f"{layout:<10} {bare.fmt():<32} {seen.fmt():<32} {of_medians:<11.3f} "
-            f"{summarize(ratios[layout]).fmt()}"
-        )
+        ratio = f"{of_medians:<11.3f} {summarize(ratios[v]).fmt()}" if v[1] else ""
+        print(f"{v[0]:<10} {v[1] or 'none':<11} {seen.fmt():<32} {ratio}")
     print("probe while observing (samples every 0.5 s from 1 s after go; psutil: per run)")
-    for layout in ("threads", "processes"):
-        print(
-            f"  {layout:<10} reads/s per process {summarize(reads[layout]).fmt('.0f')} · "
-            f"ProbeStats.cpu {summarize(cpu[layout]).fmt('.3f')} · "
-            f"psutil {summarize(cores[layout]).fmt('.3f')} cores"
-        )
+    for v in VARIANTS:
+        if v[1]:
+            print(
+                f"  {v[0]:<10} {v[1]:<7} reads/s per process {summarize(reads[v]).fmt('.0f')} · "
+                f"ProbeStats.cpu {summarize(cpu[v]).fmt('.3f')} · "
+                f"psutil {summarize(cores[v]).fmt('.3f')} cores"
+            )
 
 
 # -- 3. agreement per version ----------------------------------------------------------------
@@ -609,19 +621,185 @@ def section_slices(python: str, script: str, total: int) -> None:
         print(f"no GIL-free run seen · main-thread runs left out: {main_runs}")
 
 
+# -- 0: the wake-up floor -------------------------------------------------------------------
+WAKE_LOOP = """
+import os, sys, time
+period, seconds = 1 / float(sys.argv[1]), float(sys.argv[2])
+t0 = os.times(); n = 0; end = time.monotonic() + seconds
+while time.monotonic() < end:
+    time.sleep(period); n += 1
+t1 = os.times()
+print((t1.user + t1.system - t0.user - t0.system) / n, n / seconds)
+"""
+
+PREAD_LOOP = """
+import os, sys, time
+pid, n = int(sys.argv[1]), 200_000
+fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+with open(f"/proc/{pid}/maps") as f:
+    addr = int(f.readline().split("-")[0], 16)
+t0 = os.times()
+for _ in range(n):
+    os.pread(fd, 32, addr)
+t1 = os.times()
+print((t1.user + t1.system - t0.user - t0.system) / n)
+"""
+
+
+def section_wake_floor(python: str, seconds: float) -> None:
+    print(f"\n## 0. wake-up floor: a bare time.sleep(1/{DEFAULT_RATE_HZ}) loop, no reads")
+    out = subprocess.run(
+        [python, "-c", WAKE_LOOP, str(DEFAULT_RATE_HZ), str(seconds)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    per_wake, wakes = float(out[0]), float(out[1])
+    cores = per_wake * wakes
+    print(
+        f"{per_wake * 1e6:.1f} µs CPU per wake-up · {wakes:,.0f} wake-ups/s · "
+        f"{cores:.3f} core = {cores / (os.cpu_count() or 1):.1%} of this machine's "
+        f"{os.cpu_count()} cores"
+    )
+    sleeper = subprocess.Popen([python, "-c", "import time; time.sleep(60)"])
+    try:
+        time.sleep(0.3)
+        out = subprocess.run(
+            [python, "-c", PREAD_LOOP, str(sleeper.pid)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    print(f"{float(out[0]) * 1e6:.2f} µs CPU per 32-byte pread of /proc/PID/mem", flush=True)
+
+
+# -- 5. the holder against the threads' own fine stamps, per scheduling policy ---------------
+FINE_STAMPS = """
+import json, sys, threading, time
+stamps = {}
+def work(seconds):
+    clock = time.monotonic_ns
+    mine = stamps.setdefault(threading.get_native_id(), [])
+    end = clock() + int(seconds * 1e9)
+    while True:
+        k = 2000
+        while k > 0:
+            k -= 1
+        t = clock()
+        mine.append(t)
+        if t > end:
+            break
+sys.stdin.readline()
+threads = [threading.Thread(target=work, args=(float(sys.argv[2]),)) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+with open(sys.argv[1], "w") as f:
+    json.dump(stamps, f)
+"""
+STAMP_POLICIES = ("auto", "short-slice", "normal")
+
+
+def stamped_run(python: str, tmp: str, policy: str) -> Tuple[float, float, float, float, str]:
+    """(agree %, hand-off dating error median and p90 in µs, reads/s, policy in use)."""
+    script, out = os.path.join(tmp, "stamps.py"), os.path.join(tmp, "stamps.json")
+    with open(script, "w") as f:
+        f.write(FINE_STAMPS)
+    probe = start_probe(DEFAULT_RATE_HZ, policy)
+    target = subprocess.Popen([python, script, out, "3"], stdin=subprocess.PIPE)
+    changes: List[GilChange] = []
+    rates: List[float] = []
+    try:
+        probe.watch(target.pid)
+        wait_ready(probe, [target.pid])
+        assert target.stdin is not None
+        target.stdin.write(b"go\n")
+        target.stdin.close()
+        while target.poll() is None:
+            changes += probe.drain()
+            info = probe.target(target.pid)
+            if info is not None and info.reads_per_s:
+                rates.append(info.reads_per_s)
+            time.sleep(0.05)
+        time.sleep(0.1)
+        changes += probe.drain()
+        in_use = probe.stats().scheduling
+    finally:
+        target.kill()
+        target.wait()
+        probe.stop()
+    with open(out) as f:
+        stamps = sorted((t, int(tid)) for tid, ts in json.load(f).items() for t in ts)
+    mine = [c for c in changes if c.pid == target.pid]
+    times = [c.t_ns for c in mine]
+    agree = certain = 0
+    errors: List[float] = []
+    for (t1, tid1), (t2, tid2) in zip(stamps, stamps[1:]):
+        if t2 - t1 > 300_000:
+            continue  # descheduled: not certain
+        if tid1 == tid2:
+            certain += 1
+            i = bisect.bisect_right(times, (t1 + t2) // 2) - 1
+            agree += i >= 0 and mine[i].tid == tid1
+        else:  # a hand-off within ~0.3 ms: the probe's change to tid2 nearest to it
+            near = [c.t_ns for c in mine[max(0, bisect.bisect_left(times, t1) - 2) :][:8]
+                    if c.tid == tid2]  # fmt: skip
+            if near:
+                truth = (t1 + t2) // 2
+                errors.append(min(near, key=lambda t: abs(t - truth)) - truth)
+    abs_err = sorted(abs(e) / 1e3 for e in errors) or [float("nan")]
+    p90 = abs_err[int(0.9 * (len(abs_err) - 1))]
+    rate = statistics.median(rates) if rates else float("nan")
+    return 100 * agree / max(1, certain), statistics.median(abs_err), p90, rate, in_use
+
+
+def section_stamps(python: str, reps: int) -> None:
+    print(
+        f"\n## 5. holder vs the threads' own stamps (every ~2,000 iterations) on {python} · "
+        f"probe at {DEFAULT_RATE_HZ}/s · {reps} reps, policies rotated"
+    )
+    print("#   agree: share of certain moments (two stamps of one thread ≤ 0.3 ms apart, none")
+    print("#   of the other between) where the probe names that thread · dating error: the")
+    print("#   probe's hand-off time − the middle of old thread's last / new one's first stamp")
+    got: Dict[str, List[Tuple[float, float, float, float, str]]] = {}
+    with tempfile.TemporaryDirectory(prefix="gilscope-bench-stamps-") as tmp:
+        for rep in range(reps):
+            for policy in rotate(rep, list(STAMP_POLICIES)):
+                try:
+                    r = stamped_run(python, tmp, policy)
+                except (RuntimeError, OSError, ValueError) as e:
+                    print(f"rep {rep + 1} {policy}: FAILED {e}", flush=True)
+                    continue
+                got.setdefault(policy, []).append(r)
+                print(
+                    f"rep {rep + 1} {policy:<11} ({r[4]}): agree {r[0]:.2f} % · dating error "
+                    f"median {r[1]:.0f} µs, p90 {r[2]:.0f} µs · {r[3]:,.0f} reads/s",
+                    flush=True,
+                )
+    print(f"\n{'policy':<12} {'agree %':<24} {'dating |error| median µs':<28} p90 µs")
+    for policy in STAMP_POLICIES:
+        rs = got.get(policy, [])
+        print(
+            f"{policy:<12} {summarize([r[0] for r in rs]).fmt('.2f'):<24} "
+            f"{summarize([r[1] for r in rs]).fmt('.0f'):<28} "
+            f"{summarize([r[2] for r in rs]).fmt('.0f')}"
+        )
+
+
 # -- main -------------------------------------------------------------------------------------
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer reps (2 and 1), shorter runs")
     p.add_argument("--python", default=sys.executable, help="targets' interpreter (1, 2, 4)")
     p.add_argument("--high-rates", action="store_true", help="1: also 10,000 and 20,000/s")
-    p.add_argument("--sample-s", type=float, default=0.0, help="1: seconds sampled (default 3)")
+    p.add_argument("--sample-s", type=float, default=0.0, help="0, 1: seconds (default 3)")
     p.add_argument("--count", type=int, default=100_000_000, help="2: total N (default 100M)")
     p.add_argument("--reps", type=int, default=0, help="2: repetitions (default 5)")
     p.add_argument("--cli-count", type=int, default=200_000_000, help="3: N (default 200M)")
     p.add_argument("--cli-reps", type=int, default=0, help="3: runs per version (default 3)")
     p.add_argument("--slice-count", type=int, default=200_000_000, help="4: total N (200M)")
-    p.add_argument("--sections", default="1,2,3,4", help="comma-separated subset of 1,2,3,4")
+    p.add_argument("--stamp-reps", type=int, default=0, help="5: runs per policy (default 3)")
+    p.add_argument("--sections", default="0,1,2,3,4,5", help="comma-separated subset of 0–5")
     args = p.parse_args(argv)
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     reps = args.reps or (2 if args.quick else 5)
@@ -635,6 +813,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         script = os.path.join(tmp, "countdown_target.py")
         with open(script, "w") as f:
             f.write(TARGET)
+        if "0" in sections:
+            section_wake_floor(python, sample_s)
         if "1" in sections:
             section_rate(python, script, rates, sample_s)
         if "2" in sections:
@@ -643,6 +823,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             section_versions(args.cli_count, cli_reps)
         if "4" in sections:
             section_slices(python, script, args.slice_count)
+        if "5" in sections:
+            section_stamps(python, args.stamp_reps or (1 if args.quick else 3))
     print()
     footer()
     return 0
