@@ -18,6 +18,7 @@ import argparse
 import ctypes
 import json
 import os
+import platform
 import queue
 import signal
 import struct
@@ -45,8 +46,8 @@ STATS_NS = 500_000_000
 UNKNOWN_LIMIT = 50  # holders that are no thread of the target: then the layout is wrong
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
-FIFO_PRIORITY = 1  # the lowest real-time priority: above every normal task, and enough
-SYS_SCHED_SETATTR = 314  # x86-64
+FIFO_PRIORITY = 1  # the lowest real-time priority: above every normal task, all it needs
+SYS_SCHED_SETATTR = 314 if platform.machine() == "x86_64" else None  # x86-64 only
 # struct sched_attr (version 1): size, policy, flags, nice, priority, runtime (the slice
 # for SCHED_OTHER), deadline, period, util_min, util_max
 SCHED_ATTR = struct.Struct("<IIQiIQQQII")
@@ -331,6 +332,8 @@ def prompt_scheduling(wanted: str = "auto") -> str:
         except (OSError, AttributeError):
             if wanted == "fifo":
                 return "normal"
+    if SYS_SCHED_SETATTR is None:
+        return "normal"
     attr = SCHED_ATTR.pack(SCHED_ATTR.size, 0, 0, 0, 0, SHORT_SLICE_NS, 0, 0, 0, 0)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
