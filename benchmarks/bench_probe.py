@@ -673,40 +673,18 @@ def section_wake_floor(python: str, seconds: float) -> None:
 
 
 # -- 5. the holder against the threads' own fine stamps, per scheduling policy ---------------
-FINE_STAMPS = """
-import json, sys, threading, time
-stamps = {}
-def work(seconds):
-    clock = time.monotonic_ns
-    mine = stamps.setdefault(threading.get_native_id(), [])
-    end = clock() + int(seconds * 1e9)
-    while True:
-        k = 2000
-        while k > 0:
-            k -= 1
-        t = clock()
-        mine.append(t)
-        if t > end:
-            break
-sys.stdin.readline()
-threads = [threading.Thread(target=work, args=(float(sys.argv[2]),)) for _ in range(2)]
-for t in threads:
-    t.start()
-for t in threads:
-    t.join()
-with open(sys.argv[1], "w") as f:
-    json.dump(stamps, f)
-"""
+# the same target as the probe's integration test: its threads stamp every 30-50 µs
+FINE_STAMPS = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fine_stamps_target.py"
+)
 STAMP_POLICIES = ("auto", "short-slice", "normal")
 
 
 def stamped_run(python: str, tmp: str, policy: str) -> Tuple[float, float, float, float, str]:
     """(agree %, hand-off dating error median and p90 in µs, reads/s, policy in use)."""
-    script, out = os.path.join(tmp, "stamps.py"), os.path.join(tmp, "stamps.json")
-    with open(script, "w") as f:
-        f.write(FINE_STAMPS)
+    out = os.path.join(tmp, "stamps.json")
     probe = start_probe(DEFAULT_RATE_HZ, policy)
-    target = subprocess.Popen([python, script, out, "3"], stdin=subprocess.PIPE)
+    target = subprocess.Popen([python, FINE_STAMPS, out, "3"], stdin=subprocess.PIPE)
     changes: List[GilChange] = []
     rates: List[float] = []
     try:

@@ -132,34 +132,8 @@ def test_holder_is_always_a_target_thread_or_nobody(
     assert {tid for tid, _ in info.idents} >= busy & holders
 
 
-# Two threads that stamp every ~2,000 iterations (30-50 µs): between two stamps of one
-# thread with no other thread's stamp between, that thread ran bytecode, so it held the GIL.
-FINE_STAMPS = textwrap.dedent(
-    """
-    import json, sys, threading, time
-    stamps = {}
-    def work(seconds):
-        clock = time.monotonic_ns
-        mine = stamps.setdefault(threading.get_native_id(), [])
-        end = clock() + int(seconds * 1e9)
-        while True:
-            k = 2000
-            while k > 0:
-                k -= 1
-            t = clock()
-            mine.append(t)
-            if t > end:
-                break
-    sys.stdin.readline()  # "go", once the probe reads us
-    threads = [threading.Thread(target=work, args=(float(sys.argv[2]),)) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    with open(sys.argv[1], "w") as f:
-        json.dump(stamps, f)
-    """
-)
+# Its threads stamp every 30-50 µs: where they are certain who held the GIL, ground truth.
+FINE_STAMPS = Path(__file__).resolve().parent.parent / "fine_stamps_target.py"
 
 
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
@@ -169,9 +143,8 @@ def test_holder_agrees_with_the_threads_own_stamps(
     """Where the target's own stamps say who held the GIL, so does the probe: its reads are
     on time and a hand-off is dated where it happened (not ms late, as when a read delayed
     by the hand-off itself was dated at the middle of its gap)."""
-    script, out = tmp_path / "stamps.py", tmp_path / "stamps.json"
-    script.write_text(FINE_STAMPS)
-    target = subprocess.Popen([python, str(script), str(out), "2"], stdin=subprocess.PIPE)
+    out = tmp_path / "stamps.json"
+    target = subprocess.Popen([python, str(FINE_STAMPS), str(out), "2"], stdin=subprocess.PIPE)
     assert target.stdin is not None
     changes: List[GilChange] = []
     try:
