@@ -14,8 +14,9 @@ import shutil
 import subprocess
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Set
+from typing import Any, Iterator, List, Set
 
 import pytest
 
@@ -78,6 +79,19 @@ def wait_for(probe: GilProbe, pid: int, states: Set[str], timeout_s: float = 15.
     raise AssertionError(f"probe state for {pid}: {t}")
 
 
+@contextmanager
+def probed(probe: GilProbe, argv: List[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A target started with ``argv``, once the probe has verified it; killed afterwards."""
+    target = subprocess.Popen(argv, **popen)
+    try:
+        probe.watch(target.pid)
+        assert wait_for(probe, target.pid, {"ready", "failed"}) == "ready"
+        yield target
+    finally:
+        target.kill()
+        target.wait()
+
+
 def tasks(pid: int) -> Set[int]:
     try:
         return {int(t) for t in os.listdir(f"/proc/{pid}/task")}
@@ -105,12 +119,9 @@ def test_layout_is_found_by_the_targets_own_interpreter(version: str, python: st
 def test_holder_is_always_a_target_thread_or_nobody(
     version: str, python: str, script: Path, probe: GilProbe
 ) -> None:
-    target = subprocess.Popen([python, str(script), "2.5"])
     seen_tasks: Set[int] = set()
     changes: List[GilChange] = []
-    try:
-        probe.watch(target.pid)
-        assert wait_for(probe, target.pid, {"ready", "failed"}) == "ready"
+    with probed(probe, [python, str(script), "2.5"]) as target:
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             seen_tasks |= tasks(target.pid)
@@ -118,9 +129,6 @@ def test_holder_is_always_a_target_thread_or_nobody(
             time.sleep(0.05)
         changes += probe.drain()
         info = probe.target(target.pid)
-    finally:
-        target.kill()
-        target.wait()
     assert info is not None and info.reads_per_s > 3000, info
     holders = {c.tid for c in changes}
     assert holders <= seen_tasks | {0}, (holders, seen_tasks)
@@ -144,12 +152,10 @@ def test_holder_agrees_with_the_threads_own_stamps(
     on time and a hand-off is dated where it happened (not ms late, as when a read delayed
     by the hand-off itself was dated at the middle of its gap)."""
     out = tmp_path / "stamps.json"
-    target = subprocess.Popen([python, str(FINE_STAMPS), str(out), "2"], stdin=subprocess.PIPE)
-    assert target.stdin is not None
     changes: List[GilChange] = []
-    try:
-        probe.watch(target.pid)
-        assert wait_for(probe, target.pid, {"ready", "failed"}) == "ready"
+    argv = [python, str(FINE_STAMPS), str(out), "2"]
+    with probed(probe, argv, stdin=subprocess.PIPE) as target:
+        assert target.stdin is not None
         target.stdin.write(b"go\n")
         target.stdin.close()
         while target.poll() is None:
@@ -157,9 +163,6 @@ def test_holder_agrees_with_the_threads_own_stamps(
             time.sleep(0.02)
         time.sleep(0.1)
         changes += probe.drain()
-    finally:
-        target.kill()
-        target.wait()
     assert target.returncode == 0
     stamps = sorted((t, int(tid)) for tid, ts in json.loads(out.read_text()).items() for t in ts)
     mine = [c for c in changes if c.pid == target.pid]
@@ -200,25 +203,14 @@ def test_share_agrees_with_the_workers_report(version: str, python: str) -> None
 def test_a_target_exiting_mid_probe_ends_cleanly(
     version: str, python: str, script: Path, probe: GilProbe
 ) -> None:
-    short = subprocess.Popen([python, str(script), "0.8"])
-    try:
-        probe.watch(short.pid)
-        assert wait_for(probe, short.pid, {"ready", "failed"}) == "ready"
+    with probed(probe, [python, str(script), "0.8"]) as short:
         assert short.wait(10) == 0
         assert wait_for(probe, short.pid, {"ended", "failed"}, 5) == "ended"
-    finally:
-        short.kill()
-        short.wait()
     assert probe.running and not probe.error
     # and it goes on probing whatever comes next; its layout is cached now, so the watch
     # can arrive before the loader has mapped libpython (CI once failed on exactly that)
-    other = subprocess.Popen([python, str(script), "3"])
-    try:
-        probe.watch(other.pid)
-        assert wait_for(probe, other.pid, {"ready", "failed"}) == "ready"
-    finally:
-        other.kill()
-        other.wait()
+    with probed(probe, [python, str(script), "3"]):
+        pass
 
 
 def test_a_target_watched_before_its_loader_ran_is_waited_for(
@@ -227,13 +219,8 @@ def test_a_target_watched_before_its_loader_ran_is_waited_for(
     """Stopped at exec (PTRACE_TRACEME), before libpython is mapped: the probe must wait
     for the interpreter instead of deciding the process does not use the library."""
     python = PYTHONS[-1][1]
-    warm = subprocess.Popen([python, str(script), "1"])  # puts the layout in the cache
-    try:
-        probe.watch(warm.pid)
-        assert wait_for(probe, warm.pid, {"ready", "failed"}) == "ready"
-    finally:
-        warm.kill()
-        warm.wait()
+    with probed(probe, [python, str(script), "1"]):
+        pass  # puts the layout in the cache
     libc = ctypes.CDLL(None, use_errno=True)
     stopped = subprocess.Popen(
         [python, str(script), "2"], preexec_fn=lambda: libc.ptrace(PTRACE_TRACEME, 0, 0, 0)
