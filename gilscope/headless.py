@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from gilscope.model.metrics import LatencyFigures
+from gilscope.model.timeline import Timeline
 from gilscope.scenarios.workload import RunState, WorkloadSpec
 from gilscope.session import Session
 
@@ -25,21 +26,27 @@ def run_headless(
     """
     stop = stop or threading.Event()
     session.start(plan)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and (session.state not in TERMINAL or session.plan_remaining):
+    deadline_ns = time.monotonic_ns() + int(seconds * 1e9)
+    while time.monotonic_ns() < deadline_ns and (
+        session.state not in TERMINAL or session.plan_remaining
+    ):
         if stop.wait(0.05):
             return None
-    # Let the collector fold in the last stamps and py-spy's last windows land.
+    # Let the collector fold in the last stamps and py-spy's last windows land; what
+    # happened after the deadline is not part of the observation.
     if stop.wait(0.3):
         return None
-    return report(session)
+    return report(session, until_ns=deadline_ns)
 
 
-def report(session: Session) -> Dict[str, Any]:
+def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
+    """The whole observation, up to ``until_ns`` (monotonic) if given."""
     snap = session.snapshot()
     timeline = snap.timeline  # the run these figures came from, even if a restart raced
     end = timeline.latest_ns or snap.now_ns
-    start = timeline.started_ns() or end  # lanes that never ran do not count
+    if until_ns is not None:
+        end = min(end, until_ns)
+    start = min(timeline.started_ns() or end, end)  # lanes that never ran do not count
     processes: Dict[int, List[Dict[str, Any]]] = {}
     by_key = {row.key: row for row in snap.threads}
     span = end - start
@@ -104,7 +111,10 @@ def report(session: Session) -> Dict[str, Any]:
             "interval_ms": probe.interval_ms,
             "scheduling": probe.scheduling,
         },
-        "processes": [{"pid": pid, "threads": threads} for pid, threads in processes.items()],
+        "processes": [
+            {"pid": pid, "threads": threads, **_unseen(reference, pid, ref_span)}
+            for pid, threads in processes.items()
+        ],
         "latency": _latency(snap.latency),
         "results": [
             {
@@ -129,6 +139,15 @@ def report(session: Session) -> Dict[str, Any]:
             log_tail=[line.text for line in snap.log[-20:]],
         )
     return doc
+
+
+def _unseen(reference: Optional[Timeline], pid: int, span: Tuple[int, int]) -> Dict[str, Any]:
+    """How much of the run the workers' report could not see (stamps too far apart: its
+    threads were off a CPU), which bounds how well it can check the probe."""
+    if reference is None or span[1] <= span[0]:
+        return {}
+    ns, gaps = reference.unseen(pid)
+    return {"reference_unseen": round(ns / (span[1] - span[0]), 4), "reference_unseen_gaps": gaps}
 
 
 def _latency(lat: Optional[LatencyFigures]) -> Optional[Dict[str, Any]]:

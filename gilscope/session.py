@@ -188,7 +188,10 @@ class Session:
         # Sorting up to 2 × 20,000 latencies is not free: only after new ones arrive.
         self._latency_figures: Optional[LatencyFigures] = None
         self._problems: List[str] = []
-        self._stack_windows: Dict[int, PySpyWindow] = {}  # latest of any kind: stacks
+        # Per lane, the latest window (of any kind) in which py-spy saw the thread hold the
+        # GIL: its stacks. Not the process's latest window: one cut short at exit may not
+        # have caught a thread at all.
+        self._held_stacks: Dict[LaneKey, ThreadGil] = {}
         # Whole run, per lane: [py-spy samples, intervals, sum of exact shares, windows].
         self._pyspy_totals: Dict[LaneKey, List[float]] = {}
         self._cpu_totals: Dict[LaneKey, int] = {}  # CPU ns while the run ran
@@ -344,7 +347,7 @@ class Session:
         self._switch_recent.clear()
         self._window_count = 0
         self._lost_reported = False
-        self._stack_windows.clear()
+        self._held_stacks.clear()
         self._pyspy_totals.clear()
         self._cpu_totals.clear()
         self._recent.clear()
@@ -531,15 +534,23 @@ class Session:
             )
 
     def _add_target_lane(self, pid: int, tid: int) -> LaneKey:
-        """A thread the probe saw holding the GIL before /proc listed it."""
+        """A thread the probe saw holding the GIL before /proc listed it (or after it left
+        the live lanes: an ended thread keeps its lane and the name py-spy gave it)."""
+        known = self._seen.get(LaneKey(pid, tid))
+        if known is not None:
+            return known.key
         lane = self._new_target_lane(pid, tid)
         self._lanes = tuple(sorted((*self._lanes, lane), key=_thread_order))
         self._seen[lane.key] = lane
         return lane.key
 
     def _new_target_lane(self, pid: int, tid: int) -> LaneInfo:
-        """A lane for one of an external target's threads, named as the kernel knows it."""
+        """A lane for one of an external target's threads, named as the kernel knows it
+        (or the lane it already had, with the name py-spy gave it)."""
         key = LaneKey(pid, tid)
+        known = self._seen.get(key)
+        if known is not None:
+            return known
         name = thread_name(pid, tid)
         self.timeline.add_lane(key, name, 0, 0)
         info = self._target.info if self._target is not None else None
@@ -646,7 +657,7 @@ class Session:
             lanes = [lane for lane in self._lanes if lane.key.pid == window.pid]
             if not lanes:
                 return
-            self._stack_windows[window.pid] = window
+            self._note_stacks(window, lanes)
             self._window_count += 1
             if not window.complete:
                 return  # its interval count is a guess: good for stacks, not for shares
@@ -658,8 +669,10 @@ class Session:
             self._count_rate(window)
             running = self._workload is not None and self._workload.state is RunState.RUNNING
             started = min(self.timeline.first_ns(lane.key) for lane in lanes)
-            if not running or not started or window.start_ns < started:
-                return  # straddles the start or end: our window clock is only good to ~10 ms
+            if not running or not started or window.start_ns < started or not window.timed:
+                # straddles the start or end (our window clock is only good to ~10 ms), or
+                # its start is only a guess
+                return
             for lane in lanes:
                 exact = self.timeline.held_between(lane.key, window.start_ns, window.end_ns)
                 thread = _pyspy_thread(window, lane)
@@ -677,7 +690,6 @@ class Session:
         with self._lock:
             if self._target is None or window.pid != self._target.pid:
                 return
-            self._stack_windows[window.pid] = window
             self._window_count += 1
             # py-spy names threads by Linux tid on CPython 3.11+, but by pthread id on
             # 3.9/3.10, which cannot be matched with /proc's tids from outside: those get
@@ -705,6 +717,7 @@ class Session:
                 named.append(lane)
             self._lanes = tuple(named)
             self._seen.update((lane.key, lane) for lane in named)
+            self._note_stacks(window, self._with_idents(self._seen.values()))
             # A window cut short by the target's exit has an estimated interval count; for
             # a process without beacons it is still the best figure there is (and for a
             # short script, the only one).
@@ -725,8 +738,17 @@ class Session:
                 if window.pid not in self._probe_drawn:  # the probe's exact lanes win
                     self.timeline.add_sampled(lane.key, start, window.end_ns, share)
 
+    def _note_stacks(self, window: PySpyWindow, lanes: Iterable[LaneInfo]) -> None:
+        """Keep each lane's stacks from the latest window that saw its thread hold the GIL."""
+        for lane in lanes:
+            thread = _pyspy_thread(window, lane)
+            if thread is not None and thread.stacks:
+                self._held_stacks[lane.key] = thread
+
     def _count_rate(self, window: PySpyWindow) -> None:
         """A complete window's achieved rate, for all of a process's overlapping windows."""
+        if not window.timed:
+            return  # its length is unknown: no rate
         rate = window.rate_hz * WINDOW_S / PERIOD_S
         self._rates.append(rate)
         self._rate_sum += rate
@@ -773,7 +795,7 @@ class Session:
                 if self._target is None and lane.key.pid in self._probe_drawn:
                     ref = self.reference.totals if done else self.reference.stats
                     reference = ref(lane.key, *span).gil_share
-                seen = _pyspy_thread(self._stack_windows.get(lane.key.pid), lane)
+                seen = self._held_stacks.get(lane.key)
                 function = ""
                 if seen is not None and seen.stacks and seen.stacks[0].frames:
                     top = seen.stacks[0].frames

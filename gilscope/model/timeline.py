@@ -121,6 +121,11 @@ class _ProcessTrack:
     def __init__(self) -> None:
         self.last_lane: Optional[Lane] = None
         self.last_stamp = 0
+        # Stamps only: time between two of the process's stamps beyond two chunks (a
+        # hand-off costs up to two), during which the stamps cannot say who held the GIL:
+        # its threads were off a CPU (a busy machine). How far the report can be trusted.
+        self.unseen_ns = 0
+        self.unseen_gaps = 0
 
 
 class Timeline:
@@ -178,6 +183,11 @@ class Timeline:
             # Older than a stamp of this process already replayed (only possible if a caller
             # gives no ``upto``): replaying it would make an inverted, overlapping run.
             return
+        if track.last_stamp:
+            unseen = t - track.last_stamp - 2 * lane.chunk_est
+            if unseen > 0:
+                track.unseen_ns += unseen
+                track.unseen_gaps += 1
         gap = t - lane.last_stamp
         if track.last_lane is lane and lane.last_stamp and gap <= HOLD_GAP_MAX_NS:
             # Nobody else ran since this thread's last stamp: it held the GIL throughout.
@@ -313,6 +323,12 @@ class Timeline:
         """The run's first GIL acquisition by any lane (0 if none has run yet)."""
         with self._lock:
             return min((lane.first_ns for lane in self._lanes.values() if lane.first_ns), default=0)
+
+    def unseen(self, pid: int) -> Tuple[int, int]:
+        """(ns, gaps) of ``pid``'s stamps too far apart to say who held the GIL."""
+        with self._lock:
+            track = self._procs.get(pid)
+            return (track.unseen_ns, track.unseen_gaps) if track is not None else (0, 0)
 
     def first_ns(self, key: LaneKey) -> int:
         """When the lane first held the GIL (0 if never)."""

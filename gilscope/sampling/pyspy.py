@@ -72,6 +72,9 @@ class PySpyWindow:
     intervals: int
     complete: bool  # False when the target exited before the window's end
     threads: Tuple[ThreadGil, ...]
+    # False when py-spy's start and end lines reached us in one read (we were late for
+    # both): the window's length is then unknown, and it says nothing about the rate.
+    timed: bool = True
 
     @property
     def rate_hz(self) -> float:
@@ -160,6 +163,9 @@ class _Window:
         self.intervals = intervals
         self.start_ns = 0
         self.end_ns = 0
+        self.start_read = 0  # which read of py-spy's output saw the start line
+        self.end_read = 0
+        self.reads = 0
         self.target_exited = False
         self.buffer = b""
 
@@ -292,15 +298,16 @@ class PySpySampler:
             return
         now = time.monotonic_ns()
         if chunk:
+            window.reads += 1
             window.buffer += chunk
             *lines, window.buffer = window.buffer.split(b"\n")
             for line in lines:
                 if b"Sampling process" in line:
-                    window.start_ns = now
+                    window.start_ns, window.start_read = now, window.reads
                 elif b"process exited" in line:
                     window.target_exited = True
                 elif b"Wrote" in line:
-                    window.end_ns = now
+                    window.end_ns, window.end_read = now, window.reads
             return
         self._selector.unregister(stdout)
         del self._windows[window.proc.pid]
@@ -329,17 +336,25 @@ class PySpySampler:
             return
         self._failures.pop(window.pid, None)
         end = window.end_ns or now
+        start = window.start_ns
+        # Both lines in one read: we only know when the window ended. A complete window
+        # lasted WINDOW_S; one cut short by the target's exit at most that (counted as
+        # whole: its shares then read low rather than absurdly high).
+        timed = window.start_read != (window.end_read or window.reads)
+        if not timed:
+            start = end - int(WINDOW_S * 1e9)
         intervals = window.intervals
         if window.target_exited:
             # Fewer intervals than planned; estimate from the nominal rate.
-            intervals = round((end - window.start_ns) / 1e9 * window.intervals / WINDOW_S)
+            intervals = round((end - start) / 1e9 * window.intervals / WINDOW_S)
         result = PySpyWindow(
             pid=window.pid,
-            start_ns=window.start_ns,
+            start_ns=start,
             end_ns=end,
             intervals=max(intervals, 1),
             complete=not window.target_exited,
             threads=parse_raw(text, max(intervals, 1)),
+            timed=timed,
         )
         self.windows.append(result)
         if self._on_window is not None:

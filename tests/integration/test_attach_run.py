@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+import psutil
 import pytest
 
 from tests.cli_run import run_gilscope
@@ -53,6 +54,35 @@ def threads_of(doc: Dict[str, Any]) -> List[Dict[str, Any]]:
     return [t for p in doc["processes"] for t in p["threads"]]
 
 
+def wait_for_line(proc: subprocess.Popen[bytes], line: str, timeout_s: float = 30) -> None:
+    """Read ``proc``'s stdout until ``line``: the target has got that far."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = proc.stdout.readline()
+        if not got:
+            raise AssertionError(f"target ended before printing {line!r}")
+        if got.decode().strip() == line:
+            return
+    raise AssertionError(f"target did not print {line!r} within {timeout_s} s")
+
+
+def wait_for_pyspy_on(observer: int, pid: int, timeout_s: float = 30) -> None:
+    """Until gilscope (``observer``) runs a py-spy on ``pid``: it has attached."""
+    parent = psutil.Process(observer)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for child in parent.children(recursive=True):
+            try:
+                argv = child.cmdline()
+            except psutil.Error:
+                continue
+            if argv and "py-spy" in argv[0] and str(pid) in argv and "record" in argv:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"gilscope never ran py-spy on {pid}")
+
+
 @pytest.fixture
 def script(tmp_path: Path) -> Path:
     path = tmp_path / "target.py"
@@ -80,10 +110,11 @@ def test_run_reports_threads_output_and_exit_status(script: Path) -> None:
 
 def test_attach_follows_a_live_process_and_leaves_it_running(script: Path) -> None:
     target = subprocess.Popen(
-        [sys.executable, str(script), "60"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, str(script), "60"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     try:
-        time.sleep(0.3)
+        # From here on both threads are busy, so one of them always holds the GIL.
+        wait_for_line(target, "spinner started")
         proc = gilscope("attach", str(target.pid), "--headless", "--seconds", "3")
         assert proc.returncode == 0, proc.stderr
         doc = json.loads(proc.stdout)
@@ -94,7 +125,7 @@ def test_attach_follows_a_live_process_and_leaves_it_running(script: Path) -> No
         (process,) = doc["processes"]
         assert process["pid"] == target.pid
         names = [t["name"] for t in process["threads"]]
-        assert "late-spinner" in names, names  # started after gilscope attached
+        assert "late-spinner" in names, names
         shares = [t["gil_share"] for t in process["threads"]]
         assert all(s is not None and 0.0 <= s <= 1.0 for s in shares)
         assert 0.8 < sum(shares) <= 1.05, shares  # two busy threads: someone always holds it
@@ -108,15 +139,26 @@ def test_attach_follows_a_live_process_and_leaves_it_running(script: Path) -> No
 
 def test_attach_to_a_target_that_exits(script: Path) -> None:
     target = subprocess.Popen(
-        [sys.executable, str(script), "1.5"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, str(script), "60"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
     )
     try:
-        time.sleep(0.2)
-        t0 = time.monotonic()
-        proc = gilscope("attach", str(target.pid), "--headless", "--seconds", "30")
-        assert time.monotonic() - t0 < 15  # ended with the target, not at --seconds
-        assert proc.returncode == 0, proc.stderr
-        doc = json.loads(proc.stdout)
+        wait_for_line(target, "target up")
+        observer = subprocess.Popen(
+            [sys.executable, "-m", "gilscope", "attach", str(target.pid), "--headless",
+             "--seconds", "60"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            wait_for_pyspy_on(observer.pid, target.pid)  # it is observing
+            target.terminate()
+            t0 = time.monotonic()
+            out, err = observer.communicate(timeout=30)
+            assert time.monotonic() - t0 < 15  # ended with the target, not at --seconds
+        finally:
+            observer.kill()
+            observer.wait()
+        assert observer.returncode == 0, err
+        doc = json.loads(out)
         assert doc["state"] == "done"
     finally:
         target.kill()

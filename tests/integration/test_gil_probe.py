@@ -30,20 +30,23 @@ pytestmark = pytest.mark.integration
 PTRACE_TRACEME = 0
 PTRACE_DETACH = 17
 
+# Two countdown threads that run until the script's stdin closes: a target lives as long as
+# its test needs, however long the probe takes to verify it on a busy machine.
 COUNTDOWN = textwrap.dedent(
     """
-    import sys, threading, time
+    import sys, threading
     def countdown(n):
         while n > 0:
             n -= 1
-    seconds = float(sys.argv[1])
+    stop = threading.Event()
     def busy():
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while not stop.is_set():
             countdown(20_000)
     threads = [threading.Thread(target=busy, name=f"busy-{i}") for i in range(2)]
     for t in threads:
         t.start()
+    sys.stdin.read()
+    stop.set()
     for t in threads:
         t.join()
     """
@@ -81,7 +84,9 @@ def wait_for(probe: GilProbe, pid: int, states: Set[str], timeout_s: float = 15.
 
 @contextmanager
 def probed(probe: GilProbe, argv: List[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """A target started with ``argv``, once the probe has verified it; killed afterwards."""
+    """A target started with ``argv``, once the probe has verified it; killed afterwards.
+    Its stdin is a pipe (the countdown script runs until it closes)."""
+    popen.setdefault("stdin", subprocess.PIPE)
     target = subprocess.Popen(argv, **popen)
     try:
         probe.watch(target.pid)
@@ -90,6 +95,8 @@ def probed(probe: GilProbe, argv: List[str], **popen: Any) -> Iterator[subproces
     finally:
         target.kill()
         target.wait()
+        if target.stdin is not None:
+            target.stdin.close()
 
 
 def tasks(pid: int) -> Set[int]:
@@ -121,7 +128,7 @@ def test_holder_is_always_a_target_thread_or_nobody(
 ) -> None:
     seen_tasks: Set[int] = set()
     changes: List[GilChange] = []
-    with probed(probe, [python, str(script), "2.5"]) as target:
+    with probed(probe, [python, str(script)]) as target:
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             seen_tasks |= tasks(target.pid)
@@ -142,6 +149,7 @@ def test_holder_is_always_a_target_thread_or_nobody(
 
 # Its threads stamp every 30-50 µs: where they are certain who held the GIL, ground truth.
 FINE_STAMPS = Path(__file__).resolve().parent.parent / "fine_stamps_target.py"
+CERTAIN_WANTED = 10_000
 
 
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
@@ -153,7 +161,10 @@ def test_holder_agrees_with_the_threads_own_stamps(
     by the hand-off itself was dated at the middle of its gap)."""
     out = tmp_path / "stamps.json"
     changes: List[GilChange] = []
-    argv = [python, str(FINE_STAMPS), str(out), "2"]
+    # 2 s, and on until 11,000 certain pairs as the target counts them (fewer come per
+    # second on a busy machine); a switch between its clock read and its note of who
+    # stamped last can make its count and ours differ by a few
+    argv = [python, str(FINE_STAMPS), str(out), "2", str(CERTAIN_WANTED * 11 // 10)]
     with probed(probe, argv, stdin=subprocess.PIPE) as target:
         assert target.stdin is not None
         target.stdin.write(b"go\n")
@@ -161,7 +172,7 @@ def test_holder_agrees_with_the_threads_own_stamps(
         while target.poll() is None:
             changes += probe.drain()
             time.sleep(0.02)
-        time.sleep(0.1)
+        wait_for(probe, target.pid, {"ended", "failed"})  # its last changes are in
         changes += probe.drain()
     assert target.returncode == 0
     stamps = sorted((t, int(tid)) for tid, ts in json.loads(out.read_text()).items() for t in ts)
@@ -174,7 +185,7 @@ def test_holder_agrees_with_the_threads_own_stamps(
         certain += 1
         i = bisect.bisect_right(times, (t1 + t2) // 2) - 1
         agree += i >= 0 and mine[i].tid == tid1
-    assert certain > 10_000, certain
+    assert certain >= CERTAIN_WANTED, certain
     # measured 99.8-99.9 % (SCHED_FIFO), ~99 % under the normal policy; 90 % before the fix
     assert agree / certain > 0.97, (agree, certain, probe.stats().scheduling)
 
@@ -189,27 +200,37 @@ def test_share_agrees_with_the_workers_report(version: str, python: str) -> None
     doc = json.loads(proc.stdout)
     assert doc["source"] == "probe", doc["probe"]
     assert doc["python_version"] == version
-    threads = doc["processes"][0]["threads"]
+    (process,) = doc["processes"]
+    threads = process["threads"]
     assert len(threads) == 2
+    # Where the report's stamps are too far apart to say who held the GIL (its threads
+    # were off a CPU: a busy machine), it cannot check the probe: the share bound grows by
+    # exactly that time. A hold it missed is two hand-offs, and one can hide in a gap, plus
+    # one more per switch interval the gap lasts. On an idle machine both are ~0.
+    unseen, gaps = process["reference_unseen"], process["reference_unseen_gaps"]
     for t in threads:
-        # generous: the goal is 1 pp; the hand-off gaps the report splits are ~1 pp
-        assert abs(t["gil_share"] - t["gil_share_reference"]) < 0.03, t
+        # the goal is 1 pp; the hand-off gaps the report splits are ~1 pp
+        assert abs(t["gil_share"] - t["gil_share_reference"]) < 0.03 + unseen, (t, unseen)
     reference = sum(t["handoffs_reference"] for t in threads)
     assert reference > 20
-    assert abs(doc["probe"]["handoffs"] - reference) <= max(3, 0.1 * reference), doc["probe"]
+    unseen_ms = unseen * doc["observed_s"] * 1000
+    slack = max(3, 0.1 * reference) + 2 * (gaps + unseen_ms / doc["probe"]["interval_ms"])
+    assert abs(doc["probe"]["handoffs"] - reference) <= slack, (doc["probe"], gaps)
 
 
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
 def test_a_target_exiting_mid_probe_ends_cleanly(
     version: str, python: str, script: Path, probe: GilProbe
 ) -> None:
-    with probed(probe, [python, str(script), "0.8"]) as short:
+    with probed(probe, [python, str(script)]) as short:
+        assert short.stdin is not None
+        short.stdin.close()  # ends it while the probe reads it
         assert short.wait(10) == 0
         assert wait_for(probe, short.pid, {"ended", "failed"}, 5) == "ended"
     assert probe.running and not probe.error
     # and it goes on probing whatever comes next; its layout is cached now, so the watch
     # can arrive before the loader has mapped libpython (CI once failed on exactly that)
-    with probed(probe, [python, str(script), "3"]):
+    with probed(probe, [python, str(script)]):
         pass
 
 
@@ -219,11 +240,13 @@ def test_a_target_watched_before_its_loader_ran_is_waited_for(
     """Stopped at exec (PTRACE_TRACEME), before libpython is mapped: the probe must wait
     for the interpreter instead of deciding the process does not use the library."""
     python = PYTHONS[-1][1]
-    with probed(probe, [python, str(script), "1"]):
+    with probed(probe, [python, str(script)]):
         pass  # puts the layout in the cache
     libc = ctypes.CDLL(None, use_errno=True)
     stopped = subprocess.Popen(
-        [python, str(script), "2"], preexec_fn=lambda: libc.ptrace(PTRACE_TRACEME, 0, 0, 0)
+        [python, str(script)],
+        stdin=subprocess.PIPE,
+        preexec_fn=lambda: libc.ptrace(PTRACE_TRACEME, 0, 0, 0),
     )
     try:
         _, status = os.waitpid(stopped.pid, os.WUNTRACED)

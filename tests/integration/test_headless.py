@@ -68,7 +68,9 @@ def test_a_run_cut_short_has_no_wall_time() -> None:
     doc = headless("--scenario", "threads", "--count", "3000000000", "--seconds", "2")
     assert doc["wall_s"] is None
     assert doc["state"] == "running"
-    assert 1.0 < doc["observed_s"] < 10
+    # Observed from the first hand-off to the last within the 2 s (how soon the workers
+    # start depends on the machine's load): some of it, never more.
+    assert 0 < doc["observed_s"] <= 2.0
     (process,) = doc["processes"]
     assert all(t["gil_share"] >= 0.25 for t in process["threads"])
 
