@@ -93,7 +93,9 @@ def test_quitting_stops_every_child(
     proc, master, screen = _start_app("--scenario", "threads")
     try:
         kids = _wait_for_children(proc)
-        time.sleep(1.0)  # let the UI draw a few frames
+        deadline = time.monotonic() + 30
+        while b"Relay race" not in b"".join(screen) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until the UI has drawn
         assert b"Relay race" in b"".join(screen)
         t0 = time.monotonic()
         quit_app(proc, master)
