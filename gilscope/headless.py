@@ -6,10 +6,14 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from gilscope.model.metrics import LatencyFigures
+from gilscope.model.lanes import LaneStats
+from gilscope.model.metrics import LatencyFigures, RunRecord, agreement_pp
+from gilscope.model.threads import ThreadRecord
 from gilscope.model.timeline import Timeline
+from gilscope.observe.observation import Observation
 from gilscope.scenarios.workload import RunState, WorkloadSpec
 from gilscope.session import Session
+from gilscope.snapshot import Snapshot
 
 TERMINAL = (RunState.DONE, RunState.FAILED, RunState.STOPPED)
 
@@ -41,44 +45,40 @@ def run_headless(
 
 def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
     """The whole observation, up to ``until_ns`` (monotonic) if given."""
-    snap = session.snapshot()
-    timeline = snap.timeline  # the run these figures came from, even if a restart raced
+    with session.observed() as obs:
+        return _report(session.snapshot(), obs, until_ns)
+
+
+def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[str, Any]:
+    timeline = obs.timeline
     end = timeline.latest_ns or snap.now_ns
     if until_ns is not None:
         end = min(end, until_ns)
     start = min(timeline.started_ns() or end, end)  # lanes that never ran do not count
-    processes: Dict[int, List[Dict[str, Any]]] = {}
-    by_key = {row.key: row for row in snap.threads}
-    span = end - start
     sampled = snap.gil_source == "py-spy"
-    reference = session.reference if snap.gil_source == "probe" and not snap.target else None
-    ref_span = session.reference_span()
-    for lane in session.every_lane():
-        totals = timeline.totals(lane.key, start, end)
-        row = by_key.get(lane.key)
-        share = session.pyspy_share(lane.key) if sampled else totals.gil_share
-        # Over the report's own span (its first to last stamp): the probe's lanes over the
-        # same span, so both shares have one denominator.
-        ref = reference.totals(lane.key, *ref_span) if reference is not None else None
-        processes.setdefault(lane.key.pid, []).append(
-            {
-                "tid": lane.tid or lane.ident,
-                "name": lane.name,
-                # No GIL (free-threaded): no share at all, rather than a misleading 0.
-                "gil_share": _round(share) if lane.gil else None,
-                "gil_share_pyspy": _round(session.pyspy_share(lane.key)),
-                # the workers' own report, which the probe is checked against
-                "gil_share_reference": _round(ref.gil_share) if ref and lane.gil else None,
-                "handoffs_reference": ref.runs if ref is not None else None,
-                "cpu": round(session.cpu_share(lane.key, span), 4),
-                # Samples have no runs: hand-offs and hold times need the beacons.
-                "handoffs_per_s": None if sampled else round(totals.handoffs_per_s, 2),
-                "mean_hold_ms": None if sampled else round(totals.mean_hold_ms, 3),
-                "function": row.function if row else "",
-            }
-        )
-    pyspy = session.overall_pyspy()
+    reference = obs.reference()
+    ref_span = (reference.started_ns(), reference.latest_ns) if reference else (0, 0)
+    processes = []
+    for pid in obs.observed_pids():
+        threads = [
+            _thread(obs, record, start, end, sampled, reference, ref_span)
+            for record in obs.threads.records()
+            if record.key.pid == pid
+        ]
+        families = [
+            {"family": name, "threads": tally.members,
+             **_figures(tally.stats(start, end), tally.cpu_ns, end - start, sampled)}
+            for name, tally in obs.threads.families(pid).items()
+            if tally.members > 1
+        ]  # fmt: skip
+        entry: Dict[str, Any] = {"pid": pid, "threads": threads, "families": families}
+        if obs.threads.forgotten(pid):
+            entry["threads_not_listed"] = obs.threads.forgotten(pid)  # beyond the bound
+        entry.update(_unseen(reference, pid, ref_span))
+        processes.append(entry)
+    pyspy = obs.pyspy.figures()
     probe = snap.probe
+    results = [_result(r) for r in snap.results]
     doc = {
         # probe: read from each process's memory at kHz; beacons: the workers stamp who holds
         # the GIL (probe off or failed); py-spy: sampled windows
@@ -88,17 +88,19 @@ def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
         "workers": snap.spec.workers,
         "switch_ms": snap.spec.switch_ms,
         "python": snap.spec.python,
-        "python_version": snap.python_version or session.python_version(),
+        "python_version": snap.python_version,
         "gil": snap.gil,
         "state": snap.state.value,
         "error": snap.error or None,
         "wall_s": round(snap.wall_s, 4) if snap.wall_s is not None else None,
         "observed_s": round((end - start) / 1e9, 3) if end > start else 0.0,
-        "cores": [round(c, 4) for c in session.mean_cores()],
+        "cores": [round(c, 4) for c in obs.cpu.mean_cores()],
+        "other_cpu": _round(obs.cpu.other_cpu(), 3),
         "pyspy": {
-            "available": pyspy.available,
-            "rate_hz": _round(pyspy.rate_hz, 1),
-            "agreement_pp": _round(pyspy.agreement_pp, 2),
+            "available": snap.pyspy.available,
+            "rate_hz": _round(pyspy.overall_rate_hz, 1),
+            # Without beacons or a probe there is no exact share to agree with.
+            "agreement_pp": None if sampled else _round(pyspy.overall_agreement_pp, 2),
             "windows": pyspy.windows,
         },
         "probe": {
@@ -106,26 +108,14 @@ def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
             "note": probe.note,
             "reads_per_s": _round(probe.reads_per_s, 0),
             "cpu": _round(probe.cpu, 3),
-            "agreement_pp": _round(session.probe_agreement_pp(), 2),
-            "handoffs": session.probe_handoffs(),
+            "agreement_pp": _round(_probe_agreement(obs, reference, ref_span), 2),
+            "handoffs": obs.probe.handoffs(),
             "interval_ms": probe.interval_ms,
             "scheduling": probe.scheduling,
         },
-        "processes": [
-            {"pid": pid, "threads": threads, **_unseen(reference, pid, ref_span)}
-            for pid, threads in processes.items()
-        ],
+        "processes": processes,
         "latency": _latency(snap.latency),
-        "results": [
-            {
-                "scenario": r.scenario,
-                "count": r.count,
-                "workers": r.workers,
-                "wall_s": round(r.wall_s, 4),
-                "latency": _latency(r.latency),
-            }
-            for r in snap.results
-        ],
+        "results": results,
         "problems": list(snap.problems),
     }
     if snap.target:
@@ -139,6 +129,71 @@ def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
             log_tail=[line.text for line in snap.log[-20:]],
         )
     return doc
+
+
+def _thread(
+    obs: Observation, record: ThreadRecord, start: int, end: int, sampled: bool,
+    reference: Optional[Timeline], ref_span: Tuple[int, int],
+) -> Dict[str, Any]:  # fmt: skip
+    """One thread's figures over the whole observation."""
+    key = record.key
+    spy = obs.pyspy.share(key)
+    totals = obs.timeline.totals(key, start, end)
+    # Over the report's own span (its first to last stamp): the probe's lanes over the
+    # same span, so both shares have one denominator.
+    ref = reference.totals(key, *ref_span) if reference is not None else None
+    held = obs.pyspy.stack(key)
+    top = held.stacks[0].frames if held is not None and held.stacks else ()
+    figures = _figures(totals, obs.timeline.tally(key).cpu_ns, end - start, sampled)
+    if sampled:
+        figures["gil_share"] = _round(spy)
+    return {
+        "tid": record.tid or record.ident,
+        "name": record.name,
+        "alive": record.alive,
+        **figures,
+        "gil_share_pyspy": _round(spy),
+        # the workers' own report, which the probe is checked against
+        "gil_share_reference": _round(ref.gil_share) if ref and record.gil else None,
+        "handoffs_reference": ref.runs if ref is not None else None,
+        "function": top[-1].function if top else "",
+    } | ({} if record.gil else {"gil_share": None, "gil_share_pyspy": None})
+
+
+def _figures(st: LaneStats, cpu_ns: int, span: int, sampled: bool) -> Dict[str, Any]:
+    return {
+        "gil_share": round(st.gil_share, 4),
+        "cpu": round(min(1.0, cpu_ns / span), 4) if span > 0 else 0.0,
+        # Samples have no runs: hand-offs and hold times need the probe or the beacons.
+        "handoffs_per_s": None if sampled else round(st.handoffs_per_s, 2),
+        "mean_hold_ms": None if sampled else round(st.mean_hold_ms, 3),
+    }
+
+
+def _probe_agreement(
+    obs: Observation, reference: Optional[Timeline], span: Tuple[int, int]
+) -> Optional[float]:
+    """Whole run: mean |probe share - report share| over the probe-drawn lanes."""
+    if reference is None or span[1] <= span[0]:
+        return None
+    pairs = [
+        (obs.timeline.totals(r.key, *span).gil_share, reference.totals(r.key, *span).gil_share)
+        for r in obs.threads.records()
+        if r.key.pid in obs.probe.drawn and r.gil
+    ]
+    return agreement_pp(pairs)
+
+
+def _result(r: RunRecord) -> Dict[str, Any]:
+    return {
+        "scenario": r.scenario,
+        "count": r.count,
+        "workers": r.workers,
+        "wall_s": round(r.wall_s, 4),
+        "latency": _latency(r.latency),
+        # cores other processes kept busy meanwhile: a high figure makes the ratio suspect
+        "other_cpu": _round(r.other_cpu, 3),
+    }
 
 
 def _unseen(reference: Optional[Timeline], pid: int, span: Tuple[int, int]) -> Dict[str, Any]:

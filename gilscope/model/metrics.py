@@ -55,6 +55,7 @@ class RunRecord:
     workers: int
     wall_s: float
     latency: Optional[LatencyFigures] = None  # convoy only
+    other_cpu: Optional[float] = None  # cores other processes kept busy while it ran
 
 
 COUNTDOWN_FAMILY = ("sequential", "threads", "processes")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 import psutil
 
@@ -27,6 +27,44 @@ class CpuSample:
     end_ns: int
     cores: Tuple[float, ...]  # utilization per core, 0–1
     threads: Tuple[ThreadCpu, ...]
+    tids: Dict[int, List[int]] = field(default_factory=dict)  # per pid: every live thread
+
+
+class BusyMeter:
+    """How much CPU processes *other* than a set of process trees use: the machine's busy
+    time minus the trees' CPU time. Ratios of wall times mean little when it is high."""
+
+    def __init__(self) -> None:
+        self._last: Optional[Tuple[int, float, float]] = None  # (t_ns, machine s, trees s)
+
+    def sample(self, roots: Iterable[int]) -> Optional[float]:
+        """Cores the others kept busy since the previous call (None on the first)."""
+        now = time.monotonic_ns()
+        t = psutil.cpu_times()
+        machine = sum(t) - t.idle - getattr(t, "iowait", 0.0)
+        trees = sum(_tree_cpu_s(pid) for pid in set(roots))
+        last, self._last = self._last, (now, machine, trees)
+        if last is None or now <= last[0]:
+            return None
+        return max(0.0, ((machine - last[1]) - (trees - last[2])) / ((now - last[0]) / 1e9))
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds of ``pid`` and its descendants, the reaped ones included (they are in
+    their parents' children times), so the sum only grows while the tree lives."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            c = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += c.user + c.system + c.children_user + c.children_system
+    return total
 
 
 class CpuSampler:
@@ -44,8 +82,11 @@ class CpuSampler:
         dt_s = max((now - self._last_ns) / 1e9, 1e-6)
         threads = []
         seen: Dict[Tuple[int, int], float] = {}
+        tids: Dict[int, List[int]] = {}
         for pid in pids:
+            listed = tids.setdefault(pid, [])
             for tid, total in self._thread_times_of(pid):
+                listed.append(tid)
                 key = (pid, tid)
                 seen[key] = total
                 before = self._thread_times.get(key)
@@ -54,7 +95,7 @@ class CpuSampler:
                 used = max(0.0, total - before)
                 threads.append(ThreadCpu(pid, tid, min(1.0, used / dt_s), int(used * 1e9)))
         self._thread_times = seen
-        sample = CpuSample(self._last_ns, now, cores, tuple(threads))
+        sample = CpuSample(self._last_ns, now, cores, tuple(threads), tids)
         self._last_ns = now
         return sample
 

@@ -25,7 +25,7 @@ from gilscope.scenarios.workload import (
     WorkloadSpec,
     guided_plan,
 )
-from gilscope.session import Snapshot
+from gilscope.snapshot import Snapshot
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
 from gilscope.tui.screens.picker import MIXED, ScenarioPicker, choices

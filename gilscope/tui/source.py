@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional, Protocol
 
 from gilscope.scenarios.workload import WorkloadSpec
-from gilscope.session import Snapshot
+from gilscope.snapshot import Snapshot
 
 
 class SnapshotSource(Protocol):

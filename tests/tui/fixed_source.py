@@ -9,7 +9,7 @@ from gilscope.model.metrics import RunRecord
 from gilscope.model.timeline import MS, LaneKey, Timeline
 from gilscope.sampling.cpu import CpuSampler  # noqa: F401 - the real module must import
 from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec
-from gilscope.session import LaneInfo, ProbeStatus, PySpyStatus, Snapshot, StackRow, ThreadRow
+from gilscope.snapshot import LaneInfo, ProbeStatus, PySpyStatus, Snapshot, StackRow, ThreadRow
 
 NOW_NS = 1_000_000 * MS  # 1000 s after an arbitrary epoch
 PID = 3141582  # seven digits, as on a long-running Linux host

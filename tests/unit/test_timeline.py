@@ -8,6 +8,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
+from gilscope.model.bins import PAGE_BINS
+
 from gilscope.model.timeline import (
     COARSE_BINS,
     FINE_BINS,
@@ -458,10 +460,11 @@ def test_ten_minutes_at_1khz_stay_bounded() -> None:
     start, end = span(tl)
     for key in stamps:
         lane = tl._lanes[key]
-        assert lane.total_runs == ms // 10  # every 10 ms each lane acquires once
-        assert len(lane.runs) == RECENT_RUNS < lane.total_runs
-        assert len(lane.held_fine._vals) == FINE_BINS
-        assert len(lane.held_coarse._vals) == COARSE_BINS
+        assert lane.tally.runs == ms // 10  # every 10 ms each lane acquires once
+        assert len(lane.runs) == RECENT_RUNS < lane.tally.runs
+        # pages of 512 bins, the window's worth and one more at most
+        assert lane.held_fine.pages * PAGE_BINS <= FINE_BINS + PAGE_BINS
+        assert lane.held_coarse.pages * PAGE_BINS <= COARSE_BINS + PAGE_BINS
         # With old runs evicted, the whole-run figures come from running totals.
         st = tl.totals(key, start, end)
         assert st.runs == ms // 10

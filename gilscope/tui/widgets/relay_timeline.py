@@ -12,7 +12,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS, LaneCells, Timeline
-from gilscope.session import Snapshot
+from gilscope.snapshot import Snapshot
 
 GUTTER = 15  # baton + lane name
 BLOCKS = " ▁▂▃▄▅▆▇█"

@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from gilscope.model.metrics import LatencyFigures, ResultRow, RunRecord, result_rows
 from gilscope.scenarios.workload import RunState
-from gilscope.session import Snapshot
+from gilscope.snapshot import Snapshot
 
 # Shown before anything has run: the seeds' three rows, so the table says what it is for.
 PLACEHOLDERS = ("sequential", "threads", "processes")

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
-from gilscope.session import PySpyStatus, StackRow
+from gilscope.snapshot import PySpyStatus, StackRow
 
 
 def pyspy_title(status: PySpyStatus, sampled: bool = False) -> str:

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from gilscope.scenarios.workload import RunState
-from gilscope.session import Snapshot
+from gilscope.snapshot import Snapshot
 
 STATE_STYLE = {
     RunState.STARTING: "yellow",

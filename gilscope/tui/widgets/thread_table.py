@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 from textual.widgets import DataTable
 
-from gilscope.session import ThreadRow
+from gilscope.snapshot import ThreadRow
 
 COLUMNS = (
     ("thread", "thread"),

@@ -1,0 +1,216 @@
+"""One observed run, whatever is observed: its timeline, its threads and one ledger per
+source. ``WorkloadObservation`` (gilscope's own workers) and ``TargetObservation`` (attach,
+run) fill them their own way; the frozen figures a view needs are assembled here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from gilscope.model.cpu_ledger import CpuLedger
+from gilscope.model.lanes import LaneKey
+from gilscope.model.probe_ledger import ProbeLedger
+from gilscope.model.pyspy_ledger import PySpyLedger
+from gilscope.model.threads import LaneInfo, ThreadRegistry
+from gilscope.model.timeline import Timeline
+from gilscope.sampling.gil_probe import GilProbe
+from gilscope.sampling.pyspy import PySpySampler, PySpyWindow
+from gilscope.scenarios.workload import RunState
+from gilscope.snapshot import PySpyStatus, Snapshot, StackRow, ThreadRow
+
+STATS_WINDOW_NS = 2_000_000_000  # the live table's figures cover the last 2 s
+
+
+@dataclass
+class Samplers:
+    """The session's samplers, which outlive any one observation."""
+
+    pyspy: PySpySampler
+    probe: Optional[GilProbe]
+
+
+class Observation:
+    """Subclasses say what is observed; the session feeds every sample through here."""
+
+    kind = ""  # "" for gilscope's own workloads, "attach" or "run"
+
+    def __init__(self, samplers: Samplers) -> None:
+        self.samplers = samplers
+        self.timeline = Timeline()
+        self.threads = ThreadRegistry(self.timeline)
+        self.pyspy = PySpyLedger()
+        self.cpu = CpuLedger()
+        self.probe = ProbeLedger(samplers.probe.rate_hz if samplers.probe else 0)
+        self.started_ns = time.monotonic_ns()
+        self.running_since = 0  # when the observed threads began (workers: "go")
+        self.problems: List[str] = []  # new ones, for the session to collect
+
+    # -- what subclasses say ----------------------------------------------------------
+    @property
+    def state(self) -> RunState:
+        raise NotImplementedError
+
+    @property
+    def pids(self) -> List[int]:
+        """The processes observed now (py-spy and CPU follow these)."""
+        raise NotImplementedError
+
+    def observed_pids(self) -> List[int]:
+        """Every process of this observation, ended ones included."""
+        raise NotImplementedError
+
+    def runner(self, pid: int, tid: int) -> Optional[LaneKey]:
+        """The runner of a thread a sampler saw (a probe holder, a CPU sample)."""
+        raise NotImplementedError
+
+    def poll(self) -> None:
+        """Advance (50 Hz): new stamps, hand-offs, the subject's state."""
+        raise NotImplementedError
+
+    def on_window(self, window: PySpyWindow) -> None:
+        raise NotImplementedError
+
+    def gil_source(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def details(self) -> Dict[str, Any]:
+        """The snapshot's fields only this kind of observation knows (spec, wall time,
+        target, log...)."""
+        raise NotImplementedError
+
+    def reference(self) -> Optional[Timeline]:
+        """The workers' own report, where the probe draws and it can check it."""
+        return None
+
+    # -- shared -----------------------------------------------------------------------
+    @property
+    def ended(self) -> bool:
+        return self.state in (RunState.DONE, RunState.FAILED, RunState.STOPPED)
+
+    def apply_probe(self) -> None:
+        probe = self.samplers.probe
+        if probe is None:
+            return
+        targets = {pid: t for pid in self.observed_pids() if (t := probe.target(pid)) is not None}
+        fallback = "py-spy's samples" if self.kind else "the workers' own report"
+        self.problems += self.probe.verdicts(targets, fallback)
+        changes = probe.drain()
+        if changes:
+            self.probe.apply(changes, self.running_since, self.timeline, self.runner)
+
+    def lanes(self) -> Tuple[LaneInfo, ...]:
+        """What is drawn: live lanes; once the subject has ended, every lane it had."""
+        return tuple(self.threads.lanes(ended=self.ended))
+
+    def span(self, now: int) -> Tuple[int, int, bool]:
+        """The table's window: the last 2 s of a run (a younger run from its start), or a
+        finished run whole. (start, end, whole)."""
+        start = self.timeline.started_ns() or now
+        latest = self.timeline.latest_ns
+        if self.ended and latest > start:
+            return start, latest, True
+        return max(now - STATS_WINDOW_NS, start), now, False
+
+    def rows(
+        self, lanes: Sequence[LaneInfo], now: int, sampled: bool,
+        reference: Optional[Timeline] = None,
+    ) -> Tuple[List[ThreadRow], List[StackRow]]:  # fmt: skip
+        """The thread table and the stacks pane, one row per drawn lane."""
+        start, end, whole = self.span(now)
+        members: Dict[LaneKey, List[LaneKey]] = {}
+        for record in self.threads.records():
+            members.setdefault(record.lane, []).append(record.key)
+        rows, stacks = [], []
+        for lane in lanes:
+            runners = members.get(lane.key, [lane.key])
+            figures = self.timeline.totals if whole else self.timeline.stats
+            st = figures(lane.key, start, end)
+            if whole:  # the whole run: every member's complete windows
+                shares = [self.pyspy.share(r) for r in runners]
+                known = [s for s in shares if s is not None]
+                spy = sum(known) if known else None
+            else:
+                spy = self.pyspy.lane_share(lane.key)
+            exact: Optional[float] = st.gil_share
+            if sampled:  # neither beacons nor probe: py-spy's share is the best there is
+                exact = spy if spy is not None else 0.0
+            ref = None
+            if reference is not None:
+                ref_figures = reference.totals if whole else reference.stats
+                ref = ref_figures(lane.key, start, end).gil_share
+            held = next((s for r in reversed(runners) if (s := self.pyspy.stack(r))), None)
+            function = ""
+            if held is not None and held.stacks and held.stacks[0].frames:
+                top = held.stacks[0].frames
+                function = top[-1].function
+                frames = tuple(str(f) for f in reversed(top))
+                stacks.append(StackRow(lane.name, frames, spy))
+            rows.append(
+                ThreadRow(
+                    key=lane.key,
+                    name=lane.name,
+                    tid=lane.tid,
+                    pid=lane.key.pid,
+                    gil_share=exact if lane.gil else None,
+                    gil_share_pyspy=spy if lane.gil else None,
+                    gil_share_reference=ref if lane.gil else None,
+                    cpu=self.timeline.cpu_share(lane.key, start, end),
+                    function=function,
+                    handoffs_per_s=st.handoffs_per_s,
+                    mean_hold_ms=st.mean_hold_ms,
+                    members=lane.members,
+                )
+            )
+        return rows, stacks
+
+    def freeze(self, now: int) -> Snapshot:
+        """Everything a view needs for one frame (the session adds what it keeps)."""
+        lanes = self.lanes()
+        source = self.gil_source()
+        sampled = source == "py-spy"
+        rows, stacks = self.rows(lanes, now, sampled, self.reference())
+        pairs = [
+            (r.gil_share, r.gil_share_reference)
+            for r in rows
+            if r.gil_share is not None and r.gil_share_reference is not None
+        ]
+        probe = self.samplers.probe
+        status = self.probe.status(
+            probe.stats() if probe is not None else None,
+            probe.error if probe is not None else "",
+            self.observed_pids(),
+            pairs,
+            now,
+        )
+        return Snapshot(
+            now_ns=now,
+            state=self.state,
+            elapsed_s=(now - self.started_ns) / 1e9,
+            lanes=lanes,
+            batons=() if sampled else self.batons(lanes, now),
+            threads=tuple(rows),
+            cores=self.cpu.cores,
+            core_history=self.cpu.history(),
+            stacks=tuple(stacks),
+            pyspy=PySpyStatus(False, None, None, 0),  # the session's
+            results=(),
+            timeline=self.timeline,
+            gil=all(lane.gil for lane in lanes) if lanes else None,
+            gil_source=source,
+            probe=status,
+            other_cpu=self.cpu.other_now,
+            processes=len(self.observed_pids()),
+            **self.details(),
+        )
+
+    def batons(self, lanes: Sequence[LaneInfo], now: int) -> Tuple[LaneKey, ...]:
+        out = []
+        for pid in dict.fromkeys(lane.key.pid for lane in lanes):
+            holder = self.timeline.holder(pid, now)
+            if holder is not None:
+                out.append(holder)
+        return tuple(out)

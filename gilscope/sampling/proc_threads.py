@@ -1,0 +1,49 @@
+"""A thread's identity from /proc: when it started, and what the kernel calls it."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+
+class ThreadNames:
+    """(start, name) of threads as /proc tells them, for the thread registry.
+
+    Before CPython 3.14 every thread of a Python process carries the process's own name
+    (``python3.11``), which says nothing: such a thread is ``thread TID`` until py-spy
+    names it. Its start time (clock ticks since boot) tells a reused tid from its old one.
+    """
+
+    def __init__(self) -> None:
+        self._process_names: Dict[int, str] = {}
+
+    def identify(self, pid: int, tid: int) -> Tuple[int, str]:
+        stat = _stat(pid, tid)
+        if stat is None:
+            return 0, f"thread {tid}"  # gone already: it ran, and that is all we know
+        comm, start = stat
+        if tid == pid:
+            self._process_names[pid] = comm
+            return start, "MainThread"
+        process = self._process_names.get(pid)
+        if process is None:
+            main = _stat(pid, pid)
+            process = self._process_names[pid] = main[0] if main is not None else ""
+        return start, f"thread {tid}" if not comm or comm == process else comm
+
+    def forget(self, pid: int) -> None:
+        self._process_names.pop(pid, None)
+
+
+def _stat(pid: int, tid: int) -> Optional[Tuple[str, int]]:
+    """(comm, start time) from /proc/PID/task/TID/stat."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    head, _, rest = text.rpartition(")")
+    fields = rest.split()
+    try:
+        return head.partition("(")[2], int(fields[19])  # field 22: starttime
+    except (IndexError, ValueError):
+        return None
