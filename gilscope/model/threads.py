@@ -16,6 +16,7 @@ family's roll-up. Memory is bounded whatever the churn.
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
@@ -51,6 +52,8 @@ class ThreadRecord:
     process_index: int
     gil: bool = True
     alive: bool = True
+    seen_ns: int = 0  # when it was first seen
+    ended_ns: int = 0  # when it was seen to have ended (0: alive)
 
     @property
     def family(self) -> str:
@@ -87,6 +90,7 @@ class ThreadRegistry:
         self._threads: Dict[LaneKey, ThreadRecord] = {}
         self._by_tid: Dict[Tuple[int, int], LaneKey] = {}  # the latest thread with that tid
         self._by_ident: Dict[Tuple[int, int], LaneKey] = {}
+        self._idents: Dict[Tuple[int, int], List[LaneKey]] = {}  # recent threads per pthread id
         self._ended: Dict[int, OrderedDict[LaneKey, None]] = {}  # per pid, oldest first
         self._ended_in: Dict[Tuple[int, str], int] = {}  # ended threads per family
         self._shared: Dict[Tuple[int, str], SharedLane] = {}
@@ -155,7 +159,7 @@ class ThreadRegistry:
         record = self._threads.get(key)
         if record is None or not record.alive:
             return
-        self._threads[key] = replace(record, alive=False)
+        self._threads[key] = replace(record, alive=False, ended_ns=time.monotonic_ns())
         live = self._live.get(key.pid, {})
         if live.get(record.tid) == key:
             del live[record.tid]
@@ -173,20 +177,41 @@ class ThreadRegistry:
         for tid, ident in idents:
             key = self._by_tid.get((pid, tid))
             record = self._threads.get(key) if key is not None else None
-            if key is not None and record is not None and record.alive and ident:
+            if (
+                key is not None
+                and record is not None
+                and record.alive
+                and ident not in (0, record.ident)
+            ):
                 self._threads[key] = replace(record, ident=ident)
-                self._by_ident[pid, ident] = key
+                self._note_ident(pid, ident, key)
 
-    def pyspy_thread(self, pid: int, thread_id: int, name: str, native_tids: bool) -> LaneKey:
-        """The thread py-spy reported (by tid on 3.11+, by pthread id before), named."""
+    def pyspy_thread(
+        self, pid: int, thread_id: int, name: str, native_tids: bool, since_ns: int = 0
+    ) -> LaneKey:
+        """The thread py-spy reported (by tid on 3.11+, by pthread id before) in a window
+        that began at ``since_ns``, named by py-spy, unless the name may be another's."""
         if native_tids:
             key = self.thread(pid, thread_id)
         else:
             found = self._by_ident.get((pid, thread_id))
             key = found if found is not None else self._new(pid, 0, thread_id, 0, "", "py-spy")
-        if name:
+        if name and not self._ident_shared(key, since_ns):
             self.rename(key, name, "py-spy")
         return key
+
+    def _ident_shared(self, key: LaneKey, since_ns: int) -> bool:
+        """Another thread had this thread's pthread id while the window ran. py-spy keeps
+        the names it read by pthread id, and glibc gives an ended thread's id to the next
+        thread: within one window a new thread gets the old one's name."""
+        record = self._threads.get(key)
+        if record is None or not record.ident:
+            return False
+        for other in self._idents.get((key.pid, record.ident), ()):
+            o = self._threads.get(other)
+            if other != key and o is not None and (o.alive or o.ended_ns >= since_ns):
+                return True
+        return False
 
     def rename(self, key: LaneKey, name: str, source: str) -> None:
         record = self._threads.get(key)
@@ -245,7 +270,7 @@ class ThreadRegistry:
         lane = self._lane_for(pid, family_of(name))
         index = self._order.setdefault(pid, len(self._order))
         record = ThreadRecord(key, lane or key, tid, ident, start, name, source, index,
-                              self._gil.get(pid, True))  # fmt: skip
+                              self._gil.get(pid, True), seen_ns=time.monotonic_ns())  # fmt: skip
         if lane is None:
             self.timeline.add_lane(key, name, index)
         else:
@@ -265,7 +290,13 @@ class ThreadRegistry:
                 self.end(old)  # its tid now belongs to a new thread: the old one ended
             self._live[key.pid][record.tid] = key
         if record.ident:
-            self._by_ident[key.pid, record.ident] = key
+            self._note_ident(key.pid, record.ident, key)
+
+    def _note_ident(self, pid: int, ident: int, key: LaneKey) -> None:
+        self._by_ident[pid, ident] = key
+        keys = self._idents.setdefault((pid, ident), [])
+        keys.append(key)
+        del keys[:-4]  # the last few threads with that id are all a window can mix up
 
     def _lane_for(self, pid: int, family: str) -> Optional[LaneKey]:
         """None: a lane of its own. Else the shared lane its family (or the rest) uses."""
@@ -296,5 +327,10 @@ class ThreadRegistry:
             del self._by_tid[key.pid, record.tid]
         if self._by_ident.get((key.pid, record.ident)) == key:
             del self._by_ident[key.pid, record.ident]
+        idents = self._idents.get((key.pid, record.ident))
+        if idents is not None and key in idents:
+            idents.remove(key)
+            if not idents:
+                del self._idents[key.pid, record.ident]
         own = [key] if record.lane == key else []
         self.timeline.release(own, [key])

@@ -105,10 +105,11 @@ class TargetObservation(Observation):
             for pid in self.observed_pids():
                 self.threads.end_process(pid)
         self.apply_probe()
-        for pid in self.observed_pids():
-            t = self.samplers.probe.target(pid) if self.samplers.probe is not None else None
-            if t is not None and t.idents:
-                self.threads.learn_idents(pid, t.idents)
+        if self.samplers.probe is not None:
+            for pid in self.observed_pids():
+                idents = self.samplers.probe.take_idents(pid)
+                if idents:
+                    self.threads.learn_idents(pid, idents.items())
 
     def follow(self, tids_by_pid: dict[int, List[int]]) -> None:
         """The target's live threads as /proc lists them (each CPU sample)."""
@@ -124,7 +125,7 @@ class TargetObservation(Observation):
         native = self.native_tids()
         seen = []
         for t in window.threads:
-            key = self.threads.pyspy_thread(window.pid, t.tid, t.name, native)
+            key = self.threads.pyspy_thread(window.pid, t.tid, t.name, native, window.start_ns)
             record = self.threads.get(key)
             seen.append(SeenThread(key, record.lane if record is not None else key, t))
         lanes = [lane.key for lane in self.threads.lanes() if lane.key.pid == window.pid]

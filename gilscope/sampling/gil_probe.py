@@ -15,7 +15,7 @@ import sys
 import threading
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import IO, Any, Deque, Dict, List, NamedTuple, Optional, Tuple
+from typing import IO, Any, Deque, Dict, List, NamedTuple, Optional
 
 from gilscope.children import reap, spawn
 from gilscope.sampling.probe_process import CHANGE, DEFAULT_RATE_HZ, FRAME
@@ -45,7 +45,6 @@ class ProbeTarget:
     source: str = ""  # how the layout was found
     interval_us: int = 0  # the target's switch interval, as its GIL says
     reads_per_s: float = 0.0
-    idents: Tuple[Tuple[int, int], ...] = ()  # (tid, pthread id) of the threads seen
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,7 @@ class GilProbe:
         self._lock = threading.Lock()
         self._changes: Deque[GilChange] = deque(maxlen=KEEP_CHANGES)
         self._targets: Dict[int, ProbeTarget] = {}
+        self._idents: Dict[int, Dict[int, int]] = {}  # pid -> tid -> pthread id, not taken yet
         self._reads: Dict[int, tuple[int, int]] = {}  # pid -> (t_ns, reads) at the last stats
         self._cpu_mark: Optional[tuple[int, float]] = None
         self._cpu = 0.0
@@ -110,6 +110,7 @@ class GilProbe:
         with self._lock:
             self._targets.pop(pid, None)
             self._reads.pop(pid, None)
+            self._idents.pop(pid, None)
         self._send(f"forget {pid}")
 
     def forget_all(self) -> None:
@@ -119,6 +120,12 @@ class GilProbe:
             self.forget(pid)
         with self._lock:
             self._changes.clear()
+
+    def take_idents(self, pid: int) -> Dict[int, int]:
+        """tid -> pthread id of ``pid``'s threads the probe met since the last call (py-spy
+        names 3.9/3.10 threads by the latter)."""
+        with self._lock:
+            return self._idents.pop(pid, {})
 
     def drain(self) -> List[GilChange]:
         with self._lock:
@@ -190,8 +197,8 @@ class GilProbe:
             elif kind in ("failed", "no-gil", "ended"):
                 self._targets[pid] = replace(known, state=kind, reason=msg.get("reason", ""))
             elif kind == "threads":
-                new = tuple((int(tid), int(ident)) for tid, ident in msg["idents"].items())
-                self._targets[pid] = replace(known, idents=known.idents + new)
+                idents = self._idents.setdefault(pid, {})
+                idents.update((int(tid), int(ident)) for tid, ident in msg["idents"].items())
             elif kind == "interval":
                 self._targets[pid] = replace(known, interval_us=int(msg["us"]))
 

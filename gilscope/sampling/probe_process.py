@@ -43,7 +43,11 @@ DEFAULT_RATE_HZ = 6_000  # asked: ~5,000 achieved beside a busy target; ~0.17 co
 MAX_RATE_HZ = 50_000
 FLUSH_NS = 10_000_000  # changes reach gilscope within ~10 ms
 STATS_NS = 500_000_000
-UNKNOWN_LIMIT = 50  # holders that are no thread of the target: then the layout is wrong
+# Holders that are no thread of the target: more than this many, and more than this share
+# of the holders resolved, and the layout is wrong. (A thread that is exiting can leave a
+# thread state behind that no longer leads to a live thread: a few of those are normal.)
+UNKNOWN_LIMIT = 50
+UNKNOWN_SHARE = 0.05
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
 FIFO_PRIORITY = 1  # the lowest real-time priority: above every normal task, all it needs
@@ -69,30 +73,35 @@ class Watch:
         self.interval = 0
         self.reads = 0
         self.unknown = 0
-        self.states = states  # thread state -> tid, as verified
+        self.resolved = 0
         # tid -> pthread id, still to be told: py-spy names 3.9/3.10 threads by the latter
         self.new_threads: Dict[int, int] = {}
+        self.told: Dict[Tuple[int, int], None] = {}  # (tid, thread state) pairs told
         for tstate, tid in states.items():
             self.learn(tstate, tid)
 
     def learn(self, tstate: int, tid: int) -> None:
+        if (tid, tstate) in self.told:
+            return
+        if len(self.told) > 4096:
+            self.told.clear()
+        self.told[tid, tstate] = None
         try:
             self.new_threads[tid] = self.mem.ident_of(tstate)
         except ProbeError:
             pass
 
     def resolve(self, tstate: int) -> int:
-        """The holder's Linux tid, checked against the process's threads."""
-        tid = self.states.get(tstate)
-        if tid is None:
-            tid = self.mem.tid_of(tstate)
-            if tid not in self.mem.tasks() and tid not in self.mem.tasks(refresh=True):
-                self.unknown += 1
-                return -1
-            if len(self.states) > 4096:
-                self.states.clear()
-            self.states[tstate] = tid
-            self.learn(tstate, tid)
+        """The holder's Linux tid, checked against the process's threads. Read from the
+        thread state every time the GIL changes hands, never cached by address: CPython
+        hands a freed thread state to the next new thread, so an address that meant one
+        thread a moment ago may mean another now."""
+        self.resolved += 1
+        tid = self.mem.tid_of(tstate)
+        if tid not in self.mem.tasks() and tid not in self.mem.tasks(refresh=True):
+            self.unknown += 1
+            return -1
+        self.learn(tstate, tid)
         return tid
 
 
@@ -219,7 +228,9 @@ class Probe:
             interval, holder, locked, _, switches = GIL_READ.unpack(raw)
             tid = 0
             if locked == 1:
-                if holder != watch.holder:
+                # A new holder, or the same thread state after hand-offs we did not see
+                # (it may belong to a new thread by now): which thread is it?
+                if holder != watch.holder or switches != watch.switches:
                     watch.holder, watch.holder_tid = holder, watch.resolve(holder)
                 tid = watch.holder_tid
             if tid != watch.tid or switches != watch.switches:
@@ -236,7 +247,7 @@ class Probe:
                 watch.interval = interval
                 self.message(kind="interval", pid=watch.pid, us=interval)
             watch.raw = raw
-            if watch.unknown > UNKNOWN_LIMIT:
+            if watch.unknown > max(UNKNOWN_LIMIT, UNKNOWN_SHARE * watch.resolved):
                 self.end(watch, "the GIL's holder is often not a thread of the process")
                 return
         watch.t_ns = t

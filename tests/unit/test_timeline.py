@@ -9,7 +9,6 @@ from typing import Dict, List, Tuple
 import pytest
 
 from gilscope.model.bins import PAGE_BINS
-
 from gilscope.model.timeline import (
     COARSE_BINS,
     FINE_BINS,
