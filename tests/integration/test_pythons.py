@@ -42,6 +42,7 @@ def test_every_scenario_runs_under(version: str, python: str) -> None:
             session.close()
         assert doc is not None
         assert doc["state"] == "done", (version, scenario, doc["error"], doc["problems"])
+        assert doc["source"] == "probe", (version, scenario, doc["probe"])  # the exact relay
         assert doc["python_version"] == version
         assert doc["gil"] is True
         lanes = [t for p in doc["processes"] for t in p["threads"]]
