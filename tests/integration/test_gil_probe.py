@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import io
 import json
 import os
 import shutil
@@ -20,8 +21,11 @@ from typing import Any, Iterator, List, Set
 
 import pytest
 
-from gilscope.sampling.gil_layout import derive_layout
+from gilscope.sampling import probe_process
+from gilscope.sampling.gil_layout import GilLayout, ProbeError, derive_layout
 from gilscope.sampling.gil_probe import GilChange, GilProbe
+from gilscope.sampling.probe_process import Probe, running
+from gilscope.sampling.target import run_interpreter
 from tests.cli_run import run_gilscope
 from tests.pythons import IDS, PYTHONS
 
@@ -37,6 +41,8 @@ COUNTDOWN = textwrap.dedent(
         while n > 0:
             n -= 1
     seconds = float(sys.argv[1])
+    if sys.argv[2:] == ["gated"]:
+        sys.stdin.readline()  # counts from the probe's verdict on, however late it came
     def busy():
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -80,12 +86,23 @@ def wait_for(probe: GilProbe, pid: int, states: Set[str], timeout_s: float = 15.
 
 
 @contextmanager
-def probed(probe: GilProbe, argv: List[str], **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """A target started with ``argv``, once the probe has verified it; killed afterwards."""
+def probed(
+    probe: GilProbe, argv: List[str], gated: bool = False, **popen: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A target started with ``argv``, once the probe has verified it; killed afterwards.
+
+    ``gated``: the countdown script waits for a line on stdin, sent once the probe is ready,
+    so a busy machine's slow verdict does not eat into its seconds."""
+    if gated:
+        argv, popen = [*argv, "gated"], dict(popen, stdin=subprocess.PIPE)
     target = subprocess.Popen(argv, **popen)
     try:
         probe.watch(target.pid)
         assert wait_for(probe, target.pid, {"ready", "failed"}) == "ready"
+        if gated:
+            assert target.stdin is not None
+            target.stdin.write(b"go\n")
+            target.stdin.close()
         yield target
     finally:
         target.kill()
@@ -118,12 +135,58 @@ def test_layout_is_found_by_the_targets_own_interpreter(version: str, python: st
 
 
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
+def test_the_targets_binary_runs_under_its_own_path(version: str, python: str) -> None:
+    """Not /proc/PID/exe as argv[0]: CPython finds its standard library from it, and if the
+    target exits first that link dangles (Debian's relocated 3.14/3.15 then did not start)."""
+    target = subprocess.Popen([python, "-c", "import time; time.sleep(30)"])
+    try:
+        done = run_interpreter(target.pid, ["-I", "-S", "-c", "import sys; print(sys.executable)"])
+        real = os.readlink(f"/proc/{target.pid}/exe")
+    finally:
+        target.kill()
+        target.wait()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == real == os.path.realpath(python)
+
+
+def test_a_layout_failure_is_remembered_only_while_its_target_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A binary's layout, or why there is none, is kept for its next processes; not a
+    failure that may only say the target exited during self-inspection."""
+
+    def fails(pid: int) -> GilLayout:
+        raise ProbeError("self-inspection failed: Fatal Python error")
+
+    monkeypatch.setattr(probe_process, "derive_layout", fails)
+    monkeypatch.setattr(probe_process, "layout_key", lambda pid: (0, 1))
+    probe = Probe(io.BytesIO(), 1000)
+    exited = subprocess.Popen(["sleep", "0"])
+    deadline = time.monotonic() + 10
+    while running(exited.pid):  # until it is a zombie: exited, not yet reaped
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    probe.verify(exited.pid)
+    exited.wait()
+    assert probe.layouts == {}
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        probe.verify(alive.pid)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert [str(e) for e in probe.layouts.values()] == [
+        "self-inspection failed: Fatal Python error"
+    ]
+
+
+@pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
 def test_holder_is_always_a_target_thread_or_nobody(
     version: str, python: str, script: Path, probe: GilProbe
 ) -> None:
     seen_tasks: Set[int] = set()
     changes: List[GilChange] = []
-    with probed(probe, [python, str(script), "2.5"]) as target:
+    with probed(probe, [python, str(script), "2.5"], gated=True) as target:
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             seen_tasks |= tasks(target.pid)
@@ -205,7 +268,7 @@ def test_share_agrees_with_the_workers_report(version: str, python: str) -> None
 def test_a_target_exiting_mid_probe_ends_cleanly(
     version: str, python: str, script: Path, probe: GilProbe
 ) -> None:
-    with probed(probe, [python, str(script), "0.8"]) as short:
+    with probed(probe, [python, str(script), "0.8"], gated=True) as short:
         assert short.wait(10) == 0
         assert wait_for(probe, short.pid, {"ended", "failed"}, 5) == "ended"
     assert probe.running and not probe.error
