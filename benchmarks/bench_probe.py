@@ -25,10 +25,12 @@
    six variants are rotated through every position over ``--reps`` repetitions; printed are the
    medians with [min–max], the ratio of the medians and the median of the per-repetition
    ratios observed/unobserved, and the probe's read rate and CPU during the observed runs.
-3. Agreement, per CPython version installed under ``/root/.pyenv/versions`` (3.9–3.13;
-   missing ones are skipped). Runs the real CLI, ``python -m gilscope --scenario threads
-   --count N --python VERSION --headless``, ``--cli-reps`` times with the versions rotated,
-   and compares the probe's figures with the workers' exact in-process report: per thread
+3. Agreement, per CPython version installed under ``/root/.pyenv/versions`` (3.9–3.13) and
+   ``/opt/sidpy/root/usr/bin`` (Debian's 3.14 and 3.15; missing ones are skipped;
+   ``--versions 3.14,3.15`` runs only those). Runs the real CLI, ``python -m gilscope
+   --scenario threads --count N --python VERSION --headless``, ``--cli-reps`` times with the
+   versions rotated, and compares the probe's figures with the workers' exact in-process
+   report: per thread
    ``|gil_share − gil_share_reference|`` in percentage points, and the hand-off count
    ``|probe.handoffs − Σ handoffs_reference| / Σ handoffs_reference`` in %. Also printed: the
    share of time nobody held the GIL according to the probe, ``1 − Σ gil_share``. The
@@ -81,6 +83,8 @@ from gilscope.sampling.probe_process import DEFAULT_RATE_HZ
 HIGH_RATES = (10_000, 20_000)
 VERSIONS = ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
 PYENV = "/root/.pyenv/versions"
+SIDPY = "/opt/sidpy/root/usr/bin"  # Debian's builds, where installed: python3.14, python3.15
+SIDPY_MINORS = ("3.14", "3.15")
 READY_TIMEOUT_S = 20.0
 RUN_TIMEOUT_S = 180.0
 FOREVER = 10**15  # a countdown that outlives any measurement (the target is killed)
@@ -467,10 +471,40 @@ class VersionFigures:
         )
 
 
-def section_versions(count: int, reps: int) -> None:
-    present = [(v, f"{PYENV}/{v}/bin/python") for v in VERSIONS]
-    present = [(v, p) for v, p in present if os.access(p, os.X_OK)]
-    missing = [v for v in VERSIONS if v not in dict(present)]
+def full_version(python: str) -> Optional[str]:
+    """``3.14.10``: what the interpreter says it is (None if it does not run)."""
+    ask = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        done = subprocess.run([python, "-I", "-S", "-c", ask], capture_output=True, text=True)
+    except OSError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def interpreters(minors: Optional[Sequence[str]]) -> Tuple[List[Tuple[str, str]], List[str]]:
+    """(version, path) of each interpreter section 3 compares, and the ones not here.
+
+    pyenv's 3.9-3.13 and /opt/sidpy's 3.14 and 3.15; ``minors`` (``--versions``) keeps only
+    those, e.g. ``3.14,3.15``."""
+    present: List[Tuple[str, str]] = []
+    missing: List[str] = []
+    candidates = [(v, f"{PYENV}/{v}/bin/python") for v in VERSIONS]
+    candidates += [(m, f"{SIDPY}/python{m}") for m in SIDPY_MINORS]
+    for label, python in candidates:
+        if minors is not None and ".".join(label.split(".")[:2]) not in minors:
+            continue
+        version = full_version(python) if os.access(python, os.X_OK) else None
+        if version is None:
+            missing.append(label)
+        else:
+            present.append((version, python))
+    known = {".".join(label.split(".")[:2]) for label, _ in candidates}
+    missing += [m for m in minors or () if m not in known]
+    return present, missing
+
+
+def section_versions(count: int, reps: int, minors: Optional[Sequence[str]]) -> None:
+    present, missing = interpreters(minors)
     print(
         f"\n## 3. probe vs the workers' exact report, per CPython · gilscope --scenario threads "
         f"--count {count:,} --headless · {reps} reps, versions rotated"
@@ -775,6 +809,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--reps", type=int, default=0, help="2: repetitions (default 5)")
     p.add_argument("--cli-count", type=int, default=200_000_000, help="3: N (default 200M)")
     p.add_argument("--cli-reps", type=int, default=0, help="3: runs per version (default 3)")
+    p.add_argument(
+        "--versions", default="", help="3: only these minor versions, e.g. 3.14,3.15 (all found)"
+    )
     p.add_argument("--slice-count", type=int, default=200_000_000, help="4: total N (200M)")
     p.add_argument("--stamp-reps", type=int, default=0, help="5: runs per policy (default 3)")
     p.add_argument("--sections", default="0,1,2,3,4,5", help="comma-separated subset of 0–5")
@@ -798,7 +835,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "2" in sections:
             section_slowdown(python, script, args.count, reps)
         if "3" in sections:
-            section_versions(args.cli_count, cli_reps)
+            minors = [v.strip() for v in args.versions.split(",") if v.strip()] or None
+            section_versions(args.cli_count, cli_reps, minors)
         if "4" in sections:
             section_slices(python, script, args.slice_count)
         if "5" in sections:

@@ -1,8 +1,8 @@
 """Where a target process keeps its GIL, found without a table of offsets.
 
 An interpreter of the target's exact build (its own ``/proc/PID/exe``) runs
-``self_inspect.py`` and reports where its GIL struct, thread list and thread ids live (on 3.13
-checked against ``_Py_DebugOffsets``). ``GilMemory`` turns that layout into addresses in the
+``self_inspect.py`` and reports where its GIL struct, thread list and thread ids live (on
+3.13+ checked against ``_Py_DebugOffsets``). ``GilMemory`` turns that layout into addresses in the
 target (same file, same offset from its load address) and *verifies them on the live target*
 before anything is drawn: the GIL's holder must be one of the thread states on the
 interpreter's own list, each of those must map to one of the process's Linux threads, and the

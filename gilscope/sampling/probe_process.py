@@ -155,7 +155,9 @@ class Probe:
                     layout = derive_layout(pid)
                 except ProbeError as e:
                     layout = e
-                self.layouts[key] = layout
+                if not isinstance(layout, ProbeError) or running(pid):
+                    # a failure because the target exited meanwhile says nothing of its binary
+                    self.layouts[key] = layout
             if isinstance(layout, ProbeError):
                 raise layout
             mem = GilMemory(pid, layout)
@@ -307,6 +309,16 @@ class Probe:
         if not self.verified.empty():
             self.take_verified()
         return True
+
+
+def running(pid: int) -> bool:
+    """Neither gone nor a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return False
+    return state not in ([b"Z"], [b"X"], [])
 
 
 def _prctl(option: int, value: int) -> None:

@@ -4,7 +4,7 @@ gilscope runs this file with the target's own binary (``/proc/PID/exe -I -S self
 so that no offset is ever copied by hand: the interpreter looks at its own memory (through
 ``/proc/self/mem``, which answers a bad address with an error instead of a crash) while it
 holds the GIL, lets other threads take it, and reports where the fields that changed live.
-On 3.13 the interpreter also publishes ``_Py_DebugOffsets``; those must agree.
+From 3.13 on the interpreter also publishes ``_Py_DebugOffsets``; those must agree.
 
 Prints one JSON object: the layout, or ``{"error": "..."}``. Standard library only, and
 Python 3.9 syntax: it runs under whatever interpreter the target uses, without gilscope.
@@ -17,7 +17,7 @@ import struct
 import sys
 import sysconfig
 import threading
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 Thread = Tuple[int, int, int]  # thread state address, pthread id, Linux tid
 Layout = Dict[str, Any]
@@ -32,6 +32,42 @@ INTERP_SPAN = 1 << 16
 TSTATE_SPAN = 1 << 12
 PTHREAD_SPAN = 1 << 12
 DEBUG_COOKIE = b"xdebugpy"
+
+# _Py_DebugOffsets (3.13+) at the start of _PyRuntime: after the 8-byte cookie, uint64_t
+# fields in the order the minor version's header declares them (3.13: pycore_runtime.h;
+# 3.14+: pycore_debug_offsets.h), one section after another. Neither the struct's length nor
+# its sections' is published (a section's ``size`` is the size of the CPython struct it
+# describes), and each version inserts fields mid-section (3.14: interp.threads_main before
+# the GIL's; 3.15: three frame fields before tstate.thread_id), so the struct's own
+# ``version`` (PY_VERSION_HEX) picks the declaration. Only the sections the probe checks.
+_RUNTIME = "runtime.size runtime.finalizing runtime.interpreters_head"
+_INTERP_313 = (
+    "interp.size interp.id interp.next interp.threads_head interp.gc interp.imports_modules "
+    "interp.sysdict interp.builtins interp.ceval_gil interp.gil_runtime_state "
+    "interp.gil_runtime_state_enabled interp.gil_runtime_state_locked "
+    "interp.gil_runtime_state_holder"
+)
+_INTERP_314 = (
+    "interp.size interp.id interp.next interp.threads_head interp.threads_main interp.gc "
+    "interp.imports_modules interp.sysdict interp.builtins interp.ceval_gil "
+    "interp.gil_runtime_state interp.gil_runtime_state_enabled "
+    "interp.gil_runtime_state_locked interp.gil_runtime_state_holder "
+    "interp.code_object_generation interp.tlbc_generation"
+)
+_TSTATE_313 = (
+    "tstate.size tstate.prev tstate.next tstate.interp tstate.current_frame tstate.thread_id "
+    "tstate.native_thread_id"
+)
+_TSTATE_315 = (
+    "tstate.size tstate.prev tstate.next tstate.interp tstate.current_frame tstate.base_frame "
+    "tstate.last_profiled_frame tstate.last_profiled_frame_seq tstate.thread_id "
+    "tstate.native_thread_id"
+)
+DEBUG_FIELDS: Dict[Tuple[int, int], List[str]] = {
+    (3, 13): f"version free_threaded {_RUNTIME} {_INTERP_313} {_TSTATE_313}".split(),
+    (3, 14): f"version free_threaded {_RUNTIME} {_INTERP_314} {_TSTATE_313}".split(),
+    (3, 15): f"version free_threaded {_RUNTIME} {_INTERP_314} {_TSTATE_315}".split(),
+}
 
 
 class Failed(Exception):
@@ -149,8 +185,7 @@ def inspect() -> Layout:
             t.join()
     source = "self-inspection"
     if sys.version_info >= (3, 13):
-        check_debug_offsets(runtime, layout)
-        source = "_Py_DebugOffsets, checked by self-inspection"
+        source = check_debug_offsets(runtime, interp, layout)
     layout.update(
         free_threaded=False,
         version="{}.{}.{}".format(*sys.version_info[:3]),
@@ -256,26 +291,71 @@ def check_switches(runtime: int, interp: int, layout: Layout) -> None:
         raise Failed(f"the GIL's switch count did not move ({before} -> {after})")
 
 
-def check_debug_offsets(runtime: int, layout: Layout) -> None:
-    raw = read(runtime, 8 + 8 * 25)
-    if raw[:8] != DEBUG_COOKIE:
+def debug_offsets(runtime: int, hexversion: int = sys.hexversion) -> Optional[Dict[str, int]]:
+    """``_Py_DebugOffsets`` at ``runtime`` by field name, or None for a version whose
+    declaration is not known here. It must be this interpreter's (``hexversion``)."""
+    head = read(runtime, 16)
+    if len(head) != 16 or head[:8] != DEBUG_COOKIE:
         raise Failed("_Py_DebugOffsets missing")
-    q = struct.unpack_from("<25Q", raw, 8)
-    published = {
-        "threads_head": q[8],
-        "next": q[20],
-        "tid": {"thread_id": q[23], "native": q[24]},
-        "gil": {"base": "runtime", "offset": layout["gil"]["offset"]},
-    }
-    interp = qword(runtime + q[4])
-    gil = interp + q[14]  # the interpreter's own GIL
-    if gil != runtime + layout["gil"]["offset"] and layout["gil"]["base"] == "runtime":
+    version = QWORD.unpack_from(head, 8)[0]
+    if version != hexversion:
+        raise Failed(f"_Py_DebugOffsets is of version 0x{version:x}, not 0x{hexversion:x}")
+    names = DEBUG_FIELDS.get((version >> 24, (version >> 16) & 0xFF))
+    if names is None:
+        return None
+    raw = read(runtime + 8, 8 * len(names))
+    if len(raw) != 8 * len(names):
+        raise Failed("_Py_DebugOffsets cannot be read")
+    values = struct.unpack(f"<{len(names)}Q", raw)
+    offsets = dict(zip(names, values))
+    for name, value in offsets.items():
+        # a field read from the wrong place would most likely not fit in its struct
+        section, _, field = name.partition(".")
+        if field not in ("", "size") and value >= offsets[section + ".size"]:
+            raise Failed(f"_Py_DebugOffsets: {name} = {value} is past its struct's size")
+    return offsets
+
+
+def check_debug_offsets(runtime: int, interp: int, layout: Layout) -> str:
+    """Self-inspection must agree with what the interpreter publishes about itself.
+
+    Where the GIL lives: ``interp->ceval.gil`` points at the GIL in use; the main interpreter
+    has its own (3.12+), ``interp->_gil``, and the main interpreter is itself a part of
+    ``_PyRuntime`` (``_main_interpreter``), so its GIL is at a fixed offset from
+    ``_PyRuntime``: where self-inspection must have found it. Returns how the layout was
+    found, for the note in the UI.
+    """
+    off = debug_offsets(runtime)
+    if off is None:
+        # A later CPython: its declaration is not known here, so it is not read by guessing.
+        return "self-inspection ({}.{}'s _Py_DebugOffsets not known)".format(*sys.version_info)
+    if off["free_threaded"]:
+        raise Failed("_Py_DebugOffsets says free-threaded, sysconfig says not")
+    if qword(runtime + off["runtime.interpreters_head"]) != interp:
+        raise Failed("_Py_DebugOffsets' interpreters.head is not this interpreter")
+    own_gil = interp + off["interp.gil_runtime_state"]
+    if qword(interp + off["interp.ceval_gil"]) != own_gil:
+        raise Failed("the main interpreter's ceval.gil is not its own _gil")
+    if not runtime <= own_gil < runtime + off["runtime.size"]:
+        raise Failed("_Py_DebugOffsets: the main interpreter's GIL is not in _PyRuntime")
+    found = (runtime if layout["gil"]["base"] == "runtime" else interp) + layout["gil"]["offset"]
+    if found != own_gil:
         raise Failed("_Py_DebugOffsets and self-inspection disagree on the GIL")
-    if q[16] - q[14] != 16 or q[17] - q[14] != 8:
+    # interval at 0 (self-inspection matched it there), then last_holder, locked
+    holder_at = off["interp.gil_runtime_state_holder"] - off["interp.gil_runtime_state"]
+    locked_at = off["interp.gil_runtime_state_locked"] - off["interp.gil_runtime_state"]
+    if (holder_at, locked_at) != (8, 16):
         raise Failed("_Py_DebugOffsets: unexpected GIL field order")
+    published = {
+        "interp_ptr": off["runtime.interpreters_head"],
+        "threads_head": off["interp.threads_head"],
+        "next": off["tstate.next"],
+        "tid": {"thread_id": off["tstate.thread_id"], "native": off["tstate.native_thread_id"]},
+    }
     for name, value in published.items():
         if layout[name] != value:
             raise Failed(f"_Py_DebugOffsets and self-inspection disagree on {name}")
+    return "_Py_DebugOffsets, checked by self-inspection"
 
 
 def main() -> None:

@@ -407,9 +407,11 @@ def run_interpreter(pid: int, args: Sequence[str], timeout_s: float = 10.0) -> C
     library_path = (_environ(pid) or {}).get("LD_LIBRARY_PATH")
     if library_path is not None:  # so it loads the same libpython as the target
         env["LD_LIBRARY_PATH"] = library_path
+    exe = f"/proc/{pid}/exe"
     try:
         return subprocess.run(
-            [f"/proc/{pid}/exe", *args],
+            [_own_path(exe), *args],
+            executable=exe,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -424,6 +426,20 @@ def run_interpreter(pid: int, args: Sequence[str], timeout_s: float = 10.0) -> C
         raise NoProcessError(f"PID {pid} has exited") from None
     except (OSError, subprocess.SubprocessError) as e:
         raise TargetError(f"cannot run PID {pid}'s interpreter: {e}") from None
+
+
+def _own_path(exe: str) -> str:
+    """What to call the binary at ``exe`` (``/proc/PID/exe``) in its argv[0]: its real path,
+    if that is the same file here. CPython finds its standard library from argv[0]; should the
+    target exit first, /proc/PID/exe would dangle, and a build installed away from its build
+    prefix (Debian's under /opt/sidpy, built for /usr) would look there and not start."""
+    try:
+        path = os.readlink(exe)
+        if os.path.samestat(os.stat(path), os.stat(exe)):
+            return path
+    except OSError:  # gone, deleted (" (deleted)"), or in another mount namespace
+        pass
+    return exe
 
 
 def is_python_executable(path: str) -> bool:

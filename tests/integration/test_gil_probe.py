@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import ctypes
+import io
 import json
 import os
 import shutil
@@ -20,8 +21,11 @@ from typing import Any, Iterator, List, Set
 
 import pytest
 
-from gilscope.sampling.gil_layout import derive_layout
+from gilscope.sampling import probe_process
+from gilscope.sampling.gil_layout import GilLayout, ProbeError, derive_layout
 from gilscope.sampling.gil_probe import GilChange, GilProbe
+from gilscope.sampling.probe_process import Probe, running
+from gilscope.sampling.target import run_interpreter
 from tests.cli_run import run_gilscope
 from tests.pythons import IDS, PYTHONS
 
@@ -116,10 +120,58 @@ def test_layout_is_found_by_the_targets_own_interpreter(version: str, python: st
         target.kill()
         target.wait()
     assert layout.version == version
-    if version.startswith("3.13"):
-        assert "_Py_DebugOffsets" in layout.source  # and self-inspection agreed with it
+    minor = int(version.split(".")[1])
+    if minor >= 13:
+        # its _Py_DebugOffsets was read by its version's declaration and agreed
+        assert layout.source == "_Py_DebugOffsets, checked by self-inspection"
     # 3.9/3.10 have no native thread id in the thread state: the pthread descriptor's
-    assert (layout.native_tid is None) == (int(version.split(".")[1]) < 11)
+    assert (layout.native_tid is None) == (minor < 11)
+
+
+@pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
+def test_the_targets_binary_runs_under_its_own_path(version: str, python: str) -> None:
+    """Not /proc/PID/exe as argv[0]: CPython finds its standard library from it, and if the
+    target exits first that link dangles (Debian's relocated 3.14/3.15 then did not start)."""
+    target = subprocess.Popen([python, "-c", "import time; time.sleep(30)"])
+    try:
+        done = run_interpreter(target.pid, ["-I", "-S", "-c", "import sys; print(sys.executable)"])
+        real = os.readlink(f"/proc/{target.pid}/exe")
+    finally:
+        target.kill()
+        target.wait()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == real == os.path.realpath(python)
+
+
+def test_a_layout_failure_is_remembered_only_while_its_target_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A binary's layout, or why there is none, is kept for its next processes; not a
+    failure that may only say the target exited during self-inspection."""
+
+    def fails(pid: int) -> GilLayout:
+        raise ProbeError("self-inspection failed: Fatal Python error")
+
+    monkeypatch.setattr(probe_process, "derive_layout", fails)
+    monkeypatch.setattr(probe_process, "layout_key", lambda pid: (0, 1))
+    probe = Probe(io.BytesIO(), 1000)
+    exited = subprocess.Popen(["sleep", "0"])
+    deadline = time.monotonic() + 10
+    while running(exited.pid):  # until it is a zombie: exited, not yet reaped
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    probe.verify(exited.pid)
+    exited.wait()
+    assert probe.layouts == {}
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        probe.verify(alive.pid)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert [str(e) for e in probe.layouts.values()] == [
+        "self-inspection failed: Fatal Python error"
+    ]
 
 
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)

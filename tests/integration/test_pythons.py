@@ -1,5 +1,6 @@
-"""``--python``: every scenario under every CPython 3.9+ this machine has (pyenv's), and the
-header's version and GIL state come from the workers themselves."""
+"""``--python``: every scenario under every CPython 3.9+ this machine has (pyenv's, and
+Debian's 3.14 and 3.15 under /opt/sidpy), and the header's version and GIL state come from
+the workers themselves."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from gilscope.cli import check_python
 from gilscope.headless import run_headless
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
 from gilscope.session import Session
-from tests.pythons import PYTHONS
+from tests.pythons import PYTHONS, SIDPY_MINORS, missing_sidpy
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +42,7 @@ def test_every_scenario_runs_under(version: str, python: str) -> None:
             session.close()
         assert doc is not None
         assert doc["state"] == "done", (version, scenario, doc["error"], doc["problems"])
+        assert doc["source"] == "probe", (version, scenario, doc["probe"])  # the exact relay
         assert doc["python_version"] == version
         assert doc["gil"] is True
         lanes = [t for p in doc["processes"] for t in p["threads"]]
@@ -51,6 +53,14 @@ def test_at_least_two_versions_here() -> None:
     if len(PYTHONS) < 2:
         pytest.skip("only one CPython on this machine")
     assert len({v.rsplit(".", 1)[0] for v, _ in PYTHONS}) >= 2
+
+
+@pytest.mark.parametrize("minor", SIDPY_MINORS)
+def test_debians_build_is_among_them_where_installed(minor: str) -> None:
+    why = missing_sidpy(minor)
+    if why is not None:
+        pytest.skip(why)
+    assert minor in {v.rsplit(".", 1)[0] for v, _ in PYTHONS}
 
 
 def test_cli_python_flag_shows_the_workers_version() -> None:
