@@ -191,6 +191,9 @@ class Session:
                 self._poll()
                 if tick % CPU_EVERY == 0:
                     self._sample_cpu(busy=tick % BUSY_EVERY == 0)
+                if tick % COLLECT_HZ == 0:
+                    with self._lock:
+                        self.observation.housekeeping(time.monotonic_ns())
                 if tick % SNAPSHOT_EVERY == 0:
                     self._freeze()
             except Exception as e:  # keep collecting; say what went wrong once

@@ -107,6 +107,12 @@ class PySpyLedger:
             acc[2] += share
             acc[3] += 1
 
+    def forget(self, runners: Iterable[LaneKey]) -> None:
+        """Threads the registry forgot: their samples and stacks go too."""
+        for key in runners:
+            self._samples.pop(key, None)
+            self._stacks.pop(key, None)
+
     # -- reading ----------------------------------------------------------------------
     def lane_share(self, lane: LaneKey) -> Optional[float]:
         """The lane's share over its last few complete windows (the table's spy%)."""

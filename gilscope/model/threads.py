@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
-from gilscope.model.lanes import LaneKey, Tally
+from gilscope.model.lanes import FINE_BINS, FINE_NS, LaneKey, Tally
 from gilscope.model.timeline import Timeline
 
 OWN_LANES = 32  # live lanes of their own per process; then families share lanes
+OWN_EVER = 256  # lanes of their own made per process; then every new thread shares one
 FOLD_AFTER = 8  # ended threads of one family before its new members share a lane
 FAMILY_LANES = 16  # shared lanes per process; then one lane for all other threads
 KEEP_ENDED = 1_000  # ended threads remembered one by one per process (the JSON's bound)
@@ -99,8 +100,11 @@ class ThreadRegistry:
         self._order: Dict[int, int] = {}  # pid -> its process index, in order of discovery
         self._ended_pids: set[int] = set()
         self._live_own: Dict[int, int] = {}  # pid -> live threads with a lane of their own
+        self._own_made: Dict[int, int] = {}  # pid -> lanes of their own made so far
         self._live: Dict[int, Dict[int, LaneKey]] = {}  # pid -> tid -> its live thread
         self._serial = SERIAL_BASE
+        self._to_release: Deque[Tuple[int, LaneKey]] = deque()  # (ended_ns, own lane)
+        self.forgotten_keys: List[LaneKey] = []  # forgotten since the owner last looked
 
     # -- threads gilscope's workers announce ------------------------------------------
     def add_worker(
@@ -165,6 +169,7 @@ class ThreadRegistry:
             del live[record.tid]
         if record.lane == key:
             self._live_own[key.pid] -= 1
+            self._to_release.append((time.monotonic_ns(), key))
         fam = (key.pid, record.family)
         self._ended_in[fam] = self._ended_in.get(fam, 0) + 1
         ended = self._ended.setdefault(key.pid, OrderedDict())
@@ -220,6 +225,15 @@ class ThreadRegistry:
         self._threads[key] = replace(record, name=name, named_by=source)
         if record.lane == key:
             self.timeline.rename(key, name)
+
+    def release_old(self, now_ns: int) -> None:
+        """Ended threads' lanes lose their fine history once it has left the fine window
+        (nobody can zoom in on it any more); their coarse bins and tallies stay."""
+        released = []
+        while self._to_release and self._to_release[0][0] < now_ns - FINE_NS * FINE_BINS:
+            released.append(self._to_release.popleft()[1])
+        if released:
+            self.timeline.release(released, [])
 
     # -- reading ----------------------------------------------------------------------
     def find(self, pid: int, thread_id: int) -> Optional[LaneKey]:
@@ -304,7 +318,9 @@ class ThreadRegistry:
         if shared is not None:
             return shared.key
         live_own = self._live_own.get(pid, 0)
-        if self._ended_in.get((pid, family), 0) < FOLD_AFTER and live_own < OWN_LANES:
+        churned = self._ended_in.get((pid, family), 0) >= FOLD_AFTER
+        if not churned and live_own < OWN_LANES and self._own_made.get(pid, 0) < OWN_EVER:
+            self._own_made[pid] = self._own_made.get(pid, 0) + 1
             return None
         if sum(1 for p, _ in self._shared if p == pid) >= FAMILY_LANES:
             family = OTHERS
@@ -334,3 +350,4 @@ class ThreadRegistry:
                 del self._idents[key.pid, record.ident]
         own = [key] if record.lane == key else []
         self.timeline.release(own, [key])
+        self.forgotten_keys.append(key)

@@ -122,8 +122,8 @@ class Timeline:
 
     def release(self, lanes: Iterable[LaneKey], runners: Iterable[LaneKey]) -> None:
         """Ended threads the view can no longer show: their lanes lose the fine history,
-        and ``runners`` are forgotten (their time stays in their lane's and family's
-        tallies)."""
+        and ``runners`` are forgotten with their own lanes (their time stays in a shared
+        lane's tally, and in the family roll-up the registry keeps)."""
         with self._lock:
             for key in lanes:
                 lane = self._lanes.get(key)
@@ -134,6 +134,8 @@ class Timeline:
                 track = self._procs.get(key.pid)
                 if runner is not None and track is not None and track.last is runner:
                     track.last = None
+                if runner is not None and runner.lane.key == key:
+                    del self._lanes[key]  # its own lane goes with it
 
     # -- writing (collector thread) ---------------------------------------------------
     def add_stamps(

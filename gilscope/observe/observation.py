@@ -102,6 +102,13 @@ class Observation:
         if changes:
             self.probe.apply(changes, self.running_since, self.timeline, self.runner)
 
+    def housekeeping(self, now: int) -> None:
+        """Once a second: ended threads' memory goes once nobody can look at it."""
+        self.threads.release_old(now)
+        if self.threads.forgotten_keys:
+            self.pyspy.forget(self.threads.forgotten_keys)
+            self.threads.forgotten_keys.clear()
+
     def lanes(self) -> Tuple[LaneInfo, ...]:
         """What is drawn: live lanes; once the subject has ended, every lane it had."""
         return tuple(self.threads.lanes(ended=self.ended))
