@@ -42,6 +42,7 @@ class ThreadRow:
     mean_hold_ms: float
     gil_share_reference: Optional[float] = None  # the workers' own report, if the probe draws
     members: int = 1  # threads drawn in this lane
+    shared: bool = False  # a family's lane, not one thread's
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from gilscope.model.timeline import Timeline
 from gilscope.sampling.cpu import CpuSample
 
 CORE_HISTORY = 40
-BUSY_CORES = 0.3  # other processes using more than this: the machine was busy
 
 
 class CpuLedger:

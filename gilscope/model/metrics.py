@@ -72,6 +72,9 @@ class ResultRow:
     vs: Optional[str]  # what the ratio is against: "sequential", "io ×1"
     ratio: Optional[float]  # wall / the baseline's wall; < 1 is faster
     latency: Optional[LatencyFigures] = None
+    # cores other processes kept busy during this run or its baseline, if that makes the
+    # comparison suspect (more than BUSY_CORES)
+    busy: Optional[float] = None
 
 
 def label(r: RunRecord) -> str:
@@ -105,9 +108,20 @@ def result_rows(records: Sequence[RunRecord]) -> List[ResultRow]:
                 vs=label(base) if usable and base is not None else None,
                 ratio=r.wall_s / base.wall_s if usable and base is not None else None,
                 latency=r.latency,
+                busy=_busy(r, base if usable else None),
             )
         )
     return rows
+
+
+BUSY_CORES = 0.3  # other processes using more than this: the machine was busy
+
+
+def _busy(r: RunRecord, base: Optional[RunRecord]) -> Optional[float]:
+    """The most other processes used during the run or its baseline, if it was a lot."""
+    others = [x.other_cpu for x in (r, base) if x is not None and x.other_cpu is not None]
+    worst = max(others, default=None)
+    return worst if worst is not None and worst > BUSY_CORES else None
 
 
 def agreement_pp(pairs: Iterable[tuple[float, float]]) -> Optional[float]:

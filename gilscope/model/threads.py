@@ -78,6 +78,12 @@ class LaneInfo:
     ident: int  # pthread id: how py-spy names threads on CPython 3.9/3.10
     gil: bool = True  # False: a free-threaded process without a GIL; its lanes run in parallel
     members: int = 1  # threads drawn here (a shared lane: every one so far)
+    shared: bool = False  # a family's lane, not one thread's
+
+    @property
+    def label(self) -> str:
+        """``job-* ×37`` for a shared lane, the thread's name otherwise."""
+        return f"{self.name} ×{self.members}" if self.shared else self.name
 
 
 _RANK = {"kernel": 0, "py-spy": 1, "worker": 2}
@@ -257,7 +263,7 @@ class ThreadRegistry:
         ]
         shared = [
             LaneInfo(lane.key, lane.family, self._order.get(pid, 0), 0, 0,
-                     self._gil.get(pid, True), self.timeline.tally(lane.key).members)
+                     self._gil.get(pid, True), self.timeline.tally(lane.key).members, True)
             for (pid, _), lane in self._shared.items()
             if ended or pid not in self._ended_pids
         ]  # fmt: skip

@@ -155,11 +155,11 @@ class Observation:
                 top = held.stacks[0].frames
                 function = top[-1].function
                 frames = tuple(str(f) for f in reversed(top))
-                stacks.append(StackRow(lane.name, frames, spy))
+                stacks.append(StackRow(lane.label, frames, spy))
             rows.append(
                 ThreadRow(
                     key=lane.key,
-                    name=lane.name,
+                    name=lane.label,
                     tid=lane.tid,
                     pid=lane.key.pid,
                     gil_share=exact if lane.gil else None,
@@ -170,6 +170,7 @@ class Observation:
                     handoffs_per_s=st.handoffs_per_s,
                     mean_hold_ms=st.mean_hold_ms,
                     members=lane.members,
+                    shared=lane.shared,
                 )
             )
         return rows, stacks

@@ -125,6 +125,8 @@ class TargetObservation(Observation):
         native = self.native_tids()
         seen = []
         for t in window.threads:
+            if not t.tid:
+                continue  # a thread py-spy caught before it had an id: nobody to give it to
             key = self.threads.pyspy_thread(window.pid, t.tid, t.name, native, window.start_ns)
             record = self.threads.get(key)
             seen.append(SeenThread(key, record.lane if record is not None else key, t))

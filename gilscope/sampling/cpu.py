@@ -74,6 +74,7 @@ class CpuSampler:
         psutil.cpu_percent(percpu=True)  # the first reading is meaningless: prime it
         self._last_ns = time.monotonic_ns()
         self._thread_times: Dict[Tuple[int, int], float] = {}
+        self._pids: set[int] = set()  # the processes of the previous sample
         self._procs: Dict[int, psutil.Process] = {}
 
     def sample(self, pids: Iterable[int]) -> CpuSample:
@@ -91,10 +92,13 @@ class CpuSampler:
                 seen[key] = total
                 before = self._thread_times.get(key)
                 if before is None:
-                    continue
+                    if pid not in self._pids:
+                        continue  # a process just watched: its threads' CPU is from before
+                    before = 0.0  # a thread born since the last sample: all its CPU is new
                 used = max(0.0, total - before)
                 threads.append(ThreadCpu(pid, tid, min(1.0, used / dt_s), int(used * 1e9)))
         self._thread_times = seen
+        self._pids = set(tids)
         sample = CpuSample(self._last_ns, now, cores, tuple(threads), tids)
         self._last_ns = now
         return sample

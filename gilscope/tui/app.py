@@ -154,7 +154,9 @@ class GilscopeApp(App[int]):
     # -- data flows down --------------------------------------------------------------
     def pull(self) -> None:
         snap = self.source.snapshot()
-        ended = snap.state is RunState.DONE and (self._last is None or self._last.state in _ACTIVE)
+        # A run that has ended, well or not (a ``run`` command's non-zero exit), stays on
+        # screen as it ended.
+        ended = snap.state in _ENDED and (self._last is None or self._last.state in _ACTIVE)
         self._last = snap
         self._counts.setdefault(count_kind(snap.spec.scenario), snap.spec.count)
         sampled = f"{snap.target} {snap.gil_source}" if snap.gil_source == "py-spy" else ""
@@ -326,6 +328,7 @@ class GilscopeApp(App[int]):
 
 
 _ACTIVE = (RunState.STARTING, RunState.RUNNING)
+_ENDED = (RunState.DONE, RunState.FAILED)
 SAMPLED_ZOOM_NS = 100 * MS
 DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.005
 

@@ -135,14 +135,14 @@ class RelayTimeline(ScrollView, can_focus=True):
             lanes = [lane for lane in shown if lane.key.pid == pid]
             if not lanes:
                 continue
-            holder = next((lane.name for lane in lanes if lane.key in batons), None)
+            holder = next((lane.label for lane in lanes if lane.key in batons), None)
             title = f"process {pid}" + (f" · baton: {holder}" if holder else " · no holder")
             if not all(lane.gil for lane in lanes):
                 title = f"process {pid} · no GIL: its threads run in parallel"
             rows.append(Strip([Segment(f"▌{title}"[:width], Style(color=color, bold=True))]))
             for lane in lanes:
                 has_baton = lane.key in batons
-                label = f"{BATON if has_baton else ' '} {lane.name}"[: GUTTER - 1].ljust(GUTTER)
+                label = f"{BATON if has_baton else ' '} {lane.label}"[: GUTTER - 1].ljust(GUTTER)
                 label_style = Style(color="yellow", bold=True) if has_baton else Style(color=color)
                 cells = timeline.cells(lane.key, end, col_ns, cols)
                 if not lane.gil:

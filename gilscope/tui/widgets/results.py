@@ -56,6 +56,8 @@ def results_text(
         else:
             line.append(f"{row.wall_s:5.2f} s")
             _append_ratio(line, row.ratio)
+        if row.busy is not None:
+            line.append(f" busy: others {row.busy:.1f} cores", style="red")
         lines.append(line)
     if running is not None:
         line = Text(f"{running:<12} ", style="bold")

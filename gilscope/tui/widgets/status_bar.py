@@ -5,9 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from gilscope.model.metrics import BUSY_CORES
 from gilscope.scenarios.workload import RunState
 from gilscope.snapshot import Snapshot
 
+ACTIVE = (RunState.STARTING, RunState.RUNNING)
 STATE_STYLE = {
     RunState.STARTING: "yellow",
     RunState.RUNNING: "green bold",
@@ -26,6 +28,12 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
         text.append(f" in {snap.wall_s:.2f} s")
     elif snap.state is RunState.RUNNING:
         text.append(f" {snap.elapsed_s:4.1f} s")
+    if snap.other_cpu is not None and snap.other_cpu > BUSY_CORES and snap.state in ACTIVE:
+        # Wall times (and the ratios between them) then say more about the neighbours.
+        text.append(f" · machine busy: other processes used {snap.other_cpu:.1f} cores",
+                    style="red bold")  # fmt: skip
+    if snap.processes > 1 and snap.target:
+        text.append(f" · {snap.processes} processes")
     switch = snap.spec.switch_ms
     if snap.target:  # another process's switch interval: as its GIL says, if the probe reads it
         switch = snap.probe.interval_ms

@@ -28,7 +28,7 @@ def _pct(x: Optional[float]) -> str:
 def row_cells(row: ThreadRow) -> Tuple[str, ...]:
     return (
         row.name,
-        str(row.tid),
+        f"×{row.members}" if row.shared else str(row.tid),
         str(row.pid),
         _pct(row.gil_share) if row.gil_share is not None else "noGIL",
         _pct(row.gil_share_pyspy),
