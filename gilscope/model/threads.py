@@ -169,13 +169,14 @@ class ThreadRegistry:
         record = self._threads.get(key)
         if record is None or not record.alive:
             return
-        self._threads[key] = replace(record, alive=False, ended_ns=time.monotonic_ns())
+        now = time.monotonic_ns()
+        self._threads[key] = replace(record, alive=False, ended_ns=now)
         live = self._live.get(key.pid, {})
         if live.get(record.tid) == key:
             del live[record.tid]
         if record.lane == key:
             self._live_own[key.pid] -= 1
-            self._to_release.append((time.monotonic_ns(), key))
+            self._to_release.append((now, key))
         fam = (key.pid, record.family)
         self._ended_in[fam] = self._ended_in.get(fam, 0) + 1
         ended = self._ended.setdefault(key.pid, OrderedDict())
@@ -188,12 +189,7 @@ class ThreadRegistry:
         for tid, ident in idents:
             key = self._by_tid.get((pid, tid))
             record = self._threads.get(key) if key is not None else None
-            if (
-                key is not None
-                and record is not None
-                and record.alive
-                and ident not in (0, record.ident)
-            ):
+            if key is not None and record is not None and ident not in (0, record.ident):
                 self._threads[key] = replace(record, ident=ident)
                 self._note_ident(pid, ident, key)
 
@@ -205,22 +201,46 @@ class ThreadRegistry:
         if native_tids:
             key = self.thread(pid, thread_id)
         else:
-            found = self._by_ident.get((pid, thread_id))
-            key = found if found is not None else self._new(pid, 0, thread_id, 0, "", "py-spy")
+            # Named by pthread id, which threads pass on: of those that had it while the
+            # window ran, py-spy met (and named) the first.
+            had = [
+                o for k in self._idents.get((pid, thread_id), ())
+                if (o := self._threads.get(k)) is not None and (o.alive or o.ended_ns >= since_ns)
+            ]  # fmt: skip
+            first = min(had, key=lambda o: o.seen_ns).key if had else None
+            key = first if first is not None else self._new(pid, 0, thread_id, 0, "", "py-spy")
+            if len(had) > 1:
+                # Its samples and name are of whichever py-spy met first, which its start
+                # time does not tell exactly: the samples go to the first, the name to none.
+                return key
+        record = self._threads[key]
+        # CPython 3.14+ names the kernel's thread after the Python one (cut to 15 bytes): a
+        # name py-spy gives that does not start with it is not this thread's.
+        kernel = record.named_by == "kernel" and not record.name.startswith("thread ")
+        if kernel and not name.startswith(record.name):
+            return key
         if name and not self._ident_shared(key, since_ns):
             self.rename(key, name, "py-spy")
         return key
 
     def _ident_shared(self, key: LaneKey, since_ns: int) -> bool:
-        """Another thread had this thread's pthread id while the window ran. py-spy keeps
-        the names it read by pthread id, and glibc gives an ended thread's id to the next
-        thread: within one window a new thread gets the old one's name."""
+        """py-spy's name for this thread may be another's. py-spy keeps the names it reads
+        by pthread id for the rest of its window, and glibc gives an ended thread's id to
+        the next thread: the first thread with an id that a window met gets its own name,
+        a later one the same name. So: a thread that started before this one and was alive
+        while the window ran had its id, or either id is not known."""
         record = self._threads.get(key)
-        if record is None or not record.ident:
+        if record is None:
             return False
-        for other in self._idents.get((key.pid, record.ident), ()):
-            o = self._threads.get(other)
-            if other != key and o is not None and (o.alive or o.ended_ns >= since_ns):
+        for o in self._threads.values():
+            if (
+                o.key.pid == key.pid
+                and o.key != key
+                and o.seen_ns < record.seen_ns
+                and (o.alive or o.ended_ns >= since_ns)
+                and (o.ident == record.ident or not o.ident or not record.ident)
+                and o.tid != o.key.pid  # the main thread's id is never passed on while it runs
+            ):
                 return True
         return False
 

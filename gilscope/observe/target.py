@@ -127,7 +127,10 @@ class TargetObservation(Observation):
         for t in window.threads:
             if not t.tid:
                 continue  # a thread py-spy caught before it had an id: nobody to give it to
-            key = self.threads.pyspy_thread(window.pid, t.tid, t.name, native, window.start_ns)
+            if native:
+                self.runner(window.pid, t.tid)  # a thread new to us: named as /proc knows it
+            since = window.launched_ns or window.start_ns
+            key = self.threads.pyspy_thread(window.pid, t.tid, t.name, native, since)
             record = self.threads.get(key)
             seen.append(SeenThread(key, record.lane if record is not None else key, t))
         lanes = [lane.key for lane in self.threads.lanes() if lane.key.pid == window.pid]

@@ -75,6 +75,9 @@ class PySpyWindow:
     # False when py-spy's start and end lines reached us in one read (we were late for
     # both): the window's length is then unknown, and it says nothing about the rate.
     timed: bool = True
+    # When py-spy was started: it cannot have sampled earlier (start_ns is when we read
+    # its first line, which a busy machine delays).
+    launched_ns: int = 0
 
     @property
     def rate_hz(self) -> float:
@@ -159,6 +162,7 @@ class _Window:
     def __init__(self, pid: int, proc: Any, path: str, intervals: int) -> None:
         self.pid = pid
         self.proc = proc
+        self.launched_ns = time.monotonic_ns()
         self.path = path
         self.intervals = intervals
         self.start_ns = 0
@@ -355,6 +359,7 @@ class PySpySampler:
             complete=not window.target_exited,
             threads=parse_raw(text, max(intervals, 1)),
             timed=timed,
+            launched_ns=window.launched_ns,
         )
         self.windows.append(result)
         if self._on_window is not None:

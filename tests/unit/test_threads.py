@@ -206,3 +206,29 @@ def test_threads_with_names_of_their_own_still_share_lanes_in_the_end() -> None:
     own = [k for k in reg.timeline._lanes if reg.get(k) is not None and reg.get(k).lane == k]  # type: ignore[union-attr]
     assert len(own) <= threads_module.OWN_EVER
     assert len(reg.timeline._lanes) <= threads_module.OWN_EVER + FAMILY_LANES + 1
+
+
+def test_a_window_names_the_first_thread_with_a_pthread_id_it_met() -> None:
+    """py-spy names a later thread with the same pthread id after the earlier one: within
+    one window the earlier thread's name is its own, the later one's is not."""
+    reg = registry()
+    a = reg.thread(PID, 11, 1, "thread 11")
+    reg.learn_idents(PID, [(11, 0x7F00)])
+    reg.end(a)
+    b = reg.thread(PID, 12, 2, "thread 12")
+    reg.learn_idents(PID, [(12, 0x7F00)])
+    since = 0  # the window began while a ran, and met both
+    reg.pyspy_thread(PID, 11, "job-0", True, since_ns=since)
+    reg.pyspy_thread(PID, 12, "job-0", True, since_ns=since)
+    assert [reg.get(a).name, reg.get(b).name] == ["job-0", "thread 12"]  # type: ignore[union-attr]
+
+
+def test_a_name_for_a_thread_whose_pthread_id_is_unknown_waits_while_threads_end() -> None:
+    reg = registry()
+    a = reg.thread(PID, 11, 1, "thread 11")
+    reg.end(a)
+    b = reg.thread(PID, 12, 2, "thread 12")  # its pthread id not read yet
+    reg.pyspy_thread(PID, 12, "job-0", True, since_ns=0)
+    assert reg.get(b).name == "thread 12"  # type: ignore[union-attr]
+    reg.pyspy_thread(PID, 12, "job-1", True, since_ns=reg.get(a).ended_ns + 1)  # type: ignore[union-attr]
+    assert reg.get(b).name == "job-1"  # type: ignore[union-attr]
