@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Callable, Dict, Optional, Tuple
 
 from textual import events
@@ -144,7 +145,9 @@ class GilscopeApp(App[int]):
             os._exit(128 + sig)
 
         threading.Thread(target=shutdown, name="gilscope-shutdown", daemon=True).start()
-        self._loop_ref.call_soon_threadsafe(self.exit, 128 + sig)
+        # The shell's convention for "stopped by sig"; exit()'s first argument is the
+        # app's result, not the process's exit code.
+        self._loop_ref.call_soon_threadsafe(partial(self.exit, return_code=128 + sig))
 
     def on_resize(self, event: events.Resize) -> None:
         # The event's size: self.size is still the old one while the event is handled.

@@ -2,52 +2,25 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
-import struct
 import subprocess
-import sys
-import termios
-import threading
 import time
-from typing import Callable, List, Tuple
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
 
 import psutil
 import pytest
 
+from tests.pty_run import start_in_pty
+
 pytestmark = pytest.mark.integration
 
 
-def _start_app(*args: str) -> Tuple[subprocess.Popen[bytes], int, List[bytes]]:
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    env.pop("CI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gilscope", "--count", "2000000000", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,  # its own controlling terminal, like a real login
-        close_fds=True,
-    )
-    os.close(slave)
-    screen: List[bytes] = []
-
-    def drain() -> None:  # keep the pty from filling up and blocking the app
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            screen.append(data)
-
-    threading.Thread(target=drain, daemon=True).start()
-    return proc, master, screen
+def _start_app(
+    *args: str, env: Optional[Dict[str, str]] = None
+) -> Tuple[subprocess.Popen[bytes], int, List[bytes]]:
+    return start_in_pty("--count", "2000000000", *args, env=env)
 
 
 def _wait_for_children(proc: subprocess.Popen[bytes], want: int = 2) -> List[psutil.Process]:
@@ -78,27 +51,31 @@ def _assert_all_gone(kids: List[psutil.Process], within_s: float) -> None:
     assert not alive, f"left behind: {alive}"
 
 
-QUITS: List[Tuple[str, Callable[[subprocess.Popen[bytes], int], None]]] = [
-    ("q", lambda proc, master: os.write(master, b"q")),
-    ("ctrl+c", lambda proc, master: os.write(master, b"\x03")),
-    ("SIGTERM", lambda proc, master: proc.send_signal(signal.SIGTERM)),
-    ("SIGHUP", lambda proc, master: proc.send_signal(signal.SIGHUP)),
+# How to leave, and the exit code that says how it ended: the keys quit (0); a signal
+# stops it (128 + its number, the shell's convention).
+QUITS: List[Tuple[str, Callable[[subprocess.Popen[bytes], int], None], int]] = [
+    ("q", lambda proc, master: os.write(master, b"q"), 0),
+    ("ctrl+c", lambda proc, master: os.write(master, b"\x03"), 0),
+    ("SIGTERM", lambda proc, master: proc.send_signal(signal.SIGTERM), 128 + signal.SIGTERM),
+    ("SIGHUP", lambda proc, master: proc.send_signal(signal.SIGHUP), 128 + signal.SIGHUP),
+    ("SIGINT", lambda proc, master: proc.send_signal(signal.SIGINT), 128 + signal.SIGINT),
 ]
 
 
-@pytest.mark.parametrize(("how", "quit_app"), QUITS, ids=[q[0] for q in QUITS])
+@pytest.mark.parametrize(("how", "quit_app", "code"), QUITS, ids=[q[0] for q in QUITS])
 def test_quitting_stops_every_child(
-    how: str, quit_app: Callable[[subprocess.Popen[bytes], int], None]
+    how: str, quit_app: Callable[[subprocess.Popen[bytes], int], None], code: int, tmp_path: Path
 ) -> None:
-    proc, master, screen = _start_app("--scenario", "threads")
+    proc, master, screen = _start_app("--scenario", "threads", env={"TMPDIR": str(tmp_path)})
     try:
         kids = _wait_for_children(proc)
         time.sleep(1.0)  # let the UI draw a few frames
         assert b"Relay race" in b"".join(screen)
         t0 = time.monotonic()
         quit_app(proc, master)
-        proc.wait(timeout=10)
+        assert proc.wait(timeout=10) == code
         _assert_all_gone(kids, within_s=max(0.5, 2.0 - (time.monotonic() - t0)) + 1.0)
+        assert list(tmp_path.iterdir()) == []  # its scratch folder went with it
         assert b"Traceback" not in b"".join(screen)
         # The terminal is handed back: the alternate screen is left.
         assert b"\x1b[?1049l" in b"".join(screen)
