@@ -268,7 +268,8 @@ def observe(session: Session, args: argparse.Namespace, plan: Optional[List[Work
 
 
 def _headless(session: Session, seconds: float, plan: Optional[List[WorkloadSpec]]) -> int:
-    """The JSON report on stdout; on SIGTERM, SIGHUP or SIGINT, stop cleanly with 128+sig."""
+    """The JSON report on stdout. On SIGTERM, SIGHUP or SIGINT: the report so far, state
+    ``interrupted``, and exit code 128 + the signal's number."""
     from gilscope.headless import run_headless
 
     stop = threading.Event()
@@ -284,10 +285,28 @@ def _headless(session: Session, seconds: float, plan: Optional[List[WorkloadSpec
         doc = run_headless(session, seconds, stop, plan)
     finally:
         session.close()
-    if doc is None:
+    if not write_report(json.dumps(doc, indent=2) + "\n"):
+        return 1
+    if caught:
         return 128 + caught[0]
-    try:
-        print(json.dumps(doc, indent=2))
-    except BrokenPipeError:  # e.g. piped into head: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if doc["state"] != "failed" else 1
+
+
+def write_report(text: str) -> bool:
+    """``text`` to stdout; if stdout cannot take it (a full disk, /dev/full, a reader that
+    went away), one line on stderr and False."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    except OSError as e:
+        # What did not get out must not be retried at exit, which would print a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            print(
+                f"gilscope: error: could not write the report to stdout: {e.strerror or e}",
+                file=sys.stderr,
+            )
+        except OSError:
+            pass  # stderr is gone too: the exit code says it
+        return False
