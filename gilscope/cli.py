@@ -16,7 +16,13 @@ from gilscope import __version__
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ as DEFAULT_PROBE_HZ
 from gilscope.sampling.probe_process import MAX_RATE_HZ as MAX_PROBE_HZ
 from gilscope.sampling.report import version_string
-from gilscope.scenarios.workload import MAX_WORKERS, Scenario, WorkloadSpec, guided_plan
+from gilscope.scenarios.workload import (
+    MAX_WORKERS,
+    Scenario,
+    WorkloadSpec,
+    guided_plan,
+    share_problem,
+)
 from gilscope.session import Session
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 
@@ -196,21 +202,30 @@ def check_python(path: str) -> str:
     return real
 
 
+def check_share(spec: WorkloadSpec) -> None:
+    """N must split into shares that fit the workers' report slots."""
+    problem = share_problem(spec)
+    if problem:
+        raise UsageError(f"--count {spec.count}: {problem}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("attach", "run"):
         return target_main(argv[0], argv[1:])
     args = parse_args(argv)
-    try:
-        python = check_python(args.python)
-    except UsageError as e:
-        print(f"gilscope: error: {e}", file=sys.stderr)
-        return 2
     mixed = args.scenario == MIXED
     scenario = Scenario.SEQUENTIAL if mixed else Scenario(args.scenario)
     count = args.count or scenario.default_count
-    spec = WorkloadSpec(scenario, count, args.workers, python, args.switch_ms)
-    plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
+    try:
+        python = check_python(args.python)
+        spec = WorkloadSpec(scenario, count, args.workers, python, args.switch_ms)
+        plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
+        for step in plan or [spec]:
+            check_share(step)
+    except UsageError as e:
+        print(f"gilscope: error: {e}", file=sys.stderr)
+        return 2
     session = Session(spec, rate_hz=args.rate, probe_rate_hz=args.probe_rate)
     return observe(session, args, plan)
 

@@ -321,7 +321,7 @@ class GilscopeApp(App[int]):
                 self._run(replace(snap.spec, count=count, workers=workers))
 
         self.push_screen(
-            SettingsScreen(snap.spec.count, snap.spec.workers, snap.spec.scenario.unit), apply
+            SettingsScreen(snap.spec.count, snap.spec.workers, snap.spec.scenario), apply
         )
 
     def action_help(self) -> None:

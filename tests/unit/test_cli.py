@@ -25,6 +25,9 @@ def error_lines(stderr: str) -> List[str]:
         (["--count", "0"], "--count"),
         (["--count", "abc"], "--count"),
         (["--count", "-5"], "--count"),
+        (["--count", str(2**64)], "--count"),  # 2 threads of 2**63: one more than a slot holds
+        (["--scenario", "sequential", "--count", str(2**63)], "--count"),
+        (["--scenario", "mixed", "--count", str(2**63)], "--count"),  # its sequential step
         (["--threads", "0"], "--threads"),
         (["--threads", "65"], "--threads"),
         (["--scenario", "nope"], "--scenario"),
