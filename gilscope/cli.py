@@ -14,6 +14,7 @@ from typing import List, NoReturn, Optional
 
 from gilscope import __version__
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ as DEFAULT_PROBE_HZ
+from gilscope.sampling.probe_process import FIFO_MAX_RATE_HZ as FIFO_PROBE_HZ
 from gilscope.sampling.probe_process import MAX_RATE_HZ as MAX_PROBE_HZ
 from gilscope.sampling.report import version_string
 from gilscope.scenarios.workload import (
@@ -79,7 +80,8 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
         "--probe-rate",
         type=int,
         default=DEFAULT_PROBE_HZ,
-        help=f"GIL probe reads per second per process (default {DEFAULT_PROBE_HZ}; 0: off, "
+        help=f"GIL probe reads per second per process (default {DEFAULT_PROBE_HZ}, at most "
+        f"{MAX_PROBE_HZ}; above {FIFO_PROBE_HZ} under the normal scheduling policy; 0: off, "
         "the timeline then comes from the workers' report or py-spy)",
     )
     p.add_argument("--headless", action="store_true", help="no UI: print one JSON report")
@@ -93,7 +95,10 @@ def check_observation_flags(p: argparse.ArgumentParser, args: argparse.Namespace
     if args.rate > 5000:
         p.error("--rate must be at most 5000 (py-spy falls behind above that)")
     if not 0 <= args.probe_rate <= MAX_PROBE_HZ:
-        p.error(f"--probe-rate must be between 0 (off) and {MAX_PROBE_HZ}")
+        p.error(
+            f"--probe-rate must be between 0 (off) and {MAX_PROBE_HZ} (above, the probe's "
+            "CPU grows toward a whole core for little more resolution)"
+        )
     if args.fps > 60:
         p.error("--fps must be at most 60")
     if not args.seconds > 0:

@@ -24,7 +24,7 @@ from gilscope.model.metrics import LatencyFigures, RunRecord, agreement_pp, late
 from gilscope.model.timeline import LaneKey, Timeline
 from gilscope.sampling.cpu import CpuSampler, ThreadCpu
 from gilscope.sampling.gil_probe import GilChange, GilProbe
-from gilscope.sampling.probe_process import DEFAULT_RATE_HZ
+from gilscope.sampling.probe_process import DEFAULT_RATE_HZ, rate_note
 from gilscope.sampling.pyspy import (
     PERIOD_S,
     WINDOW_S,
@@ -188,6 +188,8 @@ class Session:
         # Sorting up to 2 × 20,000 latencies is not free: only after new ones arrive.
         self._latency_figures: Optional[LatencyFigures] = None
         self._problems: List[str] = []
+        if self._probe is not None and rate_note(probe_rate_hz):
+            self._problems.append(rate_note(probe_rate_hz))
         self._stack_windows: Dict[int, PySpyWindow] = {}  # latest of any kind: stacks
         # Whole run, per lane: [py-spy samples, intervals, sum of exact shares, windows].
         self._pyspy_totals: Dict[LaneKey, List[float]] = {}

@@ -36,6 +36,8 @@ def error_lines(stderr: str) -> List[str]:
         (["--python", "true"], "--python"),  # runs, but is not Python
         (["--rate", "0"], "--rate"),
         (["--rate", "100000"], "--rate"),
+        (["--probe-rate", "20001"], "--probe-rate"),  # past the rate where its CPU is bounded
+        (["--probe-rate", "-1"], "--probe-rate"),
         (["--seconds", "0"], "--seconds"),
         (["--fps", "0"], "--fps"),
     ],
@@ -98,6 +100,7 @@ def test_defaults() -> None:
     assert args.seconds == 30.0
     assert args.python == sys.executable
     assert parse_args(["--workers", "3"]).workers == 3  # --workers is --threads
+    assert parse_args(["--probe-rate", "20000"]).probe_rate == 20_000  # the cap itself
 
 
 def test_check_python() -> None:
