@@ -181,24 +181,51 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def check_python(path: str) -> str:
+PYTHON_ANSWER_S = 15.0  # a cold interpreter on a loaded machine answers in well under that
+# Runs on any Python from 2.7 up (no print function there), so an old one is named.
+_ASK_PYTHON = (
+    "import platform, sys; sys.stdout.write('%s %d\\n%s\\n' % ("
+    "platform.python_implementation(), sys.hexversion, sys.executable))"
+)
+
+
+def check_python(path: str, timeout_s: float = PYTHON_ANSWER_S) -> str:
     """The workloads' interpreter: an executable CPython 3.9+, as the binary itself.
 
     A pyenv shim is a shell script that execs Python; py-spy would attach to the shell, so
-    ask the interpreter where it really lives.
+    ask the interpreter where it really lives. A program that does not answer within
+    ``timeout_s`` is killed with everything it started.
     """
     resolved = shutil.which(path) if os.sep not in path else path
     if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         raise UsageError(f"--python {path!r} is not an executable file")
-    probe = "import platform, sys; print(platform.python_implementation(), sys.hexversion)"
-    probe += "; print(sys.executable)"
     try:
-        done = subprocess.run(
-            [resolved, "-c", probe], capture_output=True, text=True, timeout=15, check=True
+        # A session of its own: on a timeout its whole process group goes, children too.
+        proc = subprocess.Popen(
+            [resolved, "-c", _ASK_PYTHON],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
         )
-        first, real = done.stdout.splitlines()[:2]
+    except OSError:
+        raise UsageError(f"--python {path!r} is not a Python interpreter") from None
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        # Not waited for yet, so its pid (the group's id) cannot have been reused.
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()  # not communicate(): a child that left the group may hold the pipe
+        if proc.stdout is not None:
+            proc.stdout.close()
+        raise UsageError(f"--python {path!r} did not answer within {timeout_s:g} s") from None
+    try:
+        if proc.returncode != 0:
+            raise ValueError(proc.returncode)
+        first, real = out.splitlines()[:2]
         impl, hexversion = first.split()[0], int(first.split()[1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+    except (ValueError, IndexError):
         raise UsageError(f"--python {path!r} is not a Python interpreter") from None
     if impl != "CPython" or hexversion < 0x03090000:
         raise UsageError(
