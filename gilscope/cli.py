@@ -266,7 +266,7 @@ def target_main(mode: str, argv: List[str]) -> int:
     """``gilscope attach PID`` / ``gilscope run -- cmd``: bad targets exit 2 with one line."""
     from gilscope.sampling.pyspy import find_pyspy
     from gilscope.sampling.target import TargetError, check_argv, check_traceable, inspect_pid
-    from gilscope.scenarios.external import ExternalTarget
+    from gilscope.scenarios.external import PYTHON_APPEARS_S, ExternalTarget
 
     args = parse_target_args(mode, argv)
     try:
@@ -278,7 +278,9 @@ def target_main(mode: str, argv: List[str]) -> int:
             check_argv(args.command)
             if find_pyspy() is None:
                 raise TargetError("py-spy is not installed; pip install py-spy")
-            target = ExternalTarget(argv=args.command)
+            # Headless: waiting for the command to become Python counts against --seconds.
+            wait = min(PYTHON_APPEARS_S, args.seconds) if args.headless else PYTHON_APPEARS_S
+            target = ExternalTarget(argv=args.command, python_wait_s=wait)
     except TargetError as e:
         print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+import psutil
 import pytest
 
+from gilscope.scenarios.external import PYTHON_APPEARS_S
 from tests.cli_run import run_gilscope
 
 pytestmark = pytest.mark.integration
@@ -143,3 +145,33 @@ def test_bad_targets_exit_2_with_one_line(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_run_gives_up_on_a_command_that_is_not_python_within_seconds() -> None:
+    t0 = time.monotonic()
+    proc = gilscope("run", "--headless", "--seconds", "2", "--", "sleep", "30")
+    took = time.monotonic() - t0
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "failed"
+    (problem,) = doc["problems"]
+    assert problem.startswith("run · sleep 30: did not run Python within 2 s (PID ")
+    assert took < PYTHON_APPEARS_S  # --seconds, not the 10 s a launcher may take in the UI
+    pid = int(problem.split("(PID ")[1].split()[0])
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_run_of_a_command_that_ends_without_python_says_so() -> None:
+    proc = gilscope("run", "--headless", "--seconds", "20", "--", "true")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "failed" and doc["exit_code"] == 0
+    assert doc["problems"] == ["run · true: ended (exit status 0) without running Python"]
+
+
+def test_run_of_a_python_that_ends_at_once_is_still_a_result() -> None:
+    proc = gilscope("run", "--headless", "--seconds", "20", "--", sys.executable, "-c", "print(1)")
+    assert proc.returncode == 0, proc.stdout
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "done" and doc["exit_code"] == 0 and doc["problems"] == []
+    assert doc["log_tail"] == ["1"]
