@@ -265,12 +265,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 def target_main(mode: str, argv: List[str]) -> int:
     """``gilscope attach PID`` / ``gilscope run -- cmd``: bad targets exit 2 with one line."""
     from gilscope.sampling.pyspy import find_pyspy
-    from gilscope.sampling.target import TargetError, check_argv, check_traceable, inspect_pid
+    from gilscope.sampling.target import (
+        TargetError,
+        check_argv,
+        check_not_gilscope,
+        check_traceable,
+        inspect_pid,
+    )
     from gilscope.scenarios.external import PYTHON_APPEARS_S, ExternalTarget
 
     args = parse_target_args(mode, argv)
     try:
         if mode == "attach":
+            check_not_gilscope(args.pid)
             info = inspect_pid(args.pid)
             check_traceable(args.pid, find_pyspy())
             target = ExternalTarget(pid=args.pid, info=info)

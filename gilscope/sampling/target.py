@@ -132,6 +132,23 @@ def inspect_pid(pid: int) -> TargetInfo:
     raise NotPythonError(f"PID {pid} is {exe}, not a Python process")
 
 
+def check_not_gilscope(pid: int) -> None:
+    """TargetError if ``pid`` is this gilscope, one of its threads, or started by it: its
+    own samplers would observe themselves (and ``attach`` would watch its own UI)."""
+    me = os.getpid()
+    status = _status(pid) or {}
+    tgid = int(status.get("Tgid", pid) or pid)
+    if tgid == me:
+        raise TargetError(f"PID {pid} is this gilscope itself: it does not observe itself")
+    seen: Set[int] = set()
+    parent = int(status.get("PPid", "0") or 0)
+    while parent > 1 and parent not in seen:  # up the tree: a child's child is ours too
+        if parent == me:
+            raise TargetError(f"PID {pid} is a child of this gilscope: it does not observe itself")
+        seen.add(parent)
+        parent = int((_status(parent) or {}).get("PPid", "0") or 0)
+
+
 def wait_until_python(pid: int, timeout_s: float = 5.0) -> TargetInfo:
     """inspect_pid, retried while the process is not Python yet.
 

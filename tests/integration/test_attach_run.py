@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from gilscope.scenarios.external import PYTHON_APPEARS_S
-from tests.cli_run import run_gilscope
+from tests.cli_run import ROOT, run_gilscope
 
 pytestmark = pytest.mark.integration
 
@@ -175,3 +175,30 @@ def test_run_of_a_python_that_ends_at_once_is_still_a_result() -> None:
     doc = json.loads(proc.stdout)
     assert doc["state"] == "done" and doc["exit_code"] == 0 and doc["problems"] == []
     assert doc["log_tail"] == ["1"]
+
+
+def test_attach_refuses_gilscope_itself_and_its_children(tmp_path: Path) -> None:
+    # A shell that execs gilscope becomes it: $$ is then gilscope's own PID, and what the
+    # shell started before ($!) is gilscope's child.
+    gilscope_cmd = f"exec {sys.executable} -m gilscope attach"
+    pid_file = tmp_path / "child.pid"
+    # (its output elsewhere: it must not hold the pipes we read gilscope's answer from)
+    child = f"{sys.executable} -c 'import time; time.sleep(60)' >/dev/null 2>&1 & "
+    child += f"echo $! > {pid_file}; "
+    cases = {
+        f"{gilscope_cmd} $$ --headless": "is this gilscope itself",
+        f"{child}{gilscope_cmd} $! --headless": "is a child of this gilscope",
+    }
+    try:
+        for script, says in cases.items():
+            proc = subprocess.run(
+                ["sh", "-c", script], stdin=subprocess.DEVNULL, capture_output=True,
+                text=True, cwd=ROOT, timeout=60,
+            )  # fmt: skip
+            assert proc.returncode == 2, proc.stderr
+            (line,) = proc.stderr.splitlines()
+            assert line.startswith("gilscope attach: error: PID ") and says in line, line
+            assert proc.stdout == ""
+    finally:
+        if pid_file.exists():
+            psutil.Process(int(pid_file.read_text())).kill()
