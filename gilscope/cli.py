@@ -86,7 +86,11 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--headless", action="store_true", help="no UI: print one JSON report")
     p.add_argument(
-        "--seconds", type=float, default=30.0, help="headless: observe at most this long"
+        "--seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="headless: observe for at most S seconds, or until the run ends (default 30)",
     )
     p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
 
@@ -255,6 +259,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
         for step in plan or [spec]:
             check_share(step)
+        problem = live_view_problem(args.headless)
+        if problem:
+            raise UsageError(problem)
     except UsageError as e:
         print(f"gilscope: error: {e}", file=sys.stderr)
         return 2
@@ -291,31 +298,44 @@ def target_main(mode: str, argv: List[str]) -> int:
     except TargetError as e:
         print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2
+    problem = live_view_problem(args.headless)
+    if problem:
+        print(f"gilscope {mode}: error: {problem}", file=sys.stderr)
+        return 2
     session = Session(WorkloadSpec(), args.rate, target=target, probe_rate_hz=args.probe_rate)
     return observe(session, args, None)
+
+
+def live_view_problem(headless: bool) -> str:
+    """Why the live view cannot run here ("" if it can, or if headless). Checked before
+    the Session exists, so a refusal leaves nothing behind (not even its scratch folder)."""
+    if headless:
+        return ""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return "the live view needs a terminal; use --headless"
+    if os.environ.get("TERM") == "dumb":
+        # No cursor movement, so no full-screen view, in colour or not.
+        return (
+            "TERM=dumb: the live view needs a terminal that can move its cursor; "
+            "set TERM (e.g. TERM=xterm-256color) or use --headless"
+        )
+    size = shutil.get_terminal_size()
+    if size.columns < MIN_WIDTH or size.lines < MIN_HEIGHT:
+        return (
+            f"terminal is {size.columns}×{size.lines}; "
+            f"the live view needs at least {MIN_WIDTH}×{MIN_HEIGHT}"
+        )
+    return ""
 
 
 def observe(session: Session, args: argparse.Namespace, plan: Optional[List[WorkloadSpec]]) -> int:
     """Run ``session`` headless or in the live view, and always close it."""
     if args.headless:
         return _headless(session, args.seconds, plan)
-
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print("gilscope: error: the live view needs a terminal; use --headless", file=sys.stderr)
-        return 2
-    size = shutil.get_terminal_size()
-    if size.columns < MIN_WIDTH or size.lines < MIN_HEIGHT:
-        print(
-            f"gilscope: error: terminal is {size.columns}×{size.lines}; "
-            f"the live view needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
-            file=sys.stderr,
-        )
-        return 2
-
-    from gilscope.tui.app import make_app
-
-    app = make_app(session, fps=args.fps, on_signal=session.close)
     try:
+        from gilscope.tui.app import make_app
+
+        app = make_app(session, fps=args.fps, on_signal=session.close)
         session.start(plan)
         app.run()
     finally:
