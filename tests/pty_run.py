@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -51,10 +52,13 @@ def start_in_pty(
     return proc, master, screen
 
 
+CSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")  # cursor moves and colours
+
+
 def wait_for_output(screen: List[bytes], text: bytes, timeout_s: float = 30.0) -> None:
-    """Until ``text`` has appeared on the terminal."""
+    """Until ``text`` has appeared on the terminal (escape sequences aside)."""
     deadline = time.monotonic() + timeout_s
-    while text not in b"".join(screen):
+    while text not in CSI.sub(b"", b"".join(screen)):
         if time.monotonic() > deadline:
             tail = b"".join(screen)[-500:]
             raise AssertionError(f"{text!r} never appeared; the terminal's last bytes: {tail!r}")

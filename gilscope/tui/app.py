@@ -56,7 +56,9 @@ class GilscopeApp(App[int]):
         Binding("space", "toggle_pause", "Pause", key_display="␣"),
         Binding("plus,equals_sign", "zoom(-1)", "Zoom", key_display="+-"),
         Binding("minus,underscore", "zoom(1)", "Zoom out", show=False),
-        Binding("s", "settings", "N/K"),
+        # priority: acted on as it arrives, before the keys typed right after it, which
+        # then reach the dialog (see on_event; there, s is typed like any key)
+        Binding("s", "settings", "N/K", priority=True),
         Binding("right_square_bracket", "switch(1)", "Switch", key_display="[]"),
         Binding("left_square_bracket", "switch(-1)", "Switch down", show=False),
         Binding("h", "hide_idle", "Hide idle", show=False),
@@ -148,6 +150,17 @@ class GilscopeApp(App[int]):
         # The shell's convention for "stopped by sig"; exit()'s first argument is the
         # app's result, not the process's exit code.
         self._loop_ref.call_soon_threadsafe(partial(self.exit, return_code=128 + sig))
+
+    async def on_event(self, event: events.Event) -> None:
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and event.key != "ctrl+c"  # quitting never waits
+            and isinstance(self.screen, SettingsScreen)
+            and self.screen.take_key(event)  # in order, even keys sent at once
+        ):
+            return
+        await super().on_event(event)
 
     def on_resize(self, event: events.Resize) -> None:
         # The event's size: self.size is still the old one while the event is handled.

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import psutil
 import pytest
 
-from tests.pty_run import start_in_pty
+from tests.pty_run import start_in_pty, wait_for_output
 
 pytestmark = pytest.mark.integration
 
@@ -113,4 +113,20 @@ def test_sigkill_of_gilscope_still_kills_its_children() -> None:
         # No cleanup code ran: the children notice by themselves (PR_SET_PDEATHSIG).
         _assert_all_gone(kids, within_s=3.0)
     finally:
+        os.close(master)
+
+
+def test_keys_sent_at_once_reach_the_settings_dialog() -> None:
+    """s, N, tab, K and enter in one write, as a script or a paste sends them."""
+    proc, master, screen = _start_app("--scenario", "threads")
+    try:
+        wait_for_output(screen, b"Relay race")
+        os.write(master, b"s13\t5\r")
+        wait_for_output(screen, b"N=13 K=5")  # the results' title: the run restarted so
+        assert b"whole numbers" not in b"".join(screen)
+        os.write(master, b"q")
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
         os.close(master)
