@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.scenarios.workload import RunState, Scenario
 from gilscope.tui.app import GilscopeApp, make_app
-from gilscope.tui.screens.help import HelpScreen
+from gilscope.tui.screens.help import HELP, HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen, parse_settings
 from gilscope.tui.widgets.relay_timeline import RelayTimeline
 from tests.tui.fixed_source import NOW_NS, FixedSource, synthetic_snapshot, target_snapshot
@@ -72,6 +72,15 @@ async def test_help_opens_and_closes() -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+def test_help_says_where_the_relay_comes_from_and_what_restarts_the_run() -> None:
+    assert "GIL probe" in HELP and "from its memory" in HELP  # the relay's source
+    assert "workers' own report" in HELP and "reference" in HELP  # what it is checked against
+    assert "py-spy" in HELP and "GIL stacks" in HELP and "spy%" in HELP
+    keys = {line.split()[0]: line for line in HELP.splitlines() if line.startswith("  ")}
+    assert keys["["].endswith("the run restarts with it")
+    assert keys["s"].endswith("the run restarts with them")
 
 
 async def test_settings_sets_n_and_k() -> None:
