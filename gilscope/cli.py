@@ -219,7 +219,10 @@ def check_python(path: str, timeout_s: float = PYTHON_ANSWER_S) -> str:
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         # Not waited for yet, so its pid (the group's id) cannot have been reused.
-        os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # all gone; what holds the pipe left the group
         proc.wait()  # not communicate(): a child that left the group may hold the pipe
         if proc.stdout is not None:
             proc.stdout.close()
