@@ -12,6 +12,8 @@
    ``--sample-s`` seconds: ``ProbeTarget.reads_per_s`` (reads of this process per second) and
    ``ProbeStats.cpu`` (cores the probe process used over its last half second). As a check,
    psutil's CPU time of the probe process over the same window is printed next to them.
+   ``--rates`` measures those rates instead, ``--policies`` each under every policy named
+   (``fifo,normal``: where gilscope's caps on ``--probe-rate`` and on SCHED_FIFO come from).
 2. Slowdown. A countdown of ``--count`` in total (two threads in one process, half each) and
    the same work as two single-thread processes side by side (both cores busy: the worst case
    for the probe, which then has to take its CPU from the targets). Each variant runs
@@ -221,13 +223,14 @@ def percentile_10_90(values: Sequence[float]) -> Tuple[float, float]:
 
 # -- 1. rate and CPU --------------------------------------------------------------------------
 def measure_rate(
-    python: str, script: str, rate_hz: int, sample_s: float
-) -> Tuple[List[float], List[float], float]:
-    """reads/s samples, ProbeStats.cpu samples, and psutil's CPU of the probe over the window."""
+    python: str, script: str, rate_hz: int, sample_s: float, scheduling: str = "auto"
+) -> Tuple[List[float], List[float], float, str]:
+    """reads/s samples, ProbeStats.cpu samples, psutil's CPU of the probe over the window,
+    and the scheduling policy the probe got."""
     probe: Optional[GilProbe] = None
     target: Optional[Target] = None
     try:
-        probe = start_probe(rate_hz)
+        probe = start_probe(rate_hz, scheduling)
         target = Target(python, script, 2, FOREVER)
         probe.watch(target.pid)
         wait_ready(probe, [target.pid])
@@ -246,7 +249,7 @@ def measure_rate(
             reads.append(known.reads_per_s)
             cpu.append(probe.stats().cpu)
         whole = (cpu_s(proc) - c0) / (time.monotonic() - t0) if proc is not None else float("nan")
-        return reads, cpu, whole
+        return reads, cpu, whole, probe.stats().scheduling
     finally:
         if probe is not None:
             probe.stop()
@@ -254,26 +257,29 @@ def measure_rate(
             target.kill()
 
 
-def section_rate(python: str, script: str, rates: Sequence[int], sample_s: float) -> None:
+def section_rate(
+    python: str, script: str, rates: Sequence[int], sample_s: float, policies: Sequence[str]
+) -> None:
     print(
         f"\n## 1. probe read rate and CPU · target: 2-thread countdown on {python} · "
         f"1 s warm-up, then {sample_s:g} s sampled every 0.5 s"
     )
     print(
-        f"{'rate asked':>10}  {'reads/s per process, median [min–max]':<40} "
+        f"{'rate asked':>10} {'policy':<12} {'reads/s per process, median [min–max]':<40} "
         f"{'probe CPU (ProbeStats), cores':<36} psutil cores over the window"
     )
     for rate in rates:
-        try:
-            reads, cpu, whole = measure_rate(python, script, rate, sample_s)
-        except RuntimeError as e:
-            print(f"{rate:>10}  FAILED: {e}", flush=True)
-            continue
-        print(
-            f"{rate:>10}  {summarize(reads).fmt('.0f'):<40} {summarize(cpu).fmt('.3f'):<36} "
-            f"{whole:.3f}",
-            flush=True,
-        )
+        for policy in policies:
+            try:
+                reads, cpu, whole, got = measure_rate(python, script, rate, sample_s, policy)
+            except RuntimeError as e:
+                print(f"{rate:>10} {policy:<12} FAILED: {e}", flush=True)
+                continue
+            print(
+                f"{rate:>10} {got:<12} {summarize(reads).fmt('.0f'):<40} "
+                f"{summarize(cpu).fmt('.3f'):<36} {whole:.3f}",
+                flush=True,
+            )
 
 
 # -- 2. slowdown --------------------------------------------------------------------------------
@@ -804,6 +810,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer reps (2 and 1), shorter runs")
     p.add_argument("--python", default=sys.executable, help="targets' interpreter (1, 2, 4)")
     p.add_argument("--high-rates", action="store_true", help="1: also 10,000 and 20,000/s")
+    p.add_argument("--rates", default="", help="1: these rates instead (comma-separated)")
+    p.add_argument(
+        "--policies", default="auto", help="1: scheduling policies, e.g. fifo,normal (auto)"
+    )
     p.add_argument("--sample-s", type=float, default=0.0, help="0, 1: seconds (default 3)")
     p.add_argument("--count", type=int, default=100_000_000, help="2: total N (default 100M)")
     p.add_argument("--reps", type=int, default=0, help="2: repetitions (default 5)")
@@ -822,6 +832,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sample_s = args.sample_s or (2.0 if args.quick else 3.0)
     python = check_python(args.python)
     rates = [DEFAULT_RATE_HZ] + (list(HIGH_RATES) if args.high_rates else [])
+    if args.rates:
+        rates = [int(r) for r in args.rates.split(",")]
+    policies = [x.strip() for x in args.policies.split(",") if x.strip()]
 
     header("bench_probe: the GIL probe's rate, CPU, cost to the target and agreement")
     with tempfile.TemporaryDirectory(prefix="gilscope-bench-probe-") as tmp:
@@ -831,7 +844,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "0" in sections:
             section_wake_floor(python, sample_s)
         if "1" in sections:
-            section_rate(python, script, rates, sample_s)
+            section_rate(python, script, rates, sample_s, policies)
         if "2" in sections:
             section_slowdown(python, script, args.count, reps)
         if "3" in sections:

@@ -14,9 +14,16 @@ from typing import List, NoReturn, Optional
 
 from gilscope import __version__
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ as DEFAULT_PROBE_HZ
+from gilscope.sampling.probe_process import FIFO_MAX_RATE_HZ as FIFO_PROBE_HZ
 from gilscope.sampling.probe_process import MAX_RATE_HZ as MAX_PROBE_HZ
 from gilscope.sampling.report import version_string
-from gilscope.scenarios.workload import MAX_WORKERS, Scenario, WorkloadSpec, guided_plan
+from gilscope.scenarios.workload import (
+    MAX_WORKERS,
+    Scenario,
+    WorkloadSpec,
+    guided_plan,
+    share_problem,
+)
 from gilscope.session import Session
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 
@@ -73,12 +80,17 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
         "--probe-rate",
         type=int,
         default=DEFAULT_PROBE_HZ,
-        help=f"GIL probe reads per second per process (default {DEFAULT_PROBE_HZ}; 0: off, "
+        help=f"GIL probe reads per second per process (default {DEFAULT_PROBE_HZ}, at most "
+        f"{MAX_PROBE_HZ}; above {FIFO_PROBE_HZ} under the normal scheduling policy; 0: off, "
         "the timeline then comes from the workers' report or py-spy)",
     )
     p.add_argument("--headless", action="store_true", help="no UI: print one JSON report")
     p.add_argument(
-        "--seconds", type=float, default=30.0, help="headless: observe at most this long"
+        "--seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="headless: observe for at most S seconds, or until the run ends (default 30)",
     )
     p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
 
@@ -87,7 +99,10 @@ def check_observation_flags(p: argparse.ArgumentParser, args: argparse.Namespace
     if args.rate > 5000:
         p.error("--rate must be at most 5000 (py-spy falls behind above that)")
     if not 0 <= args.probe_rate <= MAX_PROBE_HZ:
-        p.error(f"--probe-rate must be between 0 (off) and {MAX_PROBE_HZ}")
+        p.error(
+            f"--probe-rate must be between 0 (off) and {MAX_PROBE_HZ} (above, the probe's "
+            "CPU grows toward a whole core for little more resolution)"
+        )
     if args.fps > 60:
         p.error("--fps must be at most 60")
     if not args.seconds > 0:
@@ -170,24 +185,54 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def check_python(path: str) -> str:
+PYTHON_ANSWER_S = 15.0  # a cold interpreter on a loaded machine answers in well under that
+# Runs on any Python from 2.7 up (no print function there), so an old one is named.
+_ASK_PYTHON = (
+    "import platform, sys; sys.stdout.write('%s %d\\n%s\\n' % ("
+    "platform.python_implementation(), sys.hexversion, sys.executable))"
+)
+
+
+def check_python(path: str, timeout_s: float = PYTHON_ANSWER_S) -> str:
     """The workloads' interpreter: an executable CPython 3.9+, as the binary itself.
 
     A pyenv shim is a shell script that execs Python; py-spy would attach to the shell, so
-    ask the interpreter where it really lives.
+    ask the interpreter where it really lives. A program that does not answer within
+    ``timeout_s`` is killed with everything it started.
     """
     resolved = shutil.which(path) if os.sep not in path else path
     if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         raise UsageError(f"--python {path!r} is not an executable file")
-    probe = "import platform, sys; print(platform.python_implementation(), sys.hexversion)"
-    probe += "; print(sys.executable)"
     try:
-        done = subprocess.run(
-            [resolved, "-c", probe], capture_output=True, text=True, timeout=15, check=True
+        # A session of its own: on a timeout its whole process group goes, children too.
+        proc = subprocess.Popen(
+            [resolved, "-c", _ASK_PYTHON],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
         )
-        first, real = done.stdout.splitlines()[:2]
+    except OSError:
+        raise UsageError(f"--python {path!r} is not a Python interpreter") from None
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        # Not waited for yet, so its pid (the group's id) cannot have been reused.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # all gone; what holds the pipe left the group
+        proc.wait()  # not communicate(): a child that left the group may hold the pipe
+        if proc.stdout is not None:
+            proc.stdout.close()
+        raise UsageError(f"--python {path!r} did not answer within {timeout_s:g} s") from None
+    try:
+        if proc.returncode != 0:
+            raise ValueError(proc.returncode)
+        first, real = out.splitlines()[:2]
         impl, hexversion = first.split()[0], int(first.split()[1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+    except (ValueError, IndexError):
         raise UsageError(f"--python {path!r} is not a Python interpreter") from None
     if impl != "CPython" or hexversion < 0x03090000:
         raise UsageError(
@@ -196,21 +241,33 @@ def check_python(path: str) -> str:
     return real
 
 
+def check_share(spec: WorkloadSpec) -> None:
+    """N must split into shares that fit the workers' report slots."""
+    problem = share_problem(spec)
+    if problem:
+        raise UsageError(f"--count {spec.count}: {problem}")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("attach", "run"):
         return target_main(argv[0], argv[1:])
     args = parse_args(argv)
-    try:
-        python = check_python(args.python)
-    except UsageError as e:
-        print(f"gilscope: error: {e}", file=sys.stderr)
-        return 2
     mixed = args.scenario == MIXED
     scenario = Scenario.SEQUENTIAL if mixed else Scenario(args.scenario)
     count = args.count or scenario.default_count
-    spec = WorkloadSpec(scenario, count, args.workers, python, args.switch_ms)
-    plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
+    try:
+        python = check_python(args.python)
+        spec = WorkloadSpec(scenario, count, args.workers, python, args.switch_ms)
+        plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
+        for step in plan or [spec]:
+            check_share(step)
+        problem = live_view_problem(args.headless)
+        if problem:
+            raise UsageError(problem)
+    except UsageError as e:
+        print(f"gilscope: error: {e}", file=sys.stderr)
+        return 2
     session = Session(spec, rate_hz=args.rate, probe_rate_hz=args.probe_rate)
     return observe(session, args, plan)
 
@@ -218,12 +275,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 def target_main(mode: str, argv: List[str]) -> int:
     """``gilscope attach PID`` / ``gilscope run -- cmd``: bad targets exit 2 with one line."""
     from gilscope.sampling.pyspy import find_pyspy
-    from gilscope.sampling.target import TargetError, check_argv, check_traceable, inspect_pid
-    from gilscope.scenarios.external import ExternalTarget
+    from gilscope.sampling.target import (
+        TargetError,
+        check_argv,
+        check_not_gilscope,
+        check_traceable,
+        inspect_pid,
+    )
+    from gilscope.scenarios.external import PYTHON_APPEARS_S, ExternalTarget
 
     args = parse_target_args(mode, argv)
     try:
         if mode == "attach":
+            check_not_gilscope(args.pid)
             info = inspect_pid(args.pid)
             check_traceable(args.pid, find_pyspy())
             target = ExternalTarget(pid=args.pid, info=info)
@@ -231,35 +295,50 @@ def target_main(mode: str, argv: List[str]) -> int:
             check_argv(args.command)
             if find_pyspy() is None:
                 raise TargetError("py-spy is not installed; pip install py-spy")
-            target = ExternalTarget(argv=args.command)
+            # Headless: waiting for the command to become Python counts against --seconds.
+            wait = min(PYTHON_APPEARS_S, args.seconds) if args.headless else PYTHON_APPEARS_S
+            target = ExternalTarget(argv=args.command, python_wait_s=wait)
     except TargetError as e:
         print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2
+    problem = live_view_problem(args.headless)
+    if problem:
+        print(f"gilscope {mode}: error: {problem}", file=sys.stderr)
+        return 2
     session = Session(WorkloadSpec(), args.rate, target=target, probe_rate_hz=args.probe_rate)
     return observe(session, args, None)
+
+
+def live_view_problem(headless: bool) -> str:
+    """Why the live view cannot run here ("" if it can, or if headless). Checked before
+    the Session exists, so a refusal leaves nothing behind (not even its scratch folder)."""
+    if headless:
+        return ""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return "the live view needs a terminal; use --headless"
+    if os.environ.get("TERM") == "dumb":
+        # No cursor movement, so no full-screen view, in colour or not.
+        return (
+            "TERM=dumb: the live view needs a terminal that can move its cursor; "
+            "set TERM (e.g. TERM=xterm-256color) or use --headless"
+        )
+    size = shutil.get_terminal_size()
+    if size.columns < MIN_WIDTH or size.lines < MIN_HEIGHT:
+        return (
+            f"terminal is {size.columns}×{size.lines}; "
+            f"the live view needs at least {MIN_WIDTH}×{MIN_HEIGHT}"
+        )
+    return ""
 
 
 def observe(session: Session, args: argparse.Namespace, plan: Optional[List[WorkloadSpec]]) -> int:
     """Run ``session`` headless or in the live view, and always close it."""
     if args.headless:
         return _headless(session, args.seconds, plan)
-
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        print("gilscope: error: the live view needs a terminal; use --headless", file=sys.stderr)
-        return 2
-    size = shutil.get_terminal_size()
-    if size.columns < MIN_WIDTH or size.lines < MIN_HEIGHT:
-        print(
-            f"gilscope: error: terminal is {size.columns}×{size.lines}; "
-            f"the live view needs at least {MIN_WIDTH}×{MIN_HEIGHT}",
-            file=sys.stderr,
-        )
-        return 2
-
-    from gilscope.tui.app import make_app
-
-    app = make_app(session, fps=args.fps, on_signal=session.close)
     try:
+        from gilscope.tui.app import make_app
+
+        app = make_app(session, fps=args.fps, on_signal=session.close)
         session.start(plan)
         app.run()
     finally:
@@ -268,7 +347,8 @@ def observe(session: Session, args: argparse.Namespace, plan: Optional[List[Work
 
 
 def _headless(session: Session, seconds: float, plan: Optional[List[WorkloadSpec]]) -> int:
-    """The JSON report on stdout; on SIGTERM, SIGHUP or SIGINT, stop cleanly with 128+sig."""
+    """The JSON report on stdout. On SIGTERM, SIGHUP or SIGINT: the report so far, state
+    ``interrupted``, and exit code 128 + the signal's number."""
     from gilscope.headless import run_headless
 
     stop = threading.Event()
@@ -284,10 +364,28 @@ def _headless(session: Session, seconds: float, plan: Optional[List[WorkloadSpec
         doc = run_headless(session, seconds, stop, plan)
     finally:
         session.close()
-    if doc is None:
+    if not write_report(json.dumps(doc, indent=2) + "\n"):
+        return 1
+    if caught:
         return 128 + caught[0]
-    try:
-        print(json.dumps(doc, indent=2))
-    except BrokenPipeError:  # e.g. piped into head: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0 if doc["state"] != "failed" else 1
+
+
+def write_report(text: str) -> bool:
+    """``text`` to stdout; if stdout cannot take it (a full disk, /dev/full, a reader that
+    went away), one line on stderr and False."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    except OSError as e:
+        # What did not get out must not be retried at exit, which would print a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            print(
+                f"gilscope: error: could not write the report to stdout: {e.strerror or e}",
+                file=sys.stderr,
+            )
+        except OSError:
+            pass  # stderr is gone too: the exit code says it
+        return False

@@ -16,6 +16,7 @@ from gilscope.session import Session
 from gilscope.snapshot import Snapshot
 
 TERMINAL = (RunState.DONE, RunState.FAILED, RunState.STOPPED)
+INTERRUPTED = "interrupted"  # the report's state when a signal ended the observation
 
 
 def run_headless(
@@ -23,24 +24,32 @@ def run_headless(
     seconds: float,
     stop: Optional[threading.Event] = None,
     plan: Optional[List[WorkloadSpec]] = None,
-) -> Optional[Dict[str, Any]]:
+) -> Dict[str, Any]:
     """Observe for ``seconds`` or until the run ends, then report the whole observation.
 
-    Returns None if ``stop`` was set (a signal): the caller exits without a report.
+    If ``stop`` is set (a signal), the report covers what was observed so far and its
+    state is ``interrupted``: a long observation is not lost to a Ctrl-C.
     """
     stop = stop or threading.Event()
-    session.start(plan)
+    # From before the start: launching a command counts against --seconds too.
     deadline_ns = time.monotonic_ns() + int(seconds * 1e9)
+    session.start(plan)
     while time.monotonic_ns() < deadline_ns and (
         session.state not in TERMINAL or session.plan_remaining
     ):
         if stop.wait(0.05):
-            return None
+            return interrupted(session)
     # Let the collector fold in the last stamps and py-spy's last windows land; what
     # happened after the deadline is not part of the observation.
     if stop.wait(0.3):
-        return None
+        return interrupted(session)
     return report(session, until_ns=deadline_ns)
+
+
+def interrupted(session: Session) -> Dict[str, Any]:
+    doc = report(session)
+    doc["state"] = INTERRUPTED
+    return doc
 
 
 def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:

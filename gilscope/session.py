@@ -28,7 +28,7 @@ from gilscope.observe.target import TargetObservation
 from gilscope.observe.workload import WorkloadObservation
 from gilscope.sampling.cpu import BusyMeter, CpuSampler
 from gilscope.sampling.gil_probe import GilProbe
-from gilscope.sampling.probe_process import DEFAULT_RATE_HZ
+from gilscope.sampling.probe_process import DEFAULT_RATE_HZ, rate_note
 from gilscope.sampling.pyspy import PySpyProblem, PySpySampler, PySpyWindow
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, WorkloadSpec
@@ -67,6 +67,8 @@ class Session:
                 "py-spy not found on PATH: GIL stacks are off. Fix: pip install py-spy"
             )
         probe = GilProbe(probe_rate_hz) if probe_rate_hz > 0 else None
+        if probe is not None and rate_note(probe_rate_hz):
+            self._problems.append(rate_note(probe_rate_hz))
         self._samplers = Samplers(sampler, probe)
         self._cpu = CpuSampler()
         self._busy = BusyMeter()

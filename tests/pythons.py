@@ -67,5 +67,16 @@ def missing_sidpy(minor: str) -> Optional[str]:
     return None
 
 
+def old_pythons() -> List[Tuple[str, str]]:
+    """(version, path) of each pyenv CPython older than 3.9: ones gilscope must refuse."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = []
+    for path in sorted(glob.glob(os.path.join(root, "versions", "*", "bin", "python"))):
+        m = re.search(r"versions/((\d+)\.(\d+)\.\d+)/", path)
+        if m and (int(m[2]), int(m[3])) < (3, 9):
+            found.append((m[1], path))
+    return found
+
+
 PYTHONS = pythons() or [("{}.{}.{}".format(*sys.version_info[:3]), sys.executable)]
 IDS = [v for v, _ in PYTHONS]

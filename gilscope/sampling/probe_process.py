@@ -40,7 +40,16 @@ from gilscope.sampling.gil_layout import (
 FRAME = struct.Struct("<cI")
 CHANGE = struct.Struct("<iiqQ")  # pid, holder's tid (0: nobody, -1: unknown), t_ns, switches
 DEFAULT_RATE_HZ = 6_000  # asked: ~5,000 achieved beside a busy target; ~0.17 core on this VM
-MAX_RATE_HZ = 50_000
+# Each read round costs ~17.5 µs of CPU here (2-core VM, 2026-12-01, bench_probe.py section
+# 1 beside a 2-thread countdown; probe CPU as SCHED_FIFO, all reads on time): 8,000/s 0.14
+# core, 10,000 0.18, 15,000 0.28, 20,000 0.35, 25,000 0.46, 40,000 0.85; at 50,000/s the
+# 20 µs period is shorter than a round and it never sleeps (0.70-0.73 core). Under the normal
+# policy it got 10,000-23,000 reads/s when asked 20,000-50,000 on the shared machine.
+# Above MAX_RATE_HZ the probe stops sleeping between reads: more CPU, not more resolution.
+MAX_RATE_HZ = 20_000
+# SCHED_FIFO preempts every normal task on its core, so only where its share of a core
+# stays small (0.18 core here; ~0.35 where a wake-up costs 34 µs, as on the README's VM).
+FIFO_MAX_RATE_HZ = 10_000
 FLUSH_NS = 10_000_000  # changes reach gilscope within ~10 ms
 STATS_NS = 500_000_000
 # Holders that are no thread of the target: more than this many, and more than this share
@@ -331,7 +340,7 @@ def _prctl(option: int, value: int) -> None:
 SCHEDULING = ("auto", "fifo", "short-slice", "normal")
 
 
-def prompt_scheduling(wanted: str = "auto") -> str:
+def prompt_scheduling(wanted: str = "auto", rate_hz: int = DEFAULT_RATE_HZ) -> str:
     """Make the probe's reads run when they are due, whatever the targets do.
 
     At a hand-off the new GIL holder has just woken and the scheduler lets it run out its
@@ -343,11 +352,12 @@ def prompt_scheduling(wanted: str = "auto") -> str:
     narrows them. SCHED_BATCH, tried first, made it worse: reads then ran mostly when a
     core fell idle, i.e. at hand-offs, and read "nobody holds it" 4-5 % of the time.
     Children (the layout's self-inspection) get the normal policy back. ``wanted``: one
-    policy only (the benchmark compares them); "auto" takes the first one allowed.
+    policy only (the benchmark compares them); "auto" takes the first one allowed, and
+    never SCHED_FIFO above ``FIFO_MAX_RATE_HZ``.
     """
     if wanted == "normal":
         return "normal"
-    if wanted in ("auto", "fifo"):
+    if wanted == "fifo" or (wanted == "auto" and rate_hz <= FIFO_MAX_RATE_HZ):
         try:
             policy = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
             os.sched_setscheduler(0, policy, os.sched_param(FIFO_PRIORITY))
@@ -367,6 +377,17 @@ def prompt_scheduling(wanted: str = "auto") -> str:
     return "normal"
 
 
+def rate_note(rate_hz: int) -> str:
+    """What a user asking ``rate_hz`` should know about its scheduling ("" if nothing)."""
+    if rate_hz <= FIFO_MAX_RATE_HZ:
+        return ""
+    return (
+        f"GIL probe at {rate_hz:,} reads/s: above {FIFO_MAX_RATE_HZ:,}/s it runs under the "
+        "normal scheduling policy, not SCHED_FIFO (which would take too much of a core), so "
+        "its reads may come late at hand-offs"
+    )
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gilscope.sampling.probe_process")
     parser.add_argument("--rate", type=int, default=DEFAULT_RATE_HZ)
@@ -378,9 +399,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     # The default 50 µs timer slack would stretch every 100 µs sleep by half.
     _prctl(PR_SET_TIMERSLACK, 1_000)
-    scheduling = prompt_scheduling(args.scheduling)
+    rate = max(1, min(args.rate, MAX_RATE_HZ))
+    scheduling = prompt_scheduling(args.scheduling, rate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is gilscope's to handle
-    probe = Probe(sys.stdout.buffer, max(1, min(args.rate, MAX_RATE_HZ)), scheduling)
+    probe = Probe(sys.stdout.buffer, rate, scheduling)
 
     def commands() -> None:
         for line in sys.stdin:

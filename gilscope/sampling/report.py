@@ -31,6 +31,8 @@ COUNT = 8  # the N this worker counts down from
 HEXVERSION = 9  # sys.hexversion of the worker's interpreter
 GIL = 10  # 1: the worker's process has a GIL; 2: it runs without one (free-threaded)
 HEADER_WORDS = 16
+# The largest N one worker thread can announce (COUNT): header words are signed 64-bit.
+MAX_SHARE = (1 << 63) - 1
 RING = 4096  # ~4 s of stamps at 1 kHz; the reader drains far more often than that
 RING_MASK = RING - 1
 SLOT_WORDS = HEADER_WORDS + RING

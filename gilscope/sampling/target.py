@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -58,6 +59,10 @@ class NoProcessError(TargetError):
 
 class NotPythonError(TargetError):
     """No Python in the process (or not yet: a pyenv shim before its exec)."""
+
+
+class EndedWithoutPythonError(NoProcessError):
+    """The process ended, and it was never seen running a Python interpreter."""
 
 
 class AccessError(TargetError):
@@ -127,19 +132,44 @@ def inspect_pid(pid: int) -> TargetInfo:
     raise NotPythonError(f"PID {pid} is {exe}, not a Python process")
 
 
+def check_not_gilscope(pid: int) -> None:
+    """TargetError if ``pid`` is this gilscope, one of its threads, or started by it: its
+    own samplers would observe themselves (and ``attach`` would watch its own UI)."""
+    me = os.getpid()
+    status = _status(pid) or {}
+    tgid = int(status.get("Tgid", pid) or pid)
+    if tgid == me:
+        raise TargetError(f"PID {pid} is this gilscope itself: it does not observe itself")
+    seen: Set[int] = set()
+    parent = int(status.get("PPid", "0") or 0)
+    while parent > 1 and parent not in seen:  # up the tree: a child's child is ours too
+        if parent == me:
+            raise TargetError(f"PID {pid} is a child of this gilscope: it does not observe itself")
+        seen.add(parent)
+        parent = int((_status(parent) or {}).get("PPid", "0") or 0)
+
+
 def wait_until_python(pid: int, timeout_s: float = 5.0) -> TargetInfo:
     """inspect_pid, retried while the process is not Python yet.
 
     A freshly started ``python`` may be a pyenv shim (bash) for a few milliseconds before
-    it execs the interpreter; the PID stays the same across the exec.
+    it execs the interpreter; the PID stays the same across the exec. NotPythonError if it
+    is still not Python after ``timeout_s``; NoProcessError if it ends first, and then
+    EndedWithoutPythonError unless it was seen running a ``python`` binary.
     """
     deadline = time.monotonic() + timeout_s
+    ran_python = False
     while True:
+        ran_python = ran_python or is_python_executable(_exe(pid))
         try:
             return inspect_pid(pid)
         except NotPythonError:
             if time.monotonic() >= deadline:
                 raise
+        except NoProcessError as e:
+            if ran_python:
+                raise
+            raise EndedWithoutPythonError(f"PID {pid} ended without running Python") from e
         time.sleep(0.01)
 
 
@@ -208,6 +238,7 @@ def check_argv(argv: Sequence[str]) -> List[str]:
 
 # Runs first in the child, then execs the command: PR_SET_PDEATHSIG survives exec, so the
 # command dies with gilscope even when gilscope is SIGKILLed (no preexec_fn, see children).
+# The exec closes the pipe end argv[2] names: that tells gilscope the PID is the command now.
 _DIE_WITH_PARENT = (
     "import ctypes, os, signal, sys\n"
     "try:\n"
@@ -216,7 +247,8 @@ _DIE_WITH_PARENT = (
     "    pass\n"
     "if os.getppid() != int(sys.argv[1]):\n"
     "    os._exit(1)\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "os.set_inheritable(int(sys.argv[2]), False)\n"
+    "os.execvp(sys.argv[3], sys.argv[3:])\n"
 )
 
 
@@ -235,24 +267,28 @@ class ScriptRun:
         self._lines: Deque[LogLine] = deque(maxlen=max_lines)
         self._stopped = False
         read_fd, write_fd = os.pipe()
+        self._exec_fd, exec_w = os.pipe()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
             # Our own pipe, not stdout=PIPE: reap() would close proc.stdout while the
             # reader is blocked on it, and close() waits for that read to return.
-            self._wrapper = [sys.executable, "-S", "-E", "-c", _DIE_WITH_PARENT, str(os.getpid())]
+            wrapper = [sys.executable, "-S", "-E", "-c", _DIE_WITH_PARENT, str(os.getpid())]
             self._proc = spawn(
-                [*self._wrapper, *self.argv],
+                [*wrapper, str(exec_w), *self.argv],
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
+                pass_fds=(exec_w,),
             )
         except OSError as e:
             os.close(read_fd)
+            os.close(self._exec_fd)
             raise TargetError(f"cannot run {self.argv[0]}: {e.strerror or e}") from None
         finally:
             os.close(write_fd)
+            os.close(exec_w)
         self._reader = threading.Thread(
             target=self._read, args=(read_fd,), name="gilscope-script-output", daemon=True
         )
@@ -264,12 +300,14 @@ class ScriptRun:
 
     def wait_exec(self, timeout_s: float = 5.0) -> None:
         """Wait until the wrapper has exec'd the command (or the process ended): before
-        that, the PID is gilscope's own interpreter, not the target."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._proc.poll() is None:
-            if _cmdline(self._proc.pid)[: len(self._wrapper)] != self._wrapper:
-                return
-            time.sleep(0.005)
+        that, the PID is gilscope's own interpreter, not the target. The exec closes the
+        wrapper's end of a pipe; its command line is no sign (empty midway through exec)."""
+        if self._exec_fd < 0:
+            return
+        if select.select([self._exec_fd], [], [], timeout_s)[0]:
+            os.read(self._exec_fd, 1)  # end of file: exec'd, or gone
+        os.close(self._exec_fd)
+        self._exec_fd = -1
 
     def lines(self) -> Tuple[LogLine, ...]:
         """The last ``max_lines`` lines of output, oldest first."""
@@ -285,6 +323,9 @@ class ScriptRun:
         if self._stopped:
             return
         self._stopped = True
+        if self._exec_fd >= 0:
+            os.close(self._exec_fd)
+            self._exec_fd = -1
         pgid = self._proc.pid  # a session leader's pgid is its pid
         _killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
@@ -339,6 +380,14 @@ def _status(pid: int) -> Optional[Dict[str, str]]:
         return None
     fields = (line.partition(":") for line in text.splitlines())
     return {key: value.strip() for key, _, value in fields}
+
+
+def _exe(pid: int) -> str:
+    """What ``pid`` runs now ("" if it is gone or we may not look)."""
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
 
 
 def _cmdline(pid: int) -> List[str]:

@@ -13,7 +13,10 @@ from typing import List, Optional, Sequence, Tuple
 
 from gilscope.sampling.pyspy import process_alive
 from gilscope.sampling.target import (
+    EndedWithoutPythonError,
     LogLine,
+    NoProcessError,
+    NotPythonError,
     ScriptRun,
     TargetError,
     TargetInfo,
@@ -34,12 +37,16 @@ class ExternalTarget:
         pid: Optional[int] = None,
         argv: Optional[Sequence[str]] = None,
         info: Optional[TargetInfo] = None,
+        python_wait_s: float = PYTHON_APPEARS_S,
     ) -> None:
+        """``python_wait_s``: how long a launched command may take to become Python
+        (headless: no longer than ``--seconds``)."""
         if (pid is None) == (argv is None):
             raise ValueError("give a pid to attach to or an argv to run, not both")
         self.kind = "attach" if pid is not None else "run"
         self.argv: Tuple[str, ...] = tuple(argv or ())
         self.info = info
+        self.python_wait_s = python_wait_s
         self.state = RunState.STARTING
         self.error = ""
         self.exit_code: Optional[int] = None
@@ -64,19 +71,32 @@ class ExternalTarget:
                                    enumerate(self.argv))[:80]  # fmt: skip
 
     def start(self) -> None:
-        """Launch the script (``run``) and wait until its process is Python."""
+        """Launch the script (``run``) and wait until its process is Python.
+
+        TargetError (and the command stopped) if it never runs Python: it ends without, or
+        is still something else after ``python_wait_s``.
+        """
         self._started = time.monotonic()
         if self.kind == "run":
             self._script = ScriptRun(self.argv)  # raises TargetError for a bad command
             self._pid = self._script.pid
             self._script.wait_exec()
+            left = self.python_wait_s - (time.monotonic() - self._started)
             try:
-                self.info = wait_until_python(self._pid, PYTHON_APPEARS_S)
-            except TargetError as e:
-                if self._script.poll() is None:
-                    self._fail(str(e))
-                    return
-                # It ran and exited before we could look: still a result, with its output.
+                self.info = wait_until_python(self._pid, max(0.0, left))
+            except EndedWithoutPythonError:
+                code = self.exit_code = self._script.poll()
+                raise TargetError(f"ended (exit status {code}) without running Python") from None
+            except NotPythonError as e:
+                self._script.stop()
+                raise TargetError(
+                    f"did not run Python within {self.python_wait_s:g} s ({e})"
+                ) from None
+            except NoProcessError:
+                pass  # it ran Python and exited before we could look: a result, with output
+            except TargetError:
+                self._script.stop()
+                raise
         self.state = RunState.RUNNING
         self.poll()
 
@@ -97,12 +117,6 @@ class ExternalTarget:
         self.state = RunState.DONE if code in (0, None) else RunState.FAILED
         if code not in (0, None):
             self.error = f"exited with status {code}"
-
-    def _fail(self, message: str) -> None:
-        self.error = message
-        self.state = RunState.FAILED
-        if self._script is not None:
-            self._script.stop()
 
     def lines(self) -> Tuple[LogLine, ...]:
         return self._script.lines() if self._script is not None else ()

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from gilscope.children import reap, spawn
 from gilscope.sampling.report import (
+    MAX_SHARE,
     STATE_DONE,
     STATE_EMPTY,
     BeaconReader,
@@ -149,6 +150,46 @@ class _Launch:
     timed: Sequence[bool]
 
 
+def launches(spec: WorkloadSpec) -> List[_Launch]:
+    """The worker processes of a run of ``spec``, and the share of N each one counts."""
+    k = spec.workers
+    if spec.scenario is Scenario.PROCESSES:
+        counts = [spec.count // k] * k
+        counts[0] += spec.count - sum(counts)
+        return [
+            _Launch("countdown", i, 0, c, [f"countdown-{i}"], [True]) for i, c in enumerate(counts)
+        ]
+    if spec.scenario is Scenario.SEQUENTIAL:
+        return [_Launch("countdown", 0, 0, spec.count, ["countdown-0"], [True])]
+    if spec.scenario is Scenario.CONVOY:
+        names = ["cpu-countdown", "io-responder"]
+        return [_Launch("convoy", 0, 2, spec.count, names, [True, False])]
+    task = {Scenario.THREADS: "countdown"}.get(spec.scenario, str(spec.scenario))
+    return [_Launch(task, 0, k, spec.count, [f"{task}-{i}" for i in range(k)], [True] * k)]
+
+
+def largest_share(spec: WorkloadSpec) -> int:
+    """The largest N one worker thread announces in its report slot: a process splits its
+    share between its threads as worker.py does, the first thread taking the remainder.
+    Above ``MAX_SHARE`` the slot cannot hold it."""
+    shares = []
+    for launch in launches(spec):
+        threads = max(launch.threads, 1)
+        shares.append(launch.count // threads + launch.count % threads)
+    return max(shares)
+
+
+def share_problem(spec: WorkloadSpec) -> str:
+    """Why ``spec``'s N cannot run ("" if it can): a thread's share that its slot cannot hold."""
+    share = largest_share(spec)
+    if share <= MAX_SHARE:
+        return ""
+    return (
+        f"one thread would get {share:,} {spec.scenario.unit}, and the workers' report holds "
+        f"at most {MAX_SHARE:,} per thread"
+    )
+
+
 class Workload:
     """One run of one scenario: its children, its beacon board, its wall time."""
 
@@ -164,24 +205,6 @@ class Workload:
         self.latency_slot: Optional[int] = None  # convoy: the client's latencies
         self.reader: Optional[BeaconReader] = None
         self._started_at = 0.0
-
-    def _layout(self) -> List[_Launch]:
-        spec = self.spec
-        k = spec.workers
-        if spec.scenario is Scenario.PROCESSES:
-            counts = [spec.count // k] * k
-            counts[0] += spec.count - sum(counts)
-            return [
-                _Launch("countdown", i, 0, c, [f"countdown-{i}"], [True])
-                for i, c in enumerate(counts)
-            ]
-        if spec.scenario is Scenario.SEQUENTIAL:
-            return [_Launch("countdown", 0, 0, spec.count, ["countdown-0"], [True])]
-        if spec.scenario is Scenario.CONVOY:
-            names = ["cpu-countdown", "io-responder"]
-            return [_Launch("convoy", 0, 2, spec.count, names, [True, False])]
-        task = {Scenario.THREADS: "countdown"}.get(spec.scenario, str(spec.scenario))
-        return [_Launch(task, 0, k, spec.count, [f"{task}-{i}" for i in range(k)], [True] * k)]
 
     def start(self) -> None:
         spec = self.spec
@@ -207,7 +230,7 @@ class Workload:
                 else:
                     extra = ["--listen-fd", fd]
                     self.latency_slot = 2
-            for index, launch in enumerate(self._layout()):
+            for index, launch in enumerate(launches(spec)):
                 argv = [spec.python, WORKER_SCRIPT, "--task", launch.task, *common]
                 argv += ["--slot", str(launch.slot), "--threads", str(launch.threads)]
                 argv += ["--count", str(launch.count), *extra]

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Callable, Dict, Optional, Tuple
 
 from textual import events
@@ -55,7 +56,9 @@ class GilscopeApp(App[int]):
         Binding("space", "toggle_pause", "Pause", key_display="␣"),
         Binding("plus,equals_sign", "zoom(-1)", "Zoom", key_display="+-"),
         Binding("minus,underscore", "zoom(1)", "Zoom out", show=False),
-        Binding("s", "settings", "N/K"),
+        # priority: acted on as it arrives, before the keys typed right after it, which
+        # then reach the dialog (see on_event; there, s is typed like any key)
+        Binding("s", "settings", "N/K", priority=True),
         Binding("right_square_bracket", "switch(1)", "Switch", key_display="[]"),
         Binding("left_square_bracket", "switch(-1)", "Switch down", show=False),
         Binding("h", "hide_idle", "Hide idle", show=False),
@@ -144,7 +147,20 @@ class GilscopeApp(App[int]):
             os._exit(128 + sig)
 
         threading.Thread(target=shutdown, name="gilscope-shutdown", daemon=True).start()
-        self._loop_ref.call_soon_threadsafe(self.exit, 128 + sig)
+        # The shell's convention for "stopped by sig"; exit()'s first argument is the
+        # app's result, not the process's exit code.
+        self._loop_ref.call_soon_threadsafe(partial(self.exit, return_code=128 + sig))
+
+    async def on_event(self, event: events.Event) -> None:
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and event.key != "ctrl+c"  # quitting never waits
+            and isinstance(self.screen, SettingsScreen)
+            and self.screen.take_key(event)  # in order, even keys sent at once
+        ):
+            return
+        await super().on_event(event)
 
     def on_resize(self, event: events.Resize) -> None:
         # The event's size: self.size is still the old one while the event is handled.
@@ -320,7 +336,7 @@ class GilscopeApp(App[int]):
                 self._run(replace(snap.spec, count=count, workers=workers))
 
         self.push_screen(
-            SettingsScreen(snap.spec.count, snap.spec.workers, snap.spec.scenario.unit), apply
+            SettingsScreen(snap.spec.count, snap.spec.workers, snap.spec.scenario), apply
         )
 
     def action_help(self) -> None:

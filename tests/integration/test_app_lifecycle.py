@@ -2,52 +2,25 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
-import struct
 import subprocess
-import sys
-import termios
-import threading
 import time
-from typing import Callable, List, Tuple
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
 
 import psutil
 import pytest
 
+from tests.pty_run import start_in_pty, wait_for_output
+
 pytestmark = pytest.mark.integration
 
 
-def _start_app(*args: str) -> Tuple[subprocess.Popen[bytes], int, List[bytes]]:
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    env.pop("CI", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gilscope", "--count", "2000000000", *args],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,  # its own controlling terminal, like a real login
-        close_fds=True,
-    )
-    os.close(slave)
-    screen: List[bytes] = []
-
-    def drain() -> None:  # keep the pty from filling up and blocking the app
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            screen.append(data)
-
-    threading.Thread(target=drain, daemon=True).start()
-    return proc, master, screen
+def _start_app(
+    *args: str, env: Optional[Dict[str, str]] = None
+) -> Tuple[subprocess.Popen[bytes], int, List[bytes]]:
+    return start_in_pty("--count", "2000000000", *args, env=env)
 
 
 def _wait_for_children(proc: subprocess.Popen[bytes], want: int = 2) -> List[psutil.Process]:
@@ -78,19 +51,22 @@ def _assert_all_gone(kids: List[psutil.Process], within_s: float) -> None:
     assert not alive, f"left behind: {alive}"
 
 
-QUITS: List[Tuple[str, Callable[[subprocess.Popen[bytes], int], None]]] = [
-    ("q", lambda proc, master: os.write(master, b"q")),
-    ("ctrl+c", lambda proc, master: os.write(master, b"\x03")),
-    ("SIGTERM", lambda proc, master: proc.send_signal(signal.SIGTERM)),
-    ("SIGHUP", lambda proc, master: proc.send_signal(signal.SIGHUP)),
+# How to leave, and the exit code that says how it ended: the keys quit (0); a signal
+# stops it (128 + its number, the shell's convention).
+QUITS: List[Tuple[str, Callable[[subprocess.Popen[bytes], int], None], int]] = [
+    ("q", lambda proc, master: os.write(master, b"q"), 0),
+    ("ctrl+c", lambda proc, master: os.write(master, b"\x03"), 0),
+    ("SIGTERM", lambda proc, master: proc.send_signal(signal.SIGTERM), 128 + signal.SIGTERM),
+    ("SIGHUP", lambda proc, master: proc.send_signal(signal.SIGHUP), 128 + signal.SIGHUP),
+    ("SIGINT", lambda proc, master: proc.send_signal(signal.SIGINT), 128 + signal.SIGINT),
 ]
 
 
-@pytest.mark.parametrize(("how", "quit_app"), QUITS, ids=[q[0] for q in QUITS])
+@pytest.mark.parametrize(("how", "quit_app", "code"), QUITS, ids=[q[0] for q in QUITS])
 def test_quitting_stops_every_child(
-    how: str, quit_app: Callable[[subprocess.Popen[bytes], int], None]
+    how: str, quit_app: Callable[[subprocess.Popen[bytes], int], None], code: int, tmp_path: Path
 ) -> None:
-    proc, master, screen = _start_app("--scenario", "threads")
+    proc, master, screen = _start_app("--scenario", "threads", env={"TMPDIR": str(tmp_path)})
     try:
         kids = _wait_for_children(proc)
         deadline = time.monotonic() + 30
@@ -99,8 +75,9 @@ def test_quitting_stops_every_child(
         assert b"Relay race" in b"".join(screen)
         t0 = time.monotonic()
         quit_app(proc, master)
-        proc.wait(timeout=10)
+        assert proc.wait(timeout=10) == code
         _assert_all_gone(kids, within_s=max(0.5, 2.0 - (time.monotonic() - t0)) + 1.0)
+        assert list(tmp_path.iterdir()) == []  # its scratch folder went with it
         assert b"Traceback" not in b"".join(screen)
         # The terminal is handed back: the alternate screen is left.
         assert b"\x1b[?1049l" in b"".join(screen)
@@ -138,4 +115,20 @@ def test_sigkill_of_gilscope_still_kills_its_children() -> None:
         # No cleanup code ran: the children notice by themselves (PR_SET_PDEATHSIG).
         _assert_all_gone(kids, within_s=3.0)
     finally:
+        os.close(master)
+
+
+def test_keys_sent_at_once_reach_the_settings_dialog() -> None:
+    """s, N, tab, K and enter in one write, as a script or a paste sends them."""
+    proc, master, screen = _start_app("--scenario", "threads")
+    try:
+        wait_for_output(screen, b"Relay race")
+        os.write(master, b"s13\t5\r")
+        wait_for_output(screen, b"N=13 K=5")  # the results' title: the run restarted so
+        assert b"whole numbers" not in b"".join(screen)
+        os.write(master, b"q")
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
         os.close(master)

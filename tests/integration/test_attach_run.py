@@ -15,7 +15,8 @@ from typing import Any, Dict, List
 import psutil
 import pytest
 
-from tests.cli_run import run_gilscope
+from gilscope.scenarios.external import PYTHON_APPEARS_S
+from tests.cli_run import ROOT, run_gilscope
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +186,60 @@ def test_bad_targets_exit_2_with_one_line(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_run_gives_up_on_a_command_that_is_not_python_within_seconds() -> None:
+    t0 = time.monotonic()
+    proc = gilscope("run", "--headless", "--seconds", "2", "--", "sleep", "30")
+    took = time.monotonic() - t0
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "failed"
+    (problem,) = doc["problems"]
+    assert problem.startswith("run · sleep 30: did not run Python within 2 s (PID ")
+    assert took < PYTHON_APPEARS_S  # --seconds, not the 10 s a launcher may take in the UI
+    pid = int(problem.split("(PID ")[1].split()[0])
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_run_of_a_command_that_ends_without_python_says_so() -> None:
+    proc = gilscope("run", "--headless", "--seconds", "20", "--", "true")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "failed" and doc["exit_code"] == 0
+    assert doc["problems"] == ["run · true: ended (exit status 0) without running Python"]
+
+
+def test_run_of_a_python_that_ends_at_once_is_still_a_result() -> None:
+    proc = gilscope("run", "--headless", "--seconds", "20", "--", sys.executable, "-c", "print(1)")
+    assert proc.returncode == 0, proc.stdout
+    doc = json.loads(proc.stdout)
+    assert doc["state"] == "done" and doc["exit_code"] == 0 and doc["problems"] == []
+    assert doc["log_tail"] == ["1"]
+
+
+def test_attach_refuses_gilscope_itself_and_its_children(tmp_path: Path) -> None:
+    # A shell that execs gilscope becomes it: $$ is then gilscope's own PID, and what the
+    # shell started before ($!) is gilscope's child.
+    gilscope_cmd = f"exec {sys.executable} -m gilscope attach"
+    pid_file = tmp_path / "child.pid"
+    # (its output elsewhere: it must not hold the pipes we read gilscope's answer from)
+    child = f"{sys.executable} -c 'import time; time.sleep(60)' >/dev/null 2>&1 & "
+    child += f"echo $! > {pid_file}; "
+    cases = {
+        f"{gilscope_cmd} $$ --headless": "is this gilscope itself",
+        f"{child}{gilscope_cmd} $! --headless": "is a child of this gilscope",
+    }
+    try:
+        for script, says in cases.items():
+            proc = subprocess.run(
+                ["sh", "-c", script], stdin=subprocess.DEVNULL, capture_output=True,
+                text=True, cwd=ROOT, timeout=60,
+            )  # fmt: skip
+            assert proc.returncode == 2, proc.stderr
+            (line,) = proc.stderr.splitlines()
+            assert line.startswith("gilscope attach: error: PID ") and says in line, line
+            assert proc.stdout == ""
+    finally:
+        if pid_file.exists():
+            psutil.Process(int(pid_file.read_text())).kill()

@@ -13,18 +13,20 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Set
 
+import psutil
 import pytest
 
 from gilscope.sampling import probe_process
 from gilscope.sampling.gil_layout import GilLayout, ProbeError, derive_layout
 from gilscope.sampling.gil_probe import GilChange, GilProbe
-from gilscope.sampling.probe_process import Probe, running
+from gilscope.sampling.probe_process import FIFO_MAX_RATE_HZ, Probe, rate_note, running
 from gilscope.sampling.target import run_interpreter
 from tests.cli_run import run_gilscope
 from tests.pythons import IDS, PYTHONS
@@ -378,3 +380,42 @@ def test_a_target_the_probe_cannot_read_falls_back_to_pyspy(
     assert doc["probe"]["state"] == "failed"
     note = [p for p in doc["problems"] if p.startswith("GIL probe:")]
     assert note and "embedded" in note[0] and "py-spy" in note[0], doc["problems"]
+
+
+def fifo_allowed() -> bool:
+    """Whether this user may run a process as SCHED_FIFO (root, CAP_SYS_NICE)."""
+    become_fifo = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", become_fifo], capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("rate", [FIFO_MAX_RATE_HZ, FIFO_MAX_RATE_HZ + 1])
+def test_the_probe_is_real_time_only_up_to_its_fifo_rate(rate: int) -> None:
+    probe = GilProbe(rate)
+    probe.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not probe.stats().scheduling:  # its first stats, half a second in
+            assert time.monotonic() < deadline, "the probe never reported its scheduling"
+            time.sleep(0.05)
+        (process,) = [
+            c for c in psutil.Process().children() if "probe_process" in " ".join(c.cmdline())
+        ]
+        policy = os.sched_getscheduler(process.pid) & ~os.SCHED_RESET_ON_FORK
+        scheduling = probe.stats().scheduling
+    finally:
+        probe.stop()
+    real_time = rate <= FIFO_MAX_RATE_HZ and fifo_allowed()
+    assert (scheduling == "fifo") is real_time, scheduling
+    assert (policy == os.SCHED_FIFO) is real_time, policy
+
+
+def test_a_rate_above_the_fifo_rate_is_said() -> None:
+    proc = run_gilscope(
+        "--headless", "--scenario", "sequential", "--count", "20000000", "--seconds", "20",
+        "--probe-rate", str(FIFO_MAX_RATE_HZ + 1),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["probe"]["scheduling"] in ("short-slice", "normal")
+    assert doc["problems"] == [rate_note(FIFO_MAX_RATE_HZ + 1)]
+    assert "SCHED_FIFO" in doc["problems"][0]

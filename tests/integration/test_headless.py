@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
-from tests.cli_run import run_gilscope
+from tests.cli_run import ROOT, run_gilscope
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +88,34 @@ def test_processes_report() -> None:
         # busy one, silences over 50 ms (no core) do not count, and the runs end apart.
         assert t["gil_share"] > 0.25
         assert t["function"] == "countdown"
+
+
+SHORT_RUN = ("--headless", "--scenario", "sequential", "--count", "1000000", "--seconds", "10")
+
+
+def test_a_full_stdout_is_one_line_and_exit_1() -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "gilscope", *SHORT_RUN],
+            stdin=subprocess.DEVNULL, stdout=full, stderr=subprocess.PIPE,
+            text=True, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [
+        "gilscope: error: could not write the report to stdout: No space left on device"
+    ]
+
+
+def test_a_reader_gone_before_the_report_is_one_line_and_exit_1() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gilscope", *SHORT_RUN],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone: writing the report meets a broken pipe
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert err.splitlines() == [
+        "gilscope: error: could not write the report to stdout: Broken pipe"
+    ]

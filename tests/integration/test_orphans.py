@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -84,15 +85,25 @@ def leftovers(tmp_path: Path) -> List[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_signal_stops_everything_quietly(tmp_path: Path, sig: signal.Signals) -> None:
+def test_signal_stops_everything_and_reports_so_far(tmp_path: Path, sig: signal.Signals) -> None:
     proc, children = start_gilscope(tmp_path)
-    assert any("worker.py" in " ".join(c.cmdline()) for c in children)
+    workers = [c for c in children if "worker.py" in " ".join(c.cmdline())]
+    assert len(workers) == 2
+    # Counting, well past calibrating and warming up (which take < 0.1 s of CPU): by now
+    # gilscope has seen both threads.
+    deadline = time.monotonic() + 30
+    while min(w.cpu_times().user for w in workers) < 0.5:
+        assert time.monotonic() < deadline, "the workers never started counting"
+        time.sleep(0.05)
     proc.send_signal(sig)
     assert_all_gone(children)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 128 + sig  # the shell convention for "killed by sig"
     assert "Traceback" not in err, err
-    assert out == ""  # no report for an interrupted run
+    # The observation so far is not lost: the report, marked as interrupted.
+    doc = json.loads(out)
+    assert doc["state"] == "interrupted" and doc["wall_s"] is None
+    assert [len(p["threads"]) for p in doc["processes"]] == [1, 1]
     assert leftovers(tmp_path) == []  # the board and py-spy's scratch files are removed
 
 

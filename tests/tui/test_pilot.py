@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable, List, Tuple
 
 import pytest
+from textual import events
+from textual.pilot import Pilot
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.scenarios.workload import RunState, Scenario
-from gilscope.tui.app import make_app
-from gilscope.tui.screens.help import HelpScreen
+from gilscope.tui.app import GilscopeApp, make_app
+from gilscope.tui.screens.help import HELP, HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen, parse_settings
 from gilscope.tui.widgets.relay_timeline import RelayTimeline
 from tests.tui.fixed_source import NOW_NS, FixedSource, synthetic_snapshot, target_snapshot
@@ -71,6 +74,15 @@ async def test_help_opens_and_closes() -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
+def test_help_says_where_the_relay_comes_from_and_what_restarts_the_run() -> None:
+    assert "GIL probe" in HELP and "from its memory" in HELP  # the relay's source
+    assert "workers' own report" in HELP and "reference" in HELP  # what it is checked against
+    assert "py-spy" in HELP and "GIL stacks" in HELP and "spy%" in HELP
+    keys = {line.split()[0]: line for line in HELP.splitlines() if line.startswith("  ")}
+    assert keys["["].endswith("the run restarts with it")
+    assert keys["s"].endswith("the run restarts with them")
+
+
 async def test_settings_sets_n_and_k() -> None:
     source = FixedSource()
     app = make_app(source)
@@ -92,6 +104,53 @@ async def test_settings_rejects_bad_values_and_stays_open() -> None:
         assert isinstance(app.screen, SettingsScreen)
         assert source.restarts == []
         await pilot.press("escape")
+        assert not isinstance(app.screen, SettingsScreen)
+
+
+def send_at_once(app: GilscopeApp, *keys: str) -> None:
+    """Keys that arrive in one read (a fast typist, a paste, a script), as the terminal
+    driver posts them: all at once, none waiting for the one before to be handled."""
+    chars = {"tab": "\t", "enter": "\r", "escape": "\x1b", "backspace": "\x7f"}
+    for key in keys:
+        app.post_message(events.Key(key, chars.get(key, key if len(key) == 1 else None)))
+
+
+async def settle(pilot: Pilot[int], done: Callable[[], bool]) -> None:
+    for _ in range(100):  # a slow, shared machine: wait for it, up to 5 s
+        if done():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the keys were never all handled")
+
+
+@pytest.mark.parametrize(
+    ("keys", "n_k"),
+    [
+        (["s", *"1000", "tab", "3", "enter"], (1000, 3)),  # typed over the selected values
+        (["s", "ctrl+a", "ctrl+k", *"12", "backspace", "3", "tab", "5", "enter"], (13, 5)),
+        (["s", "tab", "4", "shift+tab", *"77", "enter"], (77, 4)),
+    ],
+)
+async def test_settings_keeps_keys_sent_at_once(keys: List[str], n_k: Tuple[int, int]) -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        send_at_once(app, *keys)
+        await settle(pilot, lambda: bool(source.restarts))
+        spec = source.restarts[-1]
+        assert spec is not None and (spec.count, spec.workers) == n_k
+        assert not isinstance(app.screen, SettingsScreen)
+
+
+async def test_keys_after_the_settings_close_go_to_the_main_screen() -> None:
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        send_at_once(app, "s", "9", "escape", "r")  # cancelled; then r restarts the run
+        await settle(pilot, lambda: bool(source.restarts))
+        assert source.restarts == [None]
         assert not isinstance(app.screen, SettingsScreen)
 
 

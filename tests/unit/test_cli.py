@@ -6,13 +6,16 @@ import argparse
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import List
 
+import psutil
 import pytest
 
-from gilscope.cli import UsageError, check_python, parse_args, positive_int
+from gilscope.cli import PYTHON_ANSWER_S, UsageError, check_python, parse_args, positive_int
 from tests.cli_run import run_gilscope
+from tests.pythons import old_pythons
 
 
 def error_lines(stderr: str) -> List[str]:
@@ -25,6 +28,9 @@ def error_lines(stderr: str) -> List[str]:
         (["--count", "0"], "--count"),
         (["--count", "abc"], "--count"),
         (["--count", "-5"], "--count"),
+        (["--count", str(2**64)], "--count"),  # 2 threads of 2**63: one more than a slot holds
+        (["--scenario", "sequential", "--count", str(2**63)], "--count"),
+        (["--scenario", "mixed", "--count", str(2**63)], "--count"),  # its sequential step
         (["--threads", "0"], "--threads"),
         (["--threads", "65"], "--threads"),
         (["--scenario", "nope"], "--scenario"),
@@ -33,6 +39,8 @@ def error_lines(stderr: str) -> List[str]:
         (["--python", "true"], "--python"),  # runs, but is not Python
         (["--rate", "0"], "--rate"),
         (["--rate", "100000"], "--rate"),
+        (["--probe-rate", "20001"], "--probe-rate"),  # past the rate where its CPU is bounded
+        (["--probe-rate", "-1"], "--probe-rate"),
         (["--seconds", "0"], "--seconds"),
         (["--fps", "0"], "--fps"),
     ],
@@ -60,6 +68,39 @@ def test_without_a_terminal_the_live_view_refuses() -> None:
         "gilscope: error: the live view needs a terminal; use --headless"
     ]
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize(("version", "python"), old_pythons(), ids=[v for v, _ in old_pythons()])
+def test_an_old_python_is_named(version: str, python: str) -> None:
+    proc = run_gilscope("--headless", "--python", python)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"gilscope: error: --python '{python}' is CPython {version}; gilscope needs CPython 3.9+"
+    ]
+
+
+def test_a_python_that_hangs_is_given_up_with_everything_it_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    hangs = tmp_path / "python"
+    hangs.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pid_file}\nwait\n")
+    hangs.chmod(0o755)
+    proc = run_gilscope("--headless", "--python", str(hangs))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"gilscope: error: --python '{hangs}' did not answer within {PYTHON_ANSWER_S:g} s"
+    ]
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while not gone(child):
+        assert time.monotonic() < deadline, f"the program's child {child} was left running"
+        time.sleep(0.05)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_version() -> None:
@@ -95,6 +136,7 @@ def test_defaults() -> None:
     assert args.seconds == 30.0
     assert args.python == sys.executable
     assert parse_args(["--workers", "3"]).workers == 3  # --workers is --threads
+    assert parse_args(["--probe-rate", "20000"]).probe_rate == 20_000  # the cap itself
 
 
 def test_check_python() -> None:

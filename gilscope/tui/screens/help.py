@@ -25,9 +25,12 @@ BEYOND = (
     "every wake-up; the results show its latency p50/p99 alone → with the countdown."
 )
 FIGURES = (
-    "GIL% in the table is exact: each worker stamps shared memory about every millisecond. "
-    "spy% is py-spy's sampled estimate of the same thing, and the stacks show where the "
-    "holder was running."
+    "The relay comes from the [b]GIL probe[/b]: a process of its own reads each process's "
+    "GIL straight from its memory thousands of times a second, so the relay and GIL% are "
+    "exact. For gilscope's own runs the workers' own report (a stamp about every ms) is the "
+    "reference it is checked against (±pp in the relay's title). spy% and the GIL stacks "
+    "come from [b]py-spy[/b]'s samples, and so does the relay of a process the probe "
+    "cannot read."
 )
 KEYS = """\
 [b]Keys[/b]
@@ -35,8 +38,8 @@ KEYS = """\
   1 … 6   sequential · threads · processes · io · native · convoy
   m       compare all: sequential, threads, processes, native ×1, native ×K
   r       restart the run
-  s       set N and K (1–16)
-  [ ]     switch interval down / up, 0.1 ms … 1 s
+  s       set N and K (1–16); the run restarts with them
+  [ ]     switch interval down / up, 0.1 ms … 1 s; the run restarts with it
   h  f    hide idle lanes · show one process at a time
   space   pause the view (sampling goes on) · again: live
   + -     zoom in / out, 1 ms … 2 s per column
