@@ -69,7 +69,6 @@ class ExternalTarget:
         if self.kind == "run":
             self._script = ScriptRun(self.argv)  # raises TargetError for a bad command
             self._pid = self._script.pid
-            self._script.wait_exec()
             try:
                 self.info = wait_until_python(self._pid, PYTHON_APPEARS_S)
             except TargetError as e:
