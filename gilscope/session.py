@@ -127,7 +127,8 @@ class Session:
                 self.observation.stop()
             elif self._target.kind == "run":
                 self.observation.stop()
-                self._target = ExternalTarget(argv=self._target.argv)
+                old = self._target
+                self._target = ExternalTarget(argv=old.argv, children=old.children)
             self._begin(self._new_observation(self.spec))
 
     def _new_observation(self, spec: WorkloadSpec) -> Observation:
