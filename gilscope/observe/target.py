@@ -108,7 +108,16 @@ class TargetObservation(Observation):
             "python_version": process.info.python_version,
             "alive": self.target.alive(pid),
             "source": "py-spy" if pid in self.sampled_pids() else "probe",
+            "probe": self._probe_verdict(pid),
         }
+
+    def _probe_verdict(self, pid: int) -> Optional[str]:
+        """What the probe last said of ``pid``: "ready", "ended", "failed: why"..."""
+        probe = self.samplers.probe
+        t = probe.target(pid) if probe is not None else None
+        if t is None:
+            return None
+        return f"{t.state}: {t.reason}" if t.reason else t.state
 
     def native_tids(self, pid: int) -> bool:
         """py-spy names threads by Linux tid on CPython 3.11+, by pthread id before."""
