@@ -4,11 +4,16 @@ and a ``run`` command's whole tree, daemons included, goes when gilscope goes.""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -346,3 +351,59 @@ def test_a_run_ending_takes_its_leftovers_along(tmp_path: Path) -> None:
     assert doc["exit_code"] == 0
     left = int(next(x for x in doc["log_tail"] if x.startswith("left ")).split()[1])
     assert not psutil.pid_exists(left) or not running(psutil.Process(left))
+
+
+def test_quitting_the_live_view_of_a_run_leaves_nothing(tmp_path: Path) -> None:
+    """``q`` in the live view: the header counted the run's processes, and the whole tree
+    is gone within 2 s."""
+    script = tmp_path / "daemons.py"
+    script.write_text(DAEMONS)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color"}
+    env.pop("CI", None)
+    app = subprocess.Popen(
+        # A short command line (the header cuts a long one, and what follows it).
+        [sys.executable, "-m", "gilscope", "run", "--", sys.executable, script.name],
+        stdin=slave, stdout=slave, stderr=slave, env=env, cwd=tmp_path,
+        start_new_session=True, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    screen: List[bytes] = []
+
+    def drain() -> None:  # keep the pty from filling up and blocking the app
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            screen.append(data)
+
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        tree = wait_for_tree(
+            app.pid,
+            lambda t: (
+                any("# daemon" in cmdline(p) for p in t)
+                and sum(cmdline(p).endswith(script.name) for p in t) == 4
+            ),
+        )
+        deadline = time.monotonic() + 30
+        # The command, its pool workers, the setsid grandchild and the daemon.
+        counted = re.compile(rb"\b5 processes\b")
+        while not counted.search(b"".join(screen)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert counted.search(b"".join(screen)), "the header never counted the processes"
+        os.write(master, b"q")
+        seconds = seconds_until_gone(tree)
+        print(f"q: the last process of the run's tree was gone after {seconds:.3f} s")
+        assert seconds < GONE_WITHIN_S
+        app.wait(timeout=10)
+        assert b"Traceback" not in b"".join(screen)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        os.close(master)
