@@ -40,7 +40,7 @@ POOL_SCRIPT = """
 import concurrent.futures as cf, multiprocessing as mp, os, time
 
 def work(_):
-    print("worker", os.getpid(), flush=True)
+    os.write(1, b"worker %d\\n" % os.getpid())  # one write: lines cannot interleave
     while True:
         sum(range(1000))
 
