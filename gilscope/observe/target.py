@@ -129,7 +129,8 @@ class TargetObservation(Observation):
         return len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) >= 11
 
     def gil_source(self) -> str:
-        """ "probe" once it draws any process (the others, py-spy's: ``sampled_pids``)."""
+        """The probe's once it draws any process (the others are py-spy's: see
+        ``sampled_pids``)."""
         pids = self.observed_pids()
         if any(p in self.probe.drawn for p in pids):
             return "probe"

@@ -16,7 +16,6 @@ from gilscope.sampling.descendants import FollowedProcess, ProcessFollower, Tree
 from gilscope.sampling.pyspy import process_alive
 from gilscope.sampling.target import (
     LogLine,
-    NotPythonError,
     ScriptRun,
     TargetError,
     TargetInfo,
@@ -92,12 +91,8 @@ class ExternalTarget:
                 if follower.found:
                     break
                 if time.monotonic() >= deadline:
-                    try:  # the command's own reason: "PID 42 is /usr/bin/sleep, not a Python…"
-                        inspect_pid(self._pid)
-                        raise NotPythonError(f"PID {self._pid} did not start Python")
-                    except TargetError as e:
-                        self._fail(str(e))
-                        return
+                    self._fail(_not_python(self._pid))
+                    return
                 time.sleep(0.01)
             # It may have run and exited before we could look: still a result, with its output.
         else:
@@ -162,6 +157,16 @@ class ExternalTarget:
         self._stop_following()
         if self._script is not None:
             self._script.stop()  # our child; an attached process is the user's: left alone
+
+
+def _not_python(pid: int) -> str:
+    """Why no Python appeared: the command's own reason where it has one ("PID 42 is
+    /usr/bin/sleep, not a Python process")."""
+    try:
+        inspect_pid(pid)
+    except TargetError as e:
+        return str(e)
+    return f"PID {pid} started no Python process"
 
 
 __all__ = ["ExternalTarget", "TargetError", "inspect_pid"]
