@@ -124,6 +124,14 @@ def parse_target_args(mode: str, argv: List[str]) -> argparse.Namespace:
         cut = argv.index("--") if "--" in argv else len(argv)
         argv, rest = argv[:cut], argv[cut + 1 :]
     add_observation_flags(p)
+    p.add_argument(
+        "--no-children",
+        dest="children",
+        action="store_false",
+        help="observe only the "
+        + ("process itself" if mode == "attach" else "command's own process")
+        + ", not the Python processes it starts",
+    )
     args = p.parse_args(argv)
     check_observation_flags(p, args)
     if mode == "run" and not rest:
@@ -290,14 +298,14 @@ def target_main(mode: str, argv: List[str]) -> int:
             check_not_gilscope(args.pid)
             info = inspect_pid(args.pid)
             check_traceable(args.pid, find_pyspy())
-            target = ExternalTarget(pid=args.pid, info=info)
+            target = ExternalTarget(pid=args.pid, info=info, children=args.children)
         else:
             check_argv(args.command)
             if find_pyspy() is None:
                 raise TargetError("py-spy is not installed; pip install py-spy")
             # Headless: waiting for the command to become Python counts against --seconds.
             wait = min(PYTHON_APPEARS_S, args.seconds) if args.headless else PYTHON_APPEARS_S
-            target = ExternalTarget(argv=args.command, python_wait_s=wait)
+            target = ExternalTarget(argv=args.command, python_wait_s=wait, children=args.children)
     except TargetError as e:
         print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2

@@ -64,11 +64,12 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
     if until_ns is not None:
         end = min(end, until_ns)
     start = min(timeline.started_ns() or end, end)  # lanes that never ran do not count
-    sampled = snap.gil_source == "py-spy"
+    sampled_pids = obs.sampled_pids()
     reference = obs.reference()
     ref_span = (reference.started_ns(), reference.latest_ns) if reference else (0, 0)
     processes = []
     for pid in obs.observed_pids():
+        sampled = pid in sampled_pids
         threads = [
             _thread(obs, record, start, end, sampled, reference, ref_span)
             for record in obs.threads.records()
@@ -80,7 +81,9 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
             for name, tally in obs.threads.families(pid).items()
             if tally.members > 1
         ]  # fmt: skip
-        entry: Dict[str, Any] = {"pid": pid, "threads": threads, "families": families}
+        entry: Dict[str, Any] = {
+            "pid": pid, **obs.process_details(pid), "threads": threads, "families": families,
+        }  # fmt: skip
         if obs.threads.forgotten(pid):
             entry["threads_not_listed"] = obs.threads.forgotten(pid)  # beyond the bound
         entry.update(_unseen(reference, pid, ref_span))
@@ -109,7 +112,9 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
             "available": snap.pyspy.available,
             "rate_hz": _round(pyspy.overall_rate_hz, 1),
             # Without beacons or a probe there is no exact share to agree with.
-            "agreement_pp": None if sampled else _round(pyspy.overall_agreement_pp, 2),
+            "agreement_pp": None
+            if snap.gil_source == "py-spy"
+            else _round(pyspy.overall_agreement_pp, 2),
             "windows": pyspy.windows,
         },
         "probe": {

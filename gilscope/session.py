@@ -84,6 +84,7 @@ class Session:
             target=self._collect, name="gilscope-collector", daemon=True
         )
         self._closed = False
+        self._close_done = threading.Event()
 
     # -- control ----------------------------------------------------------------------
     def start(self, plan: Optional[List[WorkloadSpec]] = None) -> None:
@@ -129,7 +130,8 @@ class Session:
                 self.observation.stop()
             elif self._target.kind == "run":
                 self.observation.stop()
-                self._target = ExternalTarget(argv=self._target.argv)
+                old = self._target
+                self._target = ExternalTarget(argv=old.argv, children=old.children)
             self._begin(self._new_observation(self.spec))
 
     def _new_observation(self, spec: WorkloadSpec) -> Observation:
@@ -148,11 +150,17 @@ class Session:
 
     def close(self) -> None:
         """Stop everything gilscope started. Safe to call more than once, from any thread
-        (a signal's shutdown thread and the main thread's ``finally`` may race here)."""
+        (a signal's shutdown thread and the main thread's ``finally`` may race here): a
+        second caller waits for the first to finish, so neither returns (and lets the
+        process exit) with children or the scratch folder still there."""
         with self._lock:
             if self._closed:
-                return
-            self._closed = True
+                first = False
+            else:
+                self._closed = first = True
+        if not first:
+            self._close_done.wait(5.0)
+            return
         self._stop.set()
         if self._collector.is_alive() and threading.current_thread() is not self._collector:
             self._collector.join(1.0)
@@ -163,6 +171,7 @@ class Session:
             self._samplers.probe.stop()
         reap_all(grace_s=0.3)
         shutil.rmtree(self._dir, ignore_errors=True)
+        self._close_done.set()
 
     # -- reading ----------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

@@ -97,3 +97,4 @@ class Snapshot:
     plan: Tuple[int, int] = (0, 0)  # a guided comparison: (this run's step, steps); (0, 0): none
     other_cpu: Optional[float] = None  # cores busy with processes gilscope does not observe
     processes: int = 0  # processes observed (ended ones included)
+    processes_live: int = 0  # of those, the ones still running

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from gilscope.model.cpu_ledger import CpuLedger
 from gilscope.model.lanes import LaneKey
@@ -14,7 +14,7 @@ from gilscope.model.probe_ledger import ProbeLedger
 from gilscope.model.pyspy_ledger import PySpyLedger
 from gilscope.model.threads import LaneInfo, ThreadRegistry
 from gilscope.model.timeline import Timeline
-from gilscope.sampling.gil_probe import GilProbe
+from gilscope.sampling.gil_probe import GilProbe, ProbeTarget
 from gilscope.sampling.pyspy import PySpySampler, PySpyWindow
 from gilscope.scenarios.workload import RunState
 from gilscope.snapshot import PySpyStatus, Snapshot, StackRow, ThreadRow
@@ -86,6 +86,21 @@ class Observation:
         """The workers' own report, where the probe draws and it can check it."""
         return None
 
+    def sampled_pids(self) -> Set[int]:
+        """Processes whose GIL figures are py-spy's samples (neither probe nor beacons)."""
+        return set(self.observed_pids()) if self.gil_source() == "py-spy" else set()
+
+    def process_details(self, pid: int) -> Dict[str, Any]:
+        """What the JSON says of a process besides its threads (command line, alive...)."""
+        return {}
+
+    def probe_targets(self) -> Dict[int, ProbeTarget]:
+        """What the probe says of each process observed (whose verdicts count)."""
+        probe = self.samplers.probe
+        if probe is None:
+            return {}
+        return {pid: t for pid in self.observed_pids() if (t := probe.target(pid)) is not None}
+
     # -- shared -----------------------------------------------------------------------
     @property
     def ended(self) -> bool:
@@ -95,7 +110,7 @@ class Observation:
         probe = self.samplers.probe
         if probe is None:
             return
-        targets = {pid: t for pid in self.observed_pids() if (t := probe.target(pid)) is not None}
+        targets = self.probe_targets()
         fallback = "py-spy's samples" if self.kind else "the workers' own report"
         self.problems += self.probe.verdicts(targets, fallback)
         changes = probe.drain()
@@ -123,10 +138,11 @@ class Observation:
         return max(now - STATS_WINDOW_NS, start), now, False
 
     def rows(
-        self, lanes: Sequence[LaneInfo], now: int, sampled: bool,
+        self, lanes: Sequence[LaneInfo], now: int, sampled_pids: Set[int],
         reference: Optional[Timeline] = None,
     ) -> Tuple[List[ThreadRow], List[StackRow]]:  # fmt: skip
-        """The thread table and the stacks pane, one row per drawn lane."""
+        """The thread table and the stacks pane, one row per drawn lane; ``sampled_pids``:
+        processes with neither beacons nor probe, where py-spy's share is the best there is."""
         start, end, whole = self.span(now)
         members: Dict[LaneKey, List[LaneKey]] = {}
         for record in self.threads.records():
@@ -143,7 +159,7 @@ class Observation:
             else:
                 spy = self.pyspy.lane_share(lane.key)
             exact: Optional[float] = st.gil_share
-            if sampled:  # neither beacons nor probe: py-spy's share is the best there is
+            if lane.key.pid in sampled_pids:
                 exact = spy if spy is not None else 0.0
             ref = None
             if reference is not None:
@@ -179,7 +195,7 @@ class Observation:
         """Everything a view needs for one frame (the session adds what it keeps)."""
         lanes = self.lanes()
         source = self.gil_source()
-        sampled = source == "py-spy"
+        sampled = self.sampled_pids()
         rows, stacks = self.rows(lanes, now, sampled, self.reference())
         pairs = [
             (r.gil_share, r.gil_share_reference)
@@ -190,7 +206,7 @@ class Observation:
         status = self.probe.status(
             probe.stats() if probe is not None else None,
             probe.error if probe is not None else "",
-            self.observed_pids(),
+            list(self.probe_targets()) or self.observed_pids(),
             pairs,
             now,
         )
@@ -199,7 +215,7 @@ class Observation:
             state=self.state,
             elapsed_s=(now - self.started_ns) / 1e9,
             lanes=lanes,
-            batons=() if sampled else self.batons(lanes, now),
+            batons=self.batons([lane for lane in lanes if lane.key.pid not in sampled], now),
             threads=tuple(rows),
             cores=self.cpu.cores,
             core_history=self.cpu.history(),
@@ -212,6 +228,7 @@ class Observation:
             probe=status,
             other_cpu=self.cpu.other_now,
             processes=len(self.observed_pids()),
+            processes_live=len(self.pids),
             **self.details(),
         )
 

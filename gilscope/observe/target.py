@@ -1,17 +1,19 @@
-"""Observing a Python process gilscope did not write (``attach PID``, ``run -- cmd``): its
-threads come from /proc as they start and end, its GIL from the probe (or, where the probe
-cannot read it, from py-spy's windows)."""
+"""Observing a Python program gilscope did not write (``attach PID``, ``run -- cmd``): its
+processes (the target and its Python descendants) and their threads come from /proc as they
+start and end, each process's GIL from the probe (or, where the probe cannot read it, from
+py-spy's windows)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from gilscope.model.lanes import LaneKey
 from gilscope.model.pyspy_ledger import SeenThread
 from gilscope.observe.observation import Observation, Samplers
+from gilscope.sampling.gil_probe import ProbeTarget
 from gilscope.sampling.proc_threads import ThreadNames
-from gilscope.sampling.pyspy import PERIOD_S, PySpyWindow
+from gilscope.sampling.pyspy import PERIOD_S, PySpyWindow, process_alive
 from gilscope.sampling.target import TargetError
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, WorkloadSpec
@@ -23,6 +25,7 @@ class TargetObservation(Observation):
         self.target = target
         self.kind = target.kind
         self.names = ThreadNames()
+        self._moot: Set[int] = set()  # ended before the probe could read them: no failure
 
     @property
     def state(self) -> RunState:
@@ -33,7 +36,7 @@ class TargetObservation(Observation):
         return self.target.pids
 
     def observed_pids(self) -> List[int]:
-        return [self.target.pid] if self.target.pid else []
+        return self.target.observed_pids()
 
     def start(self) -> None:
         target = self.target
@@ -44,12 +47,29 @@ class TargetObservation(Observation):
                 target.state, target.error = RunState.FAILED, str(e)
                 self.problems.append(f"{target.describe()}: {e}")
         self.running_since = time.monotonic_ns()
-        if target.state is RunState.RUNNING:
-            info = target.info
-            self.threads.set_gil(target.pid, info is None or info.gil_enabled is not False)
-            self.samplers.pyspy.attach(target.pid)
-            if self.samplers.probe is not None:
-                self.samplers.probe.watch(target.pid)
+        self._adopt()
+
+    def _adopt(self) -> None:
+        """Processes of the target that started or ended: each one started is read by
+        py-spy and the probe; each one ended keeps its threads, ended."""
+        changes = self.target.changes()
+        self.problems += changes.skipped
+        probe = self.samplers.probe
+        for started, process in changes.events:
+            pid = process.pid
+            if not started:
+                self.threads.end_process(pid)
+                self.samplers.pyspy.detach(pid)
+                continue
+            if self.target.state is not RunState.RUNNING:
+                continue  # found as it ended: nothing to read any more
+            self.threads.set_gil(pid, process.info.gil_enabled is not False)
+            self.samplers.pyspy.attach(pid)
+            if probe is not None:
+                if probe.target(pid) is not None:
+                    probe.forget(pid)  # it exec'd another interpreter: a new layout
+                    self.probe.drawn.discard(pid)
+                probe.watch(pid)
 
     def stop(self) -> None:
         self.samplers.pyspy.detach_all()
@@ -78,35 +98,75 @@ class TargetObservation(Observation):
             "exit_code": t.exit_code,
         }
 
-    def native_tids(self) -> bool:
+    def process_details(self, pid: int) -> Dict[str, Any]:
+        process = self.target.processes.get(pid)
+        if process is None:
+            return {}
+        return {
+            "cmdline": process.cmdline,
+            "parent": process.parent,
+            "python_version": process.info.python_version,
+            "alive": self.target.alive(pid),
+            "source": "py-spy" if pid in self.sampled_pids() else "probe",
+            "probe": self._probe_verdict(pid),
+        }
+
+    def _probe_verdict(self, pid: int) -> Optional[str]:
+        """What the probe last said of ``pid``: "ready", "ended", "failed: why"..."""
+        probe = self.samplers.probe
+        t = probe.target(pid) if probe is not None else None
+        if t is None:
+            return None
+        return f"{t.state}: {t.reason}" if t.reason else t.state
+
+    def native_tids(self, pid: int) -> bool:
         """py-spy names threads by Linux tid on CPython 3.11+, by pthread id before."""
-        info = self.target.info
+        process = self.target.processes.get(pid)
+        info = process.info if process is not None else self.target.info
         if info is None:
             return True
         parts = info.python_version.split(".")
         return len(parts) < 2 or not parts[1].isdigit() or int(parts[1]) >= 11
 
     def gil_source(self) -> str:
+        """The probe's once it draws any process (the others are py-spy's: see
+        ``sampled_pids``)."""
         pids = self.observed_pids()
-        if pids and all(p in self.probe.drawn for p in pids):
+        if any(p in self.probe.drawn for p in pids):
             return "probe"
         probe = self.samplers.probe
-        t = probe.target(pids[0]) if probe is not None and pids else None
-        if t is not None and t.state == "starting":
+        if probe is not None and any(
+            (t := probe.target(p)) is not None and t.state == "starting" for p in self.pids
+        ):
             return "probe"  # for the first ~0.1 s: nothing is drawn from py-spy yet either
         return "py-spy"
+
+    def sampled_pids(self) -> Set[int]:
+        """Processes the probe does not draw: py-spy's samples are all there is."""
+        return {p for p in self.observed_pids() if p not in self.probe.drawn}
+
+    def probe_targets(self) -> Dict[int, ProbeTarget]:
+        """A process that ended before the probe could read it did not make it fail."""
+        targets = super().probe_targets()
+        for pid, t in list(targets.items()):
+            failed = t.state == "failed" and pid not in self.probe.drawn
+            if failed and (pid in self._moot or not process_alive(pid)):
+                self._moot.add(pid)
+                del targets[pid]
+        return targets
 
     # -- the collector ----------------------------------------------------------------
     def poll(self) -> None:
         before = self.target.state
         state = self.target.poll()
+        self._adopt()
         if state is not before and before is RunState.RUNNING:
             self.samplers.pyspy.detach_all()
             for pid in self.observed_pids():
                 self.threads.end_process(pid)
         self.apply_probe()
         if self.samplers.probe is not None:
-            for pid in self.observed_pids():
+            for pid in self.pids:
                 idents = self.samplers.probe.take_idents(pid)
                 if idents:
                     self.threads.learn_idents(pid, idents.items())
@@ -122,7 +182,7 @@ class TargetObservation(Observation):
         half-second of the lanes (windows overlap by half)."""
         if window.pid not in self.observed_pids():
             return
-        native = self.native_tids()
+        native = self.native_tids(window.pid)
         seen = []
         for t in window.threads:
             if not t.tid:

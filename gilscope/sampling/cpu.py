@@ -42,23 +42,28 @@ class BusyMeter:
         now = time.monotonic_ns()
         t = psutil.cpu_times()
         machine = sum(t) - t.idle - getattr(t, "iowait", 0.0)
-        trees = sum(_tree_cpu_s(pid) for pid in set(roots))
+        trees = _trees_cpu_s(roots)
         last, self._last = self._last, (now, machine, trees)
         if last is None or now <= last[0]:
             return None
         return max(0.0, ((machine - last[1]) - (trees - last[2])) / ((now - last[0]) / 1e9))
 
 
-def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds of ``pid`` and its descendants, the reaped ones included (they are in
-    their parents' children times), so the sum only grows while the tree lives."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
+def _trees_cpu_s(roots: Iterable[int]) -> float:
+    """CPU seconds of the ``roots`` and their descendants, the reaped ones included (they
+    are in their parents' children times), so the sum only grows while the trees live.
+    Each process once: a followed worker is also below the process that started it."""
+    procs: Dict[int, psutil.Process] = {}
+    for pid in roots:
+        if pid in procs:
+            continue
+        try:
+            root = psutil.Process(pid)
+            procs.update((p.pid, p) for p in [root, *root.children(recursive=True)])
+        except psutil.Error:
+            continue
     total = 0.0
-    for proc in procs:
+    for proc in procs.values():
         try:
             c = proc.cpu_times()
         except psutil.Error:

@@ -121,6 +121,9 @@ class Probe:
         self.scheduling = scheduling  # how the reads are kept on time: see prompt_scheduling
         self.watches: Dict[int, Watch] = {}
         self.layouts: Dict[Tuple[int, int], Union[GilLayout, ProbeError]] = {}
+        # One derivation per binary at a time: the workers of a pool, watched together,
+        # wait for the first one's layout instead of each running the interpreter again.
+        self.deriving: Dict[Tuple[int, int], threading.Lock] = {}
         self.commands: queue.Queue[Optional[str]] = queue.Queue()
         self.verified: queue.Queue[Tuple[int, Union[Watch, ProbeError]]] = queue.Queue()
         self.forgotten: set[int] = set()
@@ -158,15 +161,17 @@ class Probe:
         result: Union[Watch, ProbeError]
         try:
             key = layout_key(pid)
-            layout = self.layouts.get(key)
-            if layout is None:
-                try:
-                    layout = derive_layout(pid)
-                except ProbeError as e:
-                    layout = e
-                if not isinstance(layout, ProbeError) or running(pid):
-                    # a failure because the target exited meanwhile says nothing of its binary
-                    self.layouts[key] = layout
+            with self.deriving.setdefault(key, threading.Lock()):
+                layout = self.layouts.get(key)
+                if layout is None:
+                    try:
+                        layout = derive_layout(pid)
+                    except ProbeError as e:
+                        layout = e
+                    if not isinstance(layout, ProbeError) or running(pid):
+                        # a failure because the target exited meanwhile says nothing of
+                        # its binary
+                        self.layouts[key] = layout
             if isinstance(layout, ProbeError):
                 raise layout
             mem = GilMemory(pid, layout)

@@ -21,6 +21,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -153,23 +154,15 @@ def wait_until_python(pid: int, timeout_s: float = 5.0) -> TargetInfo:
     """inspect_pid, retried while the process is not Python yet.
 
     A freshly started ``python`` may be a pyenv shim (bash) for a few milliseconds before
-    it execs the interpreter; the PID stays the same across the exec. NotPythonError if it
-    is still not Python after ``timeout_s``; NoProcessError if it ends first, and then
-    EndedWithoutPythonError unless it was seen running a ``python`` binary.
+    it execs the interpreter; the PID stays the same across the exec.
     """
     deadline = time.monotonic() + timeout_s
-    ran_python = False
     while True:
-        ran_python = ran_python or is_python_executable(_exe(pid))
         try:
             return inspect_pid(pid)
         except NotPythonError:
             if time.monotonic() >= deadline:
                 raise
-        except NoProcessError as e:
-            if ran_python:
-                raise
-            raise EndedWithoutPythonError(f"PID {pid} ended without running Python") from e
         time.sleep(0.01)
 
 
@@ -236,78 +229,108 @@ def check_argv(argv: Sequence[str]) -> List[str]:
     return [resolved, *rest]
 
 
-# Runs first in the child, then execs the command: PR_SET_PDEATHSIG survives exec, so the
-# command dies with gilscope even when gilscope is SIGKILLed (no preexec_fn, see children).
-# The exec closes the pipe end argv[2] names: that tells gilscope the PID is the command now.
-_DIE_WITH_PARENT = (
-    "import ctypes, os, signal, sys\n"
-    "try:\n"
-    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
-    "except Exception:\n"
-    "    pass\n"
-    "if os.getppid() != int(sys.argv[1]):\n"
-    "    os._exit(1)\n"
-    "os.set_inheritable(int(sys.argv[2]), False)\n"
-    "os.execvp(sys.argv[3], sys.argv[3:])\n"
-)
+SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
+STARTS_WITHIN_S = 10.0  # the supervisor tells the command's pid within ~20 ms; a busy machine
 
 
 class ScriptRun:
     """A command gilscope runs itself, its output kept in memory instead of on the screen.
 
-    stdout and stderr share one pipe (so their lines stay in order) read by a daemon
-    thread. The child gets a session of its own: terminal signals (Ctrl-C in headless mode)
-    are gilscope's to handle, it cannot open /dev/tty to write over the UI, and ``stop``
-    can end whatever the script started in its process group too.
+    The command runs under ``supervisor.py``, which stays: it ends the command's whole tree
+    (double forks and ``setsid`` daemons included) when the command ends, when ``stop`` is
+    called, and when gilscope goes, even by SIGKILL (see there). stdout and stderr share
+    one pipe (so their lines stay in order) read by a daemon thread. Supervisor and command
+    get a session of their own: terminal signals (Ctrl-C in headless mode) are gilscope's
+    to handle, and they cannot open /dev/tty to write over the UI.
     """
 
     def __init__(self, argv: Sequence[str], max_lines: int = LOG_LINES) -> None:
+        """Returns once the command has exec'd; TargetError if it cannot run."""
         self.argv: Tuple[str, ...] = tuple(check_argv(argv))
         self._lock = threading.Lock()
         self._lines: Deque[LogLine] = deque(maxlen=max_lines)
         self._stopped = False
+        self._pid = 0
+        self._status: Optional[int] = None  # the command's exit status, once told
+        self._error = ""  # why the supervisor could not start it
+        self._said = b""  # a partial line from the supervisor
+        self._heard = threading.Lock()  # the control socket is read by two threads
+        self._open = True
         read_fd, write_fd = os.pipe()
-        self._exec_fd, exec_w = os.pipe()
+        # Only gilscope holds its end: the supervisor reads end of input once gilscope is
+        # gone, however it ended. (Not inheritable: no other child of gilscope gets it.)
+        self._control, theirs = socket.socketpair()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
             # Our own pipe, not stdout=PIPE: reap() would close proc.stdout while the
             # reader is blocked on it, and close() waits for that read to return.
-            wrapper = [sys.executable, "-S", "-E", "-c", _DIE_WITH_PARENT, str(os.getpid())]
             self._proc = spawn(
-                [*wrapper, str(exec_w), *self.argv],
+                [sys.executable, "-I", "-S", SUPERVISOR, str(theirs.fileno()), "--",
+                 *self.argv],
                 stdin=subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                pass_fds=(exec_w,),
-            )
+                pass_fds=(theirs.fileno(),),
+            )  # fmt: skip
         except OSError as e:
             os.close(read_fd)
-            os.close(self._exec_fd)
+            self._control.close()
             raise TargetError(f"cannot run {self.argv[0]}: {e.strerror or e}") from None
         finally:
             os.close(write_fd)
-            os.close(exec_w)
+            theirs.close()
         self._reader = threading.Thread(
             target=self._read, args=(read_fd,), name="gilscope-script-output", daemon=True
         )
         self._reader.start()
+        self._wait_started()
 
     @property
     def pid(self) -> int:
+        """The command's process (the supervisor's child)."""
+        return self._pid
+
+    @property
+    def supervisor_pid(self) -> int:
+        """The supervisor's: every process of the command's tree is below it."""
         return self._proc.pid
 
-    def wait_exec(self, timeout_s: float = 5.0) -> None:
-        """Wait until the wrapper has exec'd the command (or the process ended): before
-        that, the PID is gilscope's own interpreter, not the target. The exec closes the
-        wrapper's end of a pipe; its command line is no sign (empty midway through exec)."""
-        if self._exec_fd < 0:
-            return
-        if select.select([self._exec_fd], [], [], timeout_s)[0]:
-            os.read(self._exec_fd, 1)  # end of file: exec'd, or gone
-        os.close(self._exec_fd)
-        self._exec_fd = -1
+    def _wait_started(self) -> None:
+        deadline = time.monotonic() + STARTS_WITHIN_S
+        while not self._pid:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._hear(left):
+                self.stop()
+                raise TargetError(f"cannot run {self.argv[0]}: it did not start")
+            if self._error:
+                self.stop()
+                raise TargetError(f"cannot run {self.argv[0]}: {self._error}")
+
+    def _hear(self, timeout_s: float = 0.0) -> bool:
+        """Read what the supervisor said (waiting up to ``timeout_s``); False at its end."""
+        with self._heard:
+            if not self._open:
+                return False
+            ready, _, _ = select.select([self._control], [], [], timeout_s)
+            if not ready:
+                return True
+            try:
+                chunk = self._control.recv(4096)
+            except OSError:
+                chunk = b""
+            self._said += chunk
+            *lines, self._said = self._said.split(b"\n")
+        for line in lines:
+            word, _, value = line.decode(errors="replace").partition(" ")
+            if word == "pid" and value.isdigit():
+                self._pid = int(value)
+            elif word == "exit":
+                self._status = int(value)
+            elif word == "error":
+                self._error = value or "failed"
+        return bool(chunk)
 
     def lines(self) -> Tuple[LogLine, ...]:
         """The last ``max_lines`` lines of output, oldest first."""
@@ -315,26 +338,41 @@ class ScriptRun:
             return tuple(self._lines)
 
     def poll(self) -> Optional[int]:
-        """The exit code (negative: killed by that signal), or None while it runs."""
-        return self._proc.poll()
+        """The command's exit code (negative: killed by that signal), or None while it
+        runs. Known as soon as it ends; its tree may take up to the supervisor's grace
+        to follow."""
+        if self._status is None:
+            self._hear()
+        if self._status is not None:
+            return self._status
+        code = self._proc.poll()
+        if code is not None:
+            self._hear()  # what it said before it exited
+        if self._status is not None:
+            return self._status
+        return code
 
     def stop(self, grace_s: float = 0.5) -> None:
-        """SIGTERM the script's process group, SIGKILL what is left after ``grace_s``."""
+        """End the command's tree: the supervisor SIGTERMs it and SIGKILLs what is left
+        after ``grace_s``. Should the supervisor not end, it and its process group are
+        SIGKILLed."""
         if self._stopped:
             return
         self._stopped = True
-        if self._exec_fd >= 0:
-            os.close(self._exec_fd)
-            self._exec_fd = -1
-        pgid = self._proc.pid  # a session leader's pgid is its pid
-        _killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        reap([self._proc], grace_s)
-        # The group outlives its leader while anything the script started is in it.
-        while _killpg(pgid, 0) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        _killpg(pgid, signal.SIGKILL)
-        # A process that left the group may still hold the pipe: do not wait for it.
+        try:
+            self._control.sendall(f"stop {grace_s}\n".encode())
+        except OSError:
+            pass  # it has ended already
+        try:
+            self._proc.wait(grace_s + 1.0)
+        except subprocess.TimeoutExpired:
+            _killpg(self._proc.pid, signal.SIGKILL)  # a session leader's pgid is its pid
+        reap([self._proc], grace_s=0.0)
+        self.poll()
+        with self._heard:
+            self._open = False
+            self._control.close()
+        # A process that escaped the tree may still hold the pipe: do not wait for it.
         self._reader.join(1.0)
 
     def _read(self, fd: int) -> None:
@@ -382,7 +420,7 @@ def _status(pid: int) -> Optional[Dict[str, str]]:
     return {key: value.strip() for key, _, value in fields}
 
 
-def _exe(pid: int) -> str:
+def process_exe(pid: int) -> str:
     """What ``pid`` runs now ("" if it is gone or we may not look)."""
     try:
         return os.readlink(f"/proc/{pid}/exe")
@@ -397,6 +435,11 @@ def _cmdline(pid: int) -> List[str]:
     except OSError:
         return []
     return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
+
+
+def process_cmdline(pid: int) -> List[str]:
+    """``pid``'s arguments (readable for any process); [] once it has exited."""
+    return _cmdline(pid)
 
 
 def _short(args: Sequence[str], limit: int = CMDLINE_CHARS) -> str:
@@ -501,20 +544,42 @@ def _uids(pid: int) -> Set[int]:
     return {int(u) for u in status.get("Uid", "").split()}
 
 
+# What an interpreter binary said of itself, by binary: the processes of one tree
+# (multiprocessing's workers, a prefork server's) run the same one, and running it takes
+# ~20 ms each time.
+_REPORTS: Dict[Tuple[int, int, int, Optional[str]], Tuple[str, int, str]] = {}
+
+
+def _binary_key(pid: int) -> Optional[Tuple[int, int, int, Optional[str]]]:
+    """The file /proc/PID/exe is (device, inode, mtime), and the LD_LIBRARY_PATH it runs
+    with (which may choose its libpython)."""
+    try:
+        st = os.stat(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_mtime_ns, (_environ(pid) or {}).get("LD_LIBRARY_PATH")
+
+
 def _probe(pid: int, exe: str, cmdline: List[str], uids: Set[int]) -> TargetInfo:
     """Version and GIL build of the target, from its own binary run with a tiny -c."""
     # -E -s -S: nothing from the environment, user site or current directory is imported;
     # no -I, which Python 2 rejects before we can say why.
-    done = run_interpreter(pid, ["-E", "-s", "-S", "-c", _PROBE])
-    try:
-        impl, hexversion_text, gil_disabled = done.stdout.split()[:3]
-        hexversion = int(hexversion_text)
-    except ValueError:
-        said = next((ln for ln in reversed(done.stderr.splitlines()) if ln.strip()), "")
-        raise TargetError(
-            f"PID {pid}'s interpreter {exe} would not report its version: "
-            + (said.strip()[:120] or f"exit code {done.returncode}")
-        ) from None
+    key = _binary_key(pid)
+    report = _REPORTS.get(key) if key is not None else None
+    if report is None:
+        done = run_interpreter(pid, ["-E", "-s", "-S", "-c", _PROBE])
+        try:
+            impl, hexversion_text, gil_disabled = done.stdout.split()[:3]
+            report = impl, int(hexversion_text), gil_disabled
+        except ValueError:
+            said = next((ln for ln in reversed(done.stderr.splitlines()) if ln.strip()), "")
+            raise TargetError(
+                f"PID {pid}'s interpreter {exe} would not report its version: "
+                + (said.strip()[:120] or f"exit code {done.returncode}")
+            ) from None
+        if key is not None:
+            _REPORTS[key] = report
+    impl, hexversion, gil_disabled = report
     version = f"{hexversion >> 24}.{(hexversion >> 16) & 0xFF}.{(hexversion >> 8) & 0xFF}"
     if impl != "CPython" or hexversion < MIN_HEXVERSION:
         raise TargetError(f"PID {pid} runs {impl} {version} ({exe}); gilscope needs CPython 3.9+")

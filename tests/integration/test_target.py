@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -305,3 +306,52 @@ def test_wait_until_python_stops_when_the_process_exits(start: Start) -> None:
     proc.wait()
     with pytest.raises(NoProcessError):
         wait_until_python(proc.pid, timeout_s=5.0)
+
+
+def test_script_that_cannot_exec_is_one_line(tmp_path: Path) -> None:
+    """An executable file that is no program (no #! line): the supervisor says why."""
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x7fnot an ELF\n")
+    junk.chmod(0o755)
+    with pytest.raises(TargetError) as info:
+        ScriptRun([str(junk)])
+    assert one_line(info.value) == f"cannot run {junk}: Exec format error"
+
+
+def test_script_killed_by_a_signal(tmp_path: Path) -> None:
+    """The command's own status, as subprocess reports it: negative for a signal."""
+    script = tmp_path / "die.py"
+    script.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    run = ScriptRun([sys.executable, str(script)])
+    try:
+        wait_for(lambda: run.poll() is not None)
+        assert run.poll() == -signal.SIGTERM
+    finally:
+        run.stop()
+
+
+def test_stop_ends_daemons_that_left_the_group(tmp_path: Path) -> None:
+    """A double-forked daemon in a session of its own is re-parented to the supervisor
+    (a subreaper) and ended with the rest; the command is told first (SIGTERM)."""
+    script = tmp_path / "daemonize.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        print('daemon', os.getpid(), flush=True)\n"
+        "        time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "signal.signal(signal.SIGTERM, lambda *a: (print('told', flush=True), sys.exit(0)))\n"
+        "time.sleep(60)\n"
+    )
+    run = ScriptRun([sys.executable, str(script)])
+    try:
+        wait_for(lambda: any(line.text.startswith("daemon ") for line in run.lines()))
+        daemon = int(next(x.text for x in run.lines() if x.text.startswith("daemon ")).split()[1])
+        wait_for(lambda: psutil.Process(daemon).ppid() == run.supervisor_pid)
+        assert os.getsid(daemon) != os.getsid(run.pid)
+    finally:
+        run.stop()
+    assert run.poll() == 0 and "told" in [line.text for line in run.lines()]
+    assert not running(daemon)

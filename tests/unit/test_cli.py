@@ -183,3 +183,8 @@ def test_target_modes_parse() -> None:
     assert r.command == ["python", "x.py", "--flag"] and r.headless
     r2 = parse_target_args("run", ["--", "python", "x.py", "--headless"])
     assert r2.command[-1] == "--headless" and not r2.headless  # after -- it is the script's
+    # children are followed unless told not to; after -- the flag is the script's
+    assert a.children and r.children
+    assert not parse_target_args("attach", ["123", "--no-children"]).children
+    assert not parse_target_args("run", ["--no-children", "--", "python", "x.py"]).children
+    assert parse_target_args("run", ["--", "python", "x.py", "--no-children"]).children

@@ -32,8 +32,8 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
         # Wall times (and the ratios between them) then say more about the neighbours.
         text.append(f" · machine busy: other processes used {snap.other_cpu:.1f} cores",
                     style="red bold")  # fmt: skip
-    if snap.processes > 1 and snap.target:
-        text.append(f" · {snap.processes} processes")
+    if snap.target and snap.processes:
+        text.append(f" · {processes_text(snap)}")
     switch = snap.spec.switch_ms
     if snap.target:  # another process's switch interval: as its GIL says, if the probe reads it
         switch = snap.probe.interval_ms
@@ -50,6 +50,15 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
     text.append("PAUSED" if paused else "LIVE", style="reverse yellow" if paused else "green")
     if paused:
         text.append(" space: live", style="dim")
+    return text
+
+
+def processes_text(snap: Snapshot) -> str:
+    """'1 process', '5 processes', '5 processes, 3 live' (while the target runs)."""
+    n = snap.processes
+    text = f"{n} process" + ("" if n == 1 else "es")
+    if snap.state is RunState.RUNNING and snap.processes_live < n:
+        text += f", {snap.processes_live} live"
     return text
 
 
