@@ -93,7 +93,8 @@ class ExternalTarget:
             follower = ProcessFollower(self._pid, self.children, self._script.supervisor_pid)
             self._follower = follower
             deadline = self._started + self.python_wait_s
-            ran_python = False
+            # A Python that ended at once is gone before we look: its own name says it ran.
+            ran_python = is_python_executable(self.argv[0])
             while not follower.found and self._script.poll() is None:
                 ran_python = ran_python or is_python_executable(process_exe(self._pid))
                 follower.scan()

@@ -284,7 +284,7 @@ def test_shim_becomes_python(tmp_path: Path) -> None:
     script.write_text("import time\ntime.sleep(30)\n")
     run = ScriptRun(["python3", str(script)])
     try:
-        run.wait_exec()  # before, the PID is gilscope's wrapper: a Python, but not the shim's
+        # the PID is the command's from the start: the supervisor tells it once spawned
         info = wait_until_python(run.pid, timeout_s=10.0)
         assert info.pid == run.pid
         assert os.path.basename(info.exe).startswith("python")

@@ -28,12 +28,11 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
         text.append(f" in {snap.wall_s:.2f} s")
     elif snap.state is RunState.RUNNING:
         text.append(f" {snap.elapsed_s:4.1f} s")
-    if snap.other_cpu is not None and snap.other_cpu > BUSY_CORES and snap.state in ACTIVE:
-        # Wall times (and the ratios between them) then say more about the neighbours.
-        text.append(f" · machine busy: other processes used {snap.other_cpu:.1f} cores",
-                    style="red bold")  # fmt: skip
     if snap.target and snap.processes:
         text.append(f" · {processes_text(snap)}")
+    if snap.other_cpu is not None and snap.other_cpu > BUSY_CORES and snap.state in ACTIVE:
+        # Wall times (and the ratios between them) then say more about the neighbours.
+        text.append(f" · busy: others use {snap.other_cpu:.1f} cores", style="red bold")
     switch = snap.spec.switch_ms
     if snap.target:  # another process's switch interval: as its GIL says, if the probe reads it
         switch = snap.probe.interval_ms
