@@ -17,21 +17,28 @@ from tests.cli_run import ROOT
 
 
 def start_in_pty(
-    *args: str, rows: int = 30, cols: int = 100, env: Optional[Dict[str, str]] = None
+    *args: str,
+    rows: int = 30,
+    cols: int = 100,
+    env: Optional[Dict[str, str]] = None,
+    cwd: Optional[str] = None,
 ) -> Tuple[subprocess.Popen[bytes], int, List[bytes]]:
     """``python -m gilscope ARGS`` on a ``cols``×``rows`` pty: (process, the pty's master
     end, everything it wrote so far). ``env`` is added to ours, TERM=xterm-256color."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     full_env = {**os.environ, "TERM": "xterm-256color", **(env or {})}
-    full_env.pop("CI", None)
+    # Not CI (Textual would not animate), nor COLUMNS/LINES: they override the terminal's
+    # own size, and pytest-xdist's workers set them to 80×24.
+    for name in ("CI", "COLUMNS", "LINES"):
+        full_env.pop(name, None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "gilscope", *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
         env=full_env,
-        cwd=ROOT,
+        cwd=cwd or ROOT,
         start_new_session=True,  # its own controlling terminal, like a real login
         close_fds=True,
     )

@@ -4,16 +4,12 @@ and a ``run`` command's whole tree, daemons included, goes when gilscope goes.""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
-import termios
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -23,6 +19,7 @@ import pytest
 
 from gilscope.sampling.descendants import ProcessFollower
 from tests.cli_run import ROOT, run_gilscope
+from tests.pty_run import start_in_pty
 
 pytestmark = pytest.mark.integration
 
@@ -358,30 +355,10 @@ def test_quitting_the_live_view_of_a_run_leaves_nothing(tmp_path: Path) -> None:
     is gone within 2 s."""
     script = tmp_path / "daemons.py"
     script.write_text(DAEMONS)
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
-    env.pop("CI", None)
-    app = subprocess.Popen(
-        # A short command line (the header cuts a long one, and what follows it).
-        [sys.executable, "-m", "gilscope", "run", "--", sys.executable, script.name],
-        stdin=slave, stdout=slave, stderr=slave, env=env, cwd=tmp_path,
-        start_new_session=True, close_fds=True,
-    )  # fmt: skip
-    os.close(slave)
-    screen: List[bytes] = []
-
-    def drain() -> None:  # keep the pty from filling up and blocking the app
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            screen.append(data)
-
-    threading.Thread(target=drain, daemon=True).start()
+    # A short command line (the header cuts a long one, and what follows it).
+    app, master, screen = start_in_pty(
+        "run", "--", sys.executable, script.name, rows=30, cols=120, cwd=str(tmp_path)
+    )
     try:
         tree = wait_for_tree(
             app.pid,
