@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 CHURN = Path(__file__).resolve().parent.parent / "churn_target.py"
 PHASES = 3
-SECONDS = 1.2  # per phase: longer than a py-spy window, so one can name each thread
+SECONDS = 0.8  # per phase
 
 
 CERTAIN_NS = 200_000  # two stamps of one thread this close: it held the GIL between them

@@ -369,7 +369,7 @@ def test_a_target_the_probe_cannot_read_falls_back_to_pyspy(
     target = subprocess.Popen([str(exe)])
     try:
         time.sleep(0.5)
-        proc = run_gilscope("attach", str(target.pid), "--headless", "--seconds", "2.5")
+        proc = run_gilscope("attach", str(target.pid), "--headless", "--seconds", "1.5")
         assert target.poll() is None  # attach never stops what it watches
     finally:
         target.kill()
