@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Deque, List
+from typing import Any, Deque, List, Optional, Protocol
 
 from gilscope.model.bins import BinRing
+from gilscope.model.journal import CPU, SAMPLED, WAIT
 
 MS = 1_000_000
 FINE_NS = 1 * MS  # fine bins serve zooms below 100 ms per column
@@ -22,6 +23,14 @@ COARSE_BINS = 1 << 13  # ~819 s
 # Per lane: the live figures need ~2 s of runs and py-spy comparisons a few more; at
 # ~100 acquisitions/s this keeps ~40 s. Whole-run totals are kept as counters.
 RECENT_RUNS = 4096
+
+
+class Tracer(Protocol):
+    """Where a runner says what it did, for a recording (see ``model/journal.py``)."""
+
+    def hold(self, key: LaneKey, start: int, end: int, new_run: bool) -> None: ...
+
+    def event(self, op: str, key: LaneKey, *args: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,7 @@ class Runner:
 
     __slots__ = (
         "chunk_est",
+        "journal",
         "key",
         "lane",
         "last_stamp",
@@ -157,9 +167,12 @@ class Runner:
         "wait_since",
     )
 
-    def __init__(self, key: LaneKey, lane: Lane, chunk_ns: int = 0) -> None:
+    def __init__(
+        self, key: LaneKey, lane: Lane, chunk_ns: int = 0, journal: Optional[Tracer] = None
+    ) -> None:
         self.key = key
         self.lane = lane
+        self.journal = journal  # a recording's: what this runner did, op by op
         self.tally = Tally()
         self.tally.members = 1
         lane.tally.members += 1
@@ -179,10 +192,14 @@ class Runner:
     def _hold(self, start: int, end: int, new_run: bool) -> None:
         self.lane.hold(start, end, new_run)
         self.tally.hold(start, end, new_run)
+        if self.journal is not None:
+            self.journal.hold(self.key, start, end, new_run)
 
     def add_waiting(self, start: int, end: int) -> None:
         self.lane.add_waiting(start, end)
         self.tally.wait_ns += end - start
+        if self.journal is not None:
+            self.journal.event(WAIT, self.key, start, end)
 
     def add_sampled(self, start: int, end: int, amount: int) -> None:
         """A sampled share of [start, end) (py-spy): drawn as held, but no runs."""
@@ -192,11 +209,15 @@ class Runner:
             tally.held_ns += amount
             tally.first_ns = tally.first_ns or start
             tally.last_ns = max(tally.last_ns, end)
+        if self.journal is not None:
+            self.journal.event(SAMPLED, self.key, start, end, amount)
 
     def add_cpu(self, start: int, end: int, cpu_ns: int) -> None:
         self.lane.cpu.add(start, end, max(cpu_ns, 0))
         self.lane.tally.cpu_ns += max(cpu_ns, 0)
         self.tally.cpu_ns += max(cpu_ns, 0)
+        if self.journal is not None:
+            self.journal.event(CPU, self.key, start, end, cpu_ns)
 
     def totals(self, start_ns: int, end_ns: int) -> LaneStats:
         """Its own figures over a whole observation; exact from its lane's runs when the

@@ -111,6 +111,7 @@ class ThreadRegistry:
         self._serial = SERIAL_BASE
         self._to_release: Deque[Tuple[int, LaneKey]] = deque()  # (ended_ns, own lane)
         self.forgotten_keys: List[LaneKey] = []  # forgotten since the owner last looked
+        self.changed: set[LaneKey] = set()  # records made or changed since last taken
 
     # -- threads gilscope's workers announce ------------------------------------------
     def add_worker(
@@ -142,7 +143,7 @@ class ThreadRegistry:
                 and (not start or not record.start or record.start == start)
             ):
                 if start and not record.start:
-                    self._threads[known] = replace(record, start=start)
+                    self._put(replace(record, start=start))
                 return known
         return self._new(pid, tid, 0, start, comm or f"tid {tid}", "kernel")
 
@@ -170,7 +171,7 @@ class ThreadRegistry:
         if record is None or not record.alive:
             return
         now = time.monotonic_ns()
-        self._threads[key] = replace(record, alive=False, ended_ns=now)
+        self._put(replace(record, alive=False, ended_ns=now))
         live = self._live.get(key.pid, {})
         if live.get(record.tid) == key:
             del live[record.tid]
@@ -190,7 +191,7 @@ class ThreadRegistry:
             key = self._by_tid.get((pid, tid))
             record = self._threads.get(key) if key is not None else None
             if key is not None and record is not None and ident not in (0, record.ident):
-                self._threads[key] = replace(record, ident=ident)
+                self._put(replace(record, ident=ident))
                 self._note_ident(pid, ident, key)
 
     def pyspy_thread(
@@ -248,7 +249,7 @@ class ThreadRegistry:
         record = self._threads.get(key)
         if record is None or _RANK[source] < _RANK[record.named_by] or name == record.name:
             return
-        self._threads[key] = replace(record, name=name, named_by=source)
+        self._put(replace(record, name=name, named_by=source))
         if record.lane == key:
             self.timeline.rename(key, name)
 
@@ -320,7 +321,7 @@ class ThreadRegistry:
 
     def _add(self, record: ThreadRecord) -> None:
         key = record.key
-        self._threads[key] = record
+        self._put(record)
         if record.lane == key:
             self._live_own[key.pid] = self._live_own.get(key.pid, 0) + 1
         if record.tid:
@@ -331,6 +332,10 @@ class ThreadRegistry:
             self._live[key.pid][record.tid] = key
         if record.ident:
             self._note_ident(key.pid, record.ident, key)
+
+    def _put(self, record: ThreadRecord) -> None:
+        self._threads[record.key] = record
+        self.changed.add(record.key)  # for a recording: what to write at its next frame
 
     def _note_ident(self, pid: int, ident: int, key: LaneKey) -> None:
         self._by_ident[pid, ident] = key
@@ -363,6 +368,7 @@ class ThreadRegistry:
         record = self._threads.pop(key, None)
         if record is None:
             return
+        self.changed.add(key)
         fam = (key.pid, record.family)
         self._forgotten.setdefault(fam, Tally()).add(self.timeline.tally(key))
         if self._by_tid.get((key.pid, record.tid)) == key:

@@ -15,8 +15,9 @@ import bisect
 import heapq
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
+from gilscope.model import journal as J
 from gilscope.model.lanes import (
     COARSE_BINS,
     COARSE_NS,
@@ -79,17 +80,105 @@ class _ProcessTrack:
         self.unseen_gaps = 0
 
 
+class _Tracer:
+    """A runner's ops, into a journal, tagged with the timeline they belong to."""
+
+    def __init__(self, journal: J.Journal, tl: str) -> None:
+        self.journal = journal
+        self.tl = tl
+
+    def hold(self, key: LaneKey, start: int, end: int, new_run: bool) -> None:
+        self.journal.hold(self.tl, key.pid, key.slot, start, end, new_run)
+
+    def event(self, op: str, key: LaneKey, *args: Any) -> None:
+        self.journal.add((op, self.tl, key.pid, key.slot, *args))
+
+
 class Timeline:
     """All lanes of one observation. Thread-safe: the collector writes, the UI reads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._tracer: Optional[_Tracer] = None
         self._lanes: Dict[LaneKey, Lane] = {}
         self._runners: Dict[LaneKey, Runner] = {}
         self._procs: Dict[int, _ProcessTrack] = {}
         # (time, tag) newer than the last read's start, held back for the next read
         self._pending: Dict[LaneKey, List[Tuple[int, int]]] = {}
         self.latest_ns = 0
+
+    # -- recording ----------------------------------------------------------------------
+    def record_into(self, journal: J.Journal, tl: str) -> None:
+        """From now on, say every change in ``journal`` (as timeline ``tl``)."""
+        with self._lock:
+            self._tracer = _Tracer(journal, tl)
+            for runner in self._runners.values():
+                runner.journal = self._tracer
+
+    def _trace(self, op: str, *args: Any) -> None:
+        if self._tracer is not None:
+            self._tracer.journal.add((op, self._tracer.tl, *args))
+
+    def trace_state(self) -> None:
+        """What a frame of a recording ends with: the latest time, and per process how
+        much its stamps could not see."""
+        with self._lock:
+            self._trace(J.LATEST, self.latest_ns)
+            for pid, track in self._procs.items():
+                if track.unseen_gaps:
+                    self._trace(J.UNSEEN, pid, track.unseen_ns, track.unseen_gaps)
+
+    def apply(self, ops: Iterable[J.Op]) -> None:
+        """Replay a recording's ops for this timeline (their second field already
+        matched): the same changes, made by the same methods."""
+        for op in ops:
+            kind, args = op[0], op[2:]
+            if kind == J.LANE:
+                self.add_lane(LaneKey(args[0], args[1]), args[2], args[3], args[4])
+            elif kind == J.SHARED:
+                self.add_shared_lane(LaneKey(args[0], args[1]), args[2], args[3])
+            elif kind == J.RUNNER:
+                self.add_runner(LaneKey(args[0], args[1]), LaneKey(args[2], args[3]))
+            elif kind == J.RENAME:
+                self.rename(LaneKey(args[0], args[1]), args[2])
+            elif kind == J.RELEASE:
+                self.release(
+                    [LaneKey(p, s) for p, s in args[0]], [LaneKey(p, s) for p, s in args[1]]
+                )
+            elif kind == J.LATEST:
+                self.latest_ns = max(self.latest_ns, args[0])
+            elif kind == J.UNSEEN:
+                track = self._procs.setdefault(args[0], _ProcessTrack())
+                track.unseen_ns, track.unseen_gaps = args[1], args[2]
+            else:
+                self._apply_runner_op(kind, LaneKey(args[0], args[1]), args[2:])
+
+    def _apply_runner_op(self, kind: str, key: LaneKey, args: Sequence[Any]) -> None:
+        with self._lock:
+            runner = self._runners.get(key)
+            if runner is None:
+                return
+            if kind == J.HOLD:
+                (runner.begin_run if args[2] else runner.extend_run)(args[0], args[1])
+                self.latest_ns = max(self.latest_ns, args[1])
+            elif kind == J.WAIT:
+                runner.add_waiting(args[0], args[1])
+            elif kind == J.CPU:
+                runner.add_cpu(args[0], args[1], args[2])
+            elif kind == J.SAMPLED:
+                runner.add_sampled(args[0], args[1], args[2])
+
+    def holding(self, pid: int, now_ns: int) -> Optional[LaneKey]:
+        """The lane whose run covers ``now_ns`` (a replay's baton: it has no live relay)."""
+        with self._lock:
+            for lane in self._lanes.values():
+                if lane.key.pid == pid and lane.runs:
+                    for start, end in reversed(lane.runs):
+                        if end < now_ns - HOLDER_FRESH_NS:
+                            break
+                        if start <= now_ns:
+                            return lane.key
+            return None
 
     # -- lanes and runners ------------------------------------------------------------
     def add_lane(self, key: LaneKey, name: str, process_index: int, chunk_ns: int = 0) -> None:
@@ -98,8 +187,9 @@ class Timeline:
             if key not in self._lanes:
                 self._lanes[key] = Lane(key, name, process_index)
                 self._procs.setdefault(key.pid, _ProcessTrack())
+                self._trace(J.LANE, key.pid, key.slot, name, process_index, chunk_ns)
             if key not in self._runners:
-                self._runners[key] = Runner(key, self._lanes[key], chunk_ns)
+                self._runners[key] = Runner(key, self._lanes[key], chunk_ns, self._tracer)
 
     def add_shared_lane(self, key: LaneKey, name: str, process_index: int) -> None:
         """A lane for many runners (a family of threads), with no runner of its own."""
@@ -107,24 +197,30 @@ class Timeline:
             if key not in self._lanes:
                 self._lanes[key] = Lane(key, name, process_index)
                 self._procs.setdefault(key.pid, _ProcessTrack())
+                self._trace(J.SHARED, key.pid, key.slot, name, process_index)
 
     def add_runner(self, key: LaneKey, lane: LaneKey) -> None:
         """A thread drawn in a shared ``lane``."""
         with self._lock:
             if key not in self._runners:
-                self._runners[key] = Runner(key, self._lanes[lane])
+                self._runners[key] = Runner(key, self._lanes[lane], 0, self._tracer)
+                self._trace(J.RUNNER, key.pid, key.slot, lane.pid, lane.slot)
 
     def rename(self, key: LaneKey, name: str) -> None:
         with self._lock:
             lane = self._lanes.get(key)
-            if lane is not None:
+            if lane is not None and lane.name != name:
                 lane.name = name
+                self._trace(J.RENAME, key.pid, key.slot, name)
 
     def release(self, lanes: Iterable[LaneKey], runners: Iterable[LaneKey]) -> None:
         """Ended threads the view can no longer show: their lanes lose the fine history,
         and ``runners`` are forgotten with their own lanes (their time stays in a shared
         lane's tally, and in the family roll-up the registry keeps)."""
+        lanes, runners = list(lanes), list(runners)
         with self._lock:
+            self._trace(J.RELEASE, [[k.pid, k.slot] for k in lanes],
+                        [[k.pid, k.slot] for k in runners])  # fmt: skip
             for key in lanes:
                 lane = self._lanes.get(key)
                 if lane is not None and not lane.released:
