@@ -50,4 +50,4 @@ def test_both_lines_in_one_read_give_no_rate(tmp_path: Path) -> None:
     w = finish(tmp_path, f"printf '{START}{WROTE}'")
     assert not w.timed and w.complete
     assert w.end_ns - w.start_ns == WINDOW_S * 1_000_000_000  # placed one window before its end
-    assert w.intervals == 100 * WINDOW_S
+    assert w.intervals == 100 * WINDOW_S - 1  # py-spy does not record its last interval
