@@ -1,0 +1,134 @@
+"""py-spy's per-thread GIL shares pooled over synthetic windows (gilscope.model.pyspy_shares)."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from gilscope.model.pyspy_shares import pyspy_shares
+from gilscope.sampling.pyspy import PySpyWindow, ThreadGil
+
+S = 1_000_000_000
+RATE = 500  # each window's rate: two overlapping windows make 1000 samples/s
+
+
+def window(
+    start_s: float,
+    end_s: float,
+    samples: Dict[int, int],
+    intervals: Optional[int] = None,
+    errors: int = 0,
+    pid: int = 1,
+    complete: bool = True,
+) -> PySpyWindow:
+    n = intervals if intervals is not None else round((end_s - start_s) * RATE) - 1
+    threads = tuple(ThreadGil(tid, f"t{tid}", k, k / n, ()) for tid, k in samples.items())
+    return PySpyWindow(pid, int(start_s * S), int(end_s * S), n, complete, threads, True, errors)
+
+
+def test_pooled_over_windows_with_one_denominator() -> None:
+    ws = [window(0, 1, {1: 300, 2: 190}), window(0.5, 1.5, {1: 250, 2: 249})]
+    got = pyspy_shares(ws, {(1, 1): None, (1, 2): None})
+    assert got[1, 1].share == pytest.approx(550 / 998)
+    assert got[1, 2].share == pytest.approx(439 / 998)
+    assert got[1, 1].intervals == got[1, 2].intervals == 998
+
+
+def test_a_thousand_short_lived_threads_sum_to_at_most_one() -> None:
+    """A thread per request: 1,000 threads of 20 ms one after another over 20 s, each holding
+    the GIL 90 % of its life. Each window holds the threads alive in it."""
+    lives: Dict[Tuple[int, int], Optional[Tuple[int, int]]] = {}
+    for i in range(1000):
+        lives[1, 100 + i] = (i * 20_000_000, (i + 1) * 20_000_000)
+    ws: List[PySpyWindow] = []
+    for k in range(39):  # 1 s windows every 0.5 s
+        start, end = k * S // 2, k * S // 2 + S
+        held = {}
+        for (_, tid), life in lives.items():
+            assert life is not None
+            overlap = min(end, life[1]) - max(start, life[0])
+            if overlap > 0:
+                held[tid] = round(0.9 * overlap / S * RATE)
+        ws.append(window(start / S, end / S, held))
+    # What the report did before: each thread's samples over only the windows it appeared in.
+    per_thread = sum(
+        sum(t.samples for w in ws for t in w.threads if t.tid == tid)
+        / sum(w.intervals for w in ws if any(t.tid == tid for t in w.threads))
+        for _, tid in lives
+    )
+    assert per_thread > 10  # 18: the kind of figure issue 10 found (42.19)
+
+    for known in (lives, dict.fromkeys(lives)):  # with the threads' lives, and without
+        got = pyspy_shares(ws, known)
+        total = sum(s.share or 0.0 for s in got.values())
+        assert 0.85 < total <= 1.0
+        one = got[1, 600]
+        assert one.share == pytest.approx(0.9 * 0.02 / 20, rel=0.1)  # of the observation
+    alive = pyspy_shares(ws, lives)[1, 600].share_alive
+    assert alive == pytest.approx(0.9, rel=0.05)  # of its own 20 ms
+
+
+def test_a_thread_that_started_mid_window() -> None:
+    """Thread 1 holds the GIL half the time throughout; thread 2 starts at 0.5 s and holds it
+    the other half of the time from then on (before that nobody did)."""
+    ws = [window(0, 1, {1: 250, 2: 125})]
+    lives = {(1, 1): (0, S), (1, 2): (S // 2, S)}
+    got = pyspy_shares(ws, lives)
+    assert got[1, 2].share == pytest.approx(125 / 499)  # of the whole observation, as the probe
+    assert got[1, 2].share_alive == pytest.approx(125 / 249.5)  # of the half it existed in
+    assert got[1, 1].share_alive == got[1, 1].share == pytest.approx(250 / 499)
+
+    # Observed from 0.5 s on: thread 2's samples all lie in that half; thread 1's are spread
+    # evenly. Without its life, thread 2's would be spread evenly too, and half of them lost.
+    second_half = (S // 2, S)
+    got = pyspy_shares(ws, lives, second_half)
+    assert got[1, 2].share == pytest.approx(0.5, abs=0.01)
+    assert got[1, 1].share == pytest.approx(0.5, abs=0.01)
+    assert (got[1, 1].share or 0) + (got[1, 2].share or 0) <= 1.0
+    unknown = pyspy_shares(ws, {(1, 1): None, (1, 2): None}, second_half)
+    assert unknown[1, 2].share == pytest.approx(0.25, abs=0.01)
+
+
+def test_a_window_cut_short_counts_only_the_intervals_it_took() -> None:
+    ws = [
+        window(0, 1, {1: 250, 2: 249}),
+        window(0.5, 1.5, {1: 249, 2: 250}),
+        window(1.0, 1.3, {1: 75, 2: 74}, intervals=150, complete=False),  # the target exited
+    ]
+    got = pyspy_shares(ws, {(1, 1): None, (1, 2): None})
+    assert got[1, 1].share == pytest.approx(574 / 1148)
+    assert got[1, 2].share == pytest.approx(573 / 1148)
+
+
+def test_unreadable_intervals_are_not_counted_as_nobody_holding() -> None:
+    got = pyspy_shares([window(0, 1, {1: 200}, intervals=499, errors=99)], {(1, 1): None})
+    assert got[1, 1].share == pytest.approx(0.5)
+
+
+def test_windows_outside_the_observation_count_only_their_part_inside() -> None:
+    ws = [window(-0.5, 0.5, {1: 100}), window(0, 1, {1: 200}), window(1.5, 2.5, {1: 499})]
+    got = pyspy_shares(ws, {(1, 1): None}, (0, S))
+    # half of the first window (and of its samples), all of the second, none of the third
+    assert got[1, 1].intervals == pytest.approx(499 / 2 + 499)
+    assert got[1, 1].share == pytest.approx((50 + 200) / (499 / 2 + 499))
+
+
+def test_processes_keep_their_own_denominators() -> None:
+    ws = [window(0, 1, {1: 499}, pid=1), window(0, 1, {7: 100}, pid=2)]
+    lives: Dict[Tuple[int, int], Optional[Tuple[int, int]]] = {(1, 1): None, (3, 9): None}
+    got = pyspy_shares(ws, lives)
+    assert got[1, 1].share == pytest.approx(1.0)
+    assert got[2, 7].share == pytest.approx(100 / 499)  # seen by py-spy, not named in lives
+    assert got[3, 9].share is None  # a process py-spy never sampled
+
+
+def test_samples_our_clock_places_outside_a_life_still_count_and_never_exceed_one() -> None:
+    """Lives and windows are on different clocks (ours reads py-spy's lines late): a thread
+    seen in a window that its life does not reach keeps its samples, and a window never
+    gives out more than its intervals."""
+    ws = [window(0, 1, {1: 400, 2: 300})]  # inconsistent on purpose: 700 > 499
+    lives = {(1, 1): (2 * S, 3 * S), (1, 2): None}
+    got = pyspy_shares(ws, lives)
+    assert (got[1, 1].share or 0) + (got[1, 2].share or 0) == pytest.approx(1.0)
+    assert (got[1, 1].share_alive or 0) <= 1.0
