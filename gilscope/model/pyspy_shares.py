@@ -18,6 +18,7 @@ existed: how much of the GIL it got while it was there (those do not sum to 1).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -59,18 +60,15 @@ def pyspy_shares(
     process's shares sum to at most 1.
     """
     lo, hi = span if span is not None else (-(2**63), 2**63)
-    intervals: Dict[int, float] = {}  # pid -> readable intervals inside the span
-    samples: Dict[ThreadKey, float] = {key: 0.0 for key in lives}
-    alive: Dict[ThreadKey, float] = {key: 0.0 for key in lives}
     per_pid: Dict[int, List[PySpyWindow]] = {}
     for w in windows:
         per_pid.setdefault(w.pid, []).append(w)
+    intervals: Dict[int, float] = {}  # pid -> its readable intervals inside the span
+    samples: Dict[ThreadKey, float] = dict.fromkeys(lives, 0.0)
+    # Intervals in which py-spy saw a thread hold the GIL beyond the life we were told (our
+    # clocks on lives and windows differ): it lived at least that long.
+    beyond: Dict[ThreadKey, float] = {}
     for pid, pid_windows in per_pid.items():
-        for w in pid_windows:
-            for t in w.threads:
-                samples.setdefault((pid, t.tid), 0.0)
-                alive.setdefault((pid, t.tid), 0.0)
-        threads = [key for key in samples if key[0] == pid]
         intervals[pid] = 0.0
         for w in pid_windows:
             length = max(w.end_ns - w.start_ns, 1)
@@ -82,7 +80,7 @@ def pyspy_shares(
             seen: Dict[int, int] = {}
             for t in w.threads:  # one tid may appear under two names (renamed mid-window)
                 seen[t.tid] = seen.get(t.tid, 0) + t.samples
-            # Each thread's samples, restricted to the span; never more than the window's
+            # Each thread's samples inside the span; a window never gives out more than its
             # intervals there, which keeps the process's sum at most 1.
             placed = {
                 tid: n * _inside_share(w, lives.get((pid, tid)), lo, hi) for tid, n in seen.items()
@@ -90,17 +88,38 @@ def pyspy_shares(
             total = sum(placed.values())
             scale = readable / total if total > readable else 1.0
             for tid, n in placed.items():
-                samples[pid, tid] += n * scale
-            for key in threads:
+                key = (pid, tid)
+                samples[key] = samples.get(key, 0.0) + n * scale
                 life = lives.get(key)
-                if life is None:
-                    alive[key] += readable
-                    continue
-                lived = _overlap(max(w.start_ns, lo), min(w.end_ns, hi), *life)
-                # py-spy saw it: it lived at least that long, whatever our clocks say
-                held = placed.get(key[1], 0.0) * scale
-                alive[key] += max(w.read_intervals * max(lived, 0) / length, held)
-    return {key: SpyShare(samples[key], intervals.get(key[0], 0.0), alive[key]) for key in samples}
+                if life is not None:
+                    lived = _lived(w, life, lo, hi)
+                    if n * scale > lived:
+                        beyond[key] = beyond.get(key, 0.0) + n * scale - lived
+    alive: Dict[ThreadKey, float] = {}
+    for pid, pid_windows in per_pid.items():
+        pid_windows.sort(key=lambda w: w.start_ns)
+        starts = [w.start_ns for w in pid_windows]
+        longest = max(w.end_ns - w.start_ns for w in pid_windows)
+        for key in (k for k in samples if k[0] == pid):
+            life = lives.get(key)
+            if life is None:
+                alive[key] = intervals[pid]
+                continue
+            # only the windows that can overlap the life: a thread per request is in few
+            first = bisect.bisect_left(starts, life[0] - longest)
+            last = bisect.bisect_right(starts, life[1])
+            lived = sum(_lived(w, life, lo, hi) for w in pid_windows[first:last])
+            alive[key] = lived + beyond.get(key, 0.0)
+    return {
+        key: SpyShare(samples[key], intervals.get(key[0], 0.0), alive.get(key, 0.0))
+        for key in samples
+    }
+
+
+def _lived(w: PySpyWindow, life: Span, lo: int, hi: int) -> float:
+    """``w``'s readable intervals during ``life`` and inside [lo, hi)."""
+    lived = _overlap(max(w.start_ns, lo), min(w.end_ns, hi), *life)
+    return w.read_intervals * max(lived, 0) / max(w.end_ns - w.start_ns, 1)
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
