@@ -366,9 +366,10 @@ class PySpySampler:
         held, errors = window.tally or (sum(t.samples for t in threads), 0)
         if window.target_exited:
             # py-spy does not say how many intervals it took before the target went:
-            # estimate from the window's measured length, but never below what it recorded.
+            # estimate from the window's measured length, but never below what it recorded
+            # nor above what a complete window takes (our clock can be late for its lines).
             estimate = round((end - start) / 1e9 * window.intervals / WINDOW_S)
-            intervals = max(estimate, held + errors)
+            intervals = max(min(estimate, window.intervals - 1), held + errors)
         else:
             intervals = window.intervals - 1  # py-spy never records its last interval
         intervals = max(intervals, 1)
