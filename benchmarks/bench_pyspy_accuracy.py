@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -41,7 +42,7 @@ from _common import abba, footer, header, rotate, summarize, verdict
 
 from gilscope.headless import report, run_headless
 from gilscope.model.pyspy_shares import pyspy_shares
-from gilscope.sampling.pyspy import PySpyWindow, find_pyspy
+from gilscope.sampling.pyspy import PySpyWindow, find_pyspy, thread_started_ns
 from gilscope.sampling.target import inspect_pid, wait_until_python
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.worker import calibrate_chunk
@@ -174,6 +175,54 @@ class ShareRun:
         return max(diffs) if diffs else None
 
 
+class _Births:
+    """Each thread's life as /proc tells it (start: its starttime; end: the last scan that
+    saw it, plus one period), scanned every 20 ms while the session runs: what the report
+    would hand pyspy_shares. A thread shorter than a scan may be missed: its life is unknown."""
+
+    PERIOD_S = 0.02
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._seen: Dict[Tuple[int, int], List[int]] = {}  # (pid, tid) -> [start, last seen]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._last = 0  # when scanning stopped
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.PERIOD_S):
+            now = time.monotonic_ns()
+            for pid in {lane.key.pid for lane in self._session.every_lane()}:
+                try:
+                    tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+                except OSError:
+                    continue
+                for tid in tids:
+                    life = self._seen.get((pid, tid))
+                    if life is not None:
+                        life[1] = now
+                        continue
+                    started = thread_started_ns(pid, tid)
+                    if started is not None:
+                        self._seen[pid, tid] = [started, now]
+        self._last = time.monotonic_ns()
+
+    def lives(self) -> Dict[Tuple[int, int], Optional[Tuple[int, int]]]:
+        period = int(self.PERIOD_S * 1e9)
+        return {
+            key: (first, last + period if last + period < self._last else 2**62)
+            for key, (first, last) in self._seen.items()
+        }
+
+
 def _observe_shares(
     session: Session, seconds: float, variant: str, python: str
 ) -> Optional[ShareRun]:
@@ -189,21 +238,19 @@ def _observe_shares(
             forward(w)
 
     sampler._on_window = keep
+    births = _Births(session)
     try:
+        births.start()
         doc = run_headless(session, seconds)
+        births.stop()
         if doc is None or (doc["source"] != "probe" and variant != "per-request"):
             print(f"{variant} {python}: no probe figures ({doc and doc['source']})", flush=True)
             return None
-        timeline = session.snapshot().timeline
-        start = timeline.started_ns()
+        start = session.snapshot().timeline.started_ns()
         end = start + int(doc["observed_s"] * 1e9)
-        lanes = {(lane.key.pid, lane.tid or lane.ident): lane for lane in session.every_lane()}
-        lives = {}
-        for key, lane in lanes.items():
-            first = timeline.first_ns(lane.key)
-            lives[key] = (first, end) if first else None
-        after = pyspy_shares(list(windows), lives, (start, end))
+        after = pyspy_shares(list(windows), births.lives(), (start, end))
     finally:
+        births.stop()
         session.close()
     rows: List[Tuple[str, float, Optional[float], Optional[float]]] = []
     sums: Dict[int, List[float]] = {}

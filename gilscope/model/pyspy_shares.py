@@ -8,12 +8,19 @@ probe's ``gil_share`` — and since at most one thread holds a process's GIL in 
 process's shares sum to at most 1, however many threads came and went. (A denominator per
 thread, counting only the windows it appeared in, made a thread per request add up to 4,219 %.)
 
-Windows are not aligned with the observation: py-spy attaches before the probe's first read,
-and windows run on after the last. A window straddling the observation's start or end counts
-only its part inside: its intervals are spread evenly over it (py-spy's sampling times are
-random), and a thread's samples over the part of the window in which the thread existed, when
-its life is known. ``share_alive`` divides instead by the intervals during which the thread
-existed: how much of the GIL it got while it was there (those do not sum to 1).
+Windows are not aligned with the observation: py-spy attaches before the probe's first read
+(in a launched script, while it is still starting up or waiting), and windows run on after the
+last. Counted whole, those intervals read as if the threads had been there and not held the
+GIL: 3–5 pp of a process's shares. A window straddling the observation's start or end counts
+its part inside, but only where it is clear which of its samples fell inside: a thread's
+samples lie evenly over the part of the window it lived in (py-spy's sampling times are
+random), so a window counts if every thread it saw lived at most a sliver of that part outside
+the observation — threads that started after the observation began or ended before it ended,
+or a window only a little outside (our clock on its ends is late by tens of ms). Otherwise —
+threads that were there before, starting up or warming up or waiting — the window is left out:
+the windows inside the observation cover the same time. ``share_alive`` divides instead by the
+intervals during which the thread existed: how much of the GIL it got while it was there
+(those do not sum to 1).
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from gilscope.sampling.pyspy import PySpyWindow
 
 ThreadKey = Tuple[int, int]  # (pid, thread id as py-spy names it: tid on 3.11+, pthread id before)
 Span = Tuple[int, int]  # [start, end) in monotonic ns
+# A window this much outside the span still counts (clipped): our clock on py-spy's lines
+# is late by tens of ms, so a window cut short at the target's exit ends a little after it.
+SLIVER = 0.1
 
 
 @dataclass(frozen=True)
@@ -54,37 +64,38 @@ def pyspy_shares(
 ) -> Dict[ThreadKey, SpyShare]:
     """Per thread, py-spy's GIL share over ``span`` (all of every window if None).
 
-    ``lives``: each thread's first and last seen (monotonic ns), or None if unknown (then it
-    is taken to have lived through every window). Threads py-spy saw but ``lives`` does not
-    name count as unknown; threads ``lives`` names that py-spy never saw get 0 samples. A
+    ``lives``: when each thread started and ended (monotonic ns; a thread still running ends
+    at or after the span's end), or None if unknown. Only a window straddling the span's
+    edges depends on them: trust them there only if they are the threads' real start and end
+    (not when they were first or last seen holding the GIL). Threads py-spy saw but ``lives``
+    does not name count as unknown; threads it names that no counted window saw get 0. A
     process's shares sum to at most 1.
     """
     lo, hi = span if span is not None else (-(2**63), 2**63)
-    per_pid: Dict[int, List[PySpyWindow]] = {}
+    counted: Dict[int, List[PySpyWindow]] = {}  # pid -> its windows that count, by start
     for w in windows:
-        per_pid.setdefault(w.pid, []).append(w)
+        counted.setdefault(w.pid, [])
+        if _counts(w, lives, lo, hi):
+            counted[w.pid].append(w)
     intervals: Dict[int, float] = {}  # pid -> its readable intervals inside the span
     samples: Dict[ThreadKey, float] = dict.fromkeys(lives, 0.0)
     # Intervals in which py-spy saw a thread hold the GIL beyond the life we were told (our
     # clocks on lives and windows differ): it lived at least that long.
     beyond: Dict[ThreadKey, float] = {}
-    for pid, pid_windows in per_pid.items():
+    for pid, pid_windows in counted.items():
+        pid_windows.sort(key=lambda w: w.start_ns)
         intervals[pid] = 0.0
         for w in pid_windows:
-            length = max(w.end_ns - w.start_ns, 1)
             inside = _overlap(w.start_ns, w.end_ns, lo, hi)
-            if inside <= 0:
-                continue
-            readable = w.read_intervals * inside / length
+            readable = w.read_intervals * inside / max(w.end_ns - w.start_ns, 1)
             intervals[pid] += readable
             seen: Dict[int, int] = {}
             for t in w.threads:  # one tid may appear under two names (renamed mid-window)
                 seen[t.tid] = seen.get(t.tid, 0) + t.samples
-            # Each thread's samples inside the span; a window never gives out more than its
-            # intervals there, which keeps the process's sum at most 1.
             placed = {
                 tid: n * _inside_share(w, lives.get((pid, tid)), lo, hi) for tid, n in seen.items()
             }
+            # Never more samples than intervals, which keeps the process's sum at most 1.
             total = sum(placed.values())
             scale = readable / total if total > readable else 1.0
             for tid, n in placed.items():
@@ -96,10 +107,9 @@ def pyspy_shares(
                     if n * scale > lived:
                         beyond[key] = beyond.get(key, 0.0) + n * scale - lived
     alive: Dict[ThreadKey, float] = {}
-    for pid, pid_windows in per_pid.items():
-        pid_windows.sort(key=lambda w: w.start_ns)
+    for pid, pid_windows in counted.items():
         starts = [w.start_ns for w in pid_windows]
-        longest = max(w.end_ns - w.start_ns for w in pid_windows)
+        longest = max((w.end_ns - w.start_ns for w in pid_windows), default=0)
         for key in (k for k in samples if k[0] == pid):
             life = lives.get(key)
             if life is None:
@@ -114,6 +124,14 @@ def pyspy_shares(
         key: SpyShare(samples[key], intervals.get(key[0], 0.0), alive.get(key, 0.0))
         for key in samples
     }
+
+
+def _counts(w: PySpyWindow, lives: Mapping[ThreadKey, Optional[Span]], lo: int, hi: int) -> bool:
+    """Whether it is clear which of ``w``'s samples fell inside [lo, hi): each thread it saw
+    lived (as far as we know) at most SLIVER outside it during the window."""
+    if _overlap(w.start_ns, w.end_ns, lo, hi) <= 0:
+        return False
+    return all(_inside_share(w, lives.get((w.pid, t.tid)), lo, hi) >= 1 - SLIVER for t in w.threads)
 
 
 def _lived(w: PySpyWindow, life: Span, lo: int, hi: int) -> float:

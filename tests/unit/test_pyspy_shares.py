@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Dict, List, Optional, Tuple
 
 import pytest
 
 from gilscope.model.pyspy_shares import pyspy_shares
-from gilscope.sampling.pyspy import PySpyWindow, ThreadGil
+from gilscope.sampling.pyspy import PySpyWindow, ThreadGil, thread_started_ns
 
 S = 1_000_000_000
 RATE = 500  # each window's rate: two overlapping windows make 1000 samples/s
@@ -79,15 +82,35 @@ def test_a_thread_that_started_mid_window() -> None:
     assert got[1, 2].share_alive == pytest.approx(125 / 249.5)  # of the half it existed in
     assert got[1, 1].share_alive == got[1, 1].share == pytest.approx(250 / 499)
 
-    # Observed from 0.5 s on: thread 2's samples all lie in that half; thread 1's are spread
-    # evenly. Without its life, thread 2's would be spread evenly too, and half of them lost.
-    second_half = (S // 2, S)
-    got = pyspy_shares(ws, lives, second_half)
-    assert got[1, 2].share == pytest.approx(0.5, abs=0.01)
-    assert got[1, 1].share == pytest.approx(0.5, abs=0.01)
-    assert (got[1, 1].share or 0) + (got[1, 2].share or 0) <= 1.0
-    unknown = pyspy_shares(ws, {(1, 1): None, (1, 2): None}, second_half)
-    assert unknown[1, 2].share == pytest.approx(0.25, abs=0.01)
+
+def test_a_window_straddling_the_start_counts_if_its_threads_started_inside() -> None:
+    """A launched script waits, then starts two threads at 0.5 s, when the observation (the
+    probe's first read of a holder) begins; py-spy's first window began at 0."""
+    ws = [window(0, 1, {1: 125, 2: 124}), window(0.5, 1.5, {1: 250, 2: 249})]
+    observed = (S // 2, 2 * S)
+    lives = {(1, 1): (S // 2, 2 * S), (1, 2): (S // 2 + 1_000_000, 2 * S)}
+    got = pyspy_shares(ws, lives, observed)
+    assert got[1, 1].intervals == pytest.approx(499 / 2 + 499)  # its second half counts
+    assert got[1, 1].share == pytest.approx(375 / 748.5)
+    assert got[1, 2].share == pytest.approx(373 / 748.5)
+    # Counted whole, the 0.5 s before the threads started would read as 25 pp less each.
+    assert pyspy_shares(ws, lives)[1, 1].share == pytest.approx(375 / 998)
+    # Without their lives it is unclear where its samples fell: the window is left out.
+    unknown = pyspy_shares(ws, dict.fromkeys(lives), observed)
+    assert unknown[1, 1].intervals == 499
+    assert unknown[1, 1].share == pytest.approx(250 / 499)
+
+
+def test_a_window_straddling_the_start_with_threads_from_before_is_left_out() -> None:
+    """Workers warm up before "go" (0 s): the main thread holds the GIL more then. Which of
+    the first window's samples came after "go" is unknown: it is left out."""
+    warm_up = window(-0.5, 0.5, {1: 200, 2: 100, 3: 100})
+    ws = [warm_up, window(0, 1, {2: 250, 3: 249}), window(0.5, 1.5, {2: 249, 3: 250})]
+    lives = {(1, 1): (-10 * S, 2 * S), (1, 2): (-2 * S, 2 * S), (1, 3): (-2 * S, 2 * S)}
+    got = pyspy_shares(ws, lives, (0, 2 * S))
+    assert got[1, 1].share == 0.0
+    assert got[1, 2].share == pytest.approx(499 / 998)
+    assert got[1, 2].intervals == 998
 
 
 def test_a_window_cut_short_counts_only_the_intervals_it_took() -> None:
@@ -107,11 +130,14 @@ def test_unreadable_intervals_are_not_counted_as_nobody_holding() -> None:
 
 
 def test_windows_outside_the_observation_count_only_their_part_inside() -> None:
-    ws = [window(-0.5, 0.5, {1: 100}), window(0, 1, {1: 200}), window(1.5, 2.5, {1: 499})]
+    ws = [
+        window(-0.05, 0.95, {1: 200}),  # 5 % before: our clock's slack, clipped
+        window(0.5, 1.5, {1: 300}),  # half after, a thread from before and after: left out
+        window(1.5, 2.5, {1: 499}),  # all after: left out
+    ]
     got = pyspy_shares(ws, {(1, 1): None}, (0, S))
-    # half of the first window (and of its samples), all of the second, none of the third
-    assert got[1, 1].intervals == pytest.approx(499 / 2 + 499)
-    assert got[1, 1].share == pytest.approx((50 + 200) / (499 / 2 + 499))
+    assert got[1, 1].intervals == pytest.approx(499 * 0.95)
+    assert got[1, 1].share == pytest.approx(200 / 499)
 
 
 def test_processes_keep_their_own_denominators() -> None:
@@ -132,3 +158,22 @@ def test_samples_our_clock_places_outside_a_life_still_count_and_never_exceed_on
     got = pyspy_shares(ws, lives)
     assert (got[1, 1].share or 0) + (got[1, 2].share or 0) == pytest.approx(1.0)
     assert (got[1, 1].share_alive or 0) <= 1.0
+
+
+def test_a_thread_started_when_proc_says_never_later() -> None:
+    """The start of a life must not be late: a late start would place a thread's samples
+    after the observation began when they may have come before."""
+    release = threading.Event()
+    before = time.monotonic_ns()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert thread.native_id is not None
+        started = thread_started_ns(os.getpid(), thread.native_id)
+        after = time.monotonic_ns()
+    finally:
+        release.set()
+        thread.join()
+    assert started is not None
+    assert before - 20_000_000 <= started <= after  # /proc counts whole 10 ms ticks
+    assert thread_started_ns(os.getpid(), 2**22 + 12345) is None  # no such thread
