@@ -315,17 +315,24 @@ def _pct(x: Optional[float]) -> str:
     return "  n/a" if x is None else f"{x * 100:5.2f}"
 
 
-def shares_section(pythons: List[str], reps: int, seconds: float, idle: float, rate: int) -> None:
+def shares_section(
+    pythons: List[str],
+    reps: int,
+    seconds: float,
+    idle: float,
+    rate: int,
+    variants: Tuple[str, ...] = ("run", "attach", "workers", "per-request"),
+) -> None:
     print()
     print(
         f"## shares: whole-run py-spy share vs the probe, before → after (issue 10); "
         f"{seconds:.0f} s observations, run idles {idle} s before and after, reps={reps}"
     )
-    variants = ("run", "attach", "workers")
+    compared = tuple(v for v in variants if v != "per-request")
     runs: List[ShareRun] = []
     for rep in range(reps):
         for python in pythons:
-            for variant in rotate(rep, variants):
+            for variant in rotate(rep, compared):
                 r = _share_run(variant, python, seconds, idle, rate)
                 if r is None:
                     continue
@@ -342,7 +349,7 @@ def shares_section(pythons: List[str], reps: int, seconds: float, idle: float, r
                 )
     print()
     for python in sorted({r.python for r in runs}):
-        for variant in variants:
+        for variant in compared:
             rs = [r for r in runs if r.variant == variant and r.python == python]
             if not rs:
                 continue
@@ -354,7 +361,7 @@ def shares_section(pythons: List[str], reps: int, seconds: float, idle: float, r
                 f"before {before.fmt('.2f', ' pp')}  after {after.fmt('.2f', ' pp')}"
                 f"   goal ≤1 pp ({verdict(after.median, 1.0)}); sampling sd {noise.median:.2f} pp"
             )
-    for python in pythons:
+    for python in pythons if "per-request" in variants else ():
         r = _share_run("per-request", python, seconds, idle, rate)
         if r is not None:
             p, b, a = r.sums
@@ -377,6 +384,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--pythons", default=sys.executable, help="shares: comma-separated interpreter paths"
     )
     p.add_argument("--idle", type=float, default=0.5, help="shares: the run target's pauses (s)")
+    p.add_argument(
+        "--variants",
+        default="run,attach,workers,per-request",
+        help="shares: comma-separated subset of run, attach, workers, per-request",
+    )
     args = p.parse_args(argv)
     seconds = args.seconds or (5.0 if args.quick else 12.0)
     reps = args.reps or (2 if args.quick else 3)
@@ -384,7 +396,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if "rate" not in sections:
         header("bench_pyspy_accuracy: py-spy's whole-run GIL shares vs the probe")
         pythons = [x for x in args.pythons.split(",") if x]
-        shares_section(pythons, reps, 5.0 if args.quick else 8.0, args.idle, args.rate)
+        variants = tuple(v for v in args.variants.split(",") if v)
+        shares_section(pythons, reps, 5.0 if args.quick else 8.0, args.idle, args.rate, variants)
         footer()
         return 0
 
@@ -459,7 +472,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"  Σ thread CPU (how much of a core the countdown got)   {cpu.fmt('.1f', ' %')}")
     if "shares" in sections:
         pythons = [x for x in args.pythons.split(",") if x]
-        shares_section(pythons, reps, 5.0 if args.quick else 8.0, args.idle, args.rate)
+        variants = tuple(v for v in args.variants.split(",") if v)
+        shares_section(pythons, reps, 5.0 if args.quick else 8.0, args.idle, args.rate, variants)
     footer()
     if problems:
         print("problems reported by the sessions:")
