@@ -22,7 +22,7 @@ and gilscope's own workers (``workers``), per interpreter in ``--pythons``; and,
 per request, each way's sum of a process's shares (at most 1 is possible).
 
 Run on demand: ``.venv/bin/python benchmarks/bench_pyspy_accuracy.py [--quick]
-[--sections rate,shares] [--pythons PY,PY]``.
+[--sections rate,shares] [--pythons PY,PY] [--variants run,attach,workers,per-request]``.
 """
 
 from __future__ import annotations
