@@ -269,7 +269,7 @@ def _observe_shares(
     noise = sum(w.read_intervals for w in windows if w.start_ns < end and w.end_ns > start)
     return ShareRun(
         variant,
-        doc["python_version"],
+        _version(python),  # the interpreter asked for (the report's may fall back to ours)
         tuple(rows),
         (biggest[0], biggest[1], biggest[2]),
         doc["source"],
@@ -309,6 +309,21 @@ def _share_run(
         finally:
             proc.kill()
             proc.wait()
+
+
+_VERSIONS: Dict[str, str] = {}
+
+
+def _version(python: str) -> str:
+    if python not in _VERSIONS:
+        out = subprocess.run(
+            [python, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        _VERSIONS[python] = out.stdout.strip() or os.path.basename(python)
+    return _VERSIONS[python]
 
 
 def _pct(x: Optional[float]) -> str:
