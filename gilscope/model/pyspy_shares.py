@@ -12,15 +12,15 @@ Windows are not aligned with the observation: py-spy attaches before the probe's
 (in a launched script, while it is still starting up or waiting), and windows run on after the
 last. Counted whole, those intervals read as if the threads had been there and not held the
 GIL: 3–5 pp of a process's shares. A window straddling the observation's start or end counts
-its part inside, but only where it is clear which of its samples fell inside: a thread's
-samples lie evenly over the part of the window it lived in (py-spy's sampling times are
-random), so a window counts if every thread it saw lived at most a sliver of that part outside
-the observation — threads that started after the observation began or ended before it ended,
-or a window only a little outside (our clock on its ends is late by tens of ms). Otherwise —
-threads that were there before, starting up or warming up or waiting — the window is left out:
-the windows inside the observation cover the same time. ``share_alive`` divides instead by the
-intervals during which the thread existed: how much of the GIL it got while it was there
-(those do not sum to 1).
+its part inside, with each thread's samples spread evenly over the part of the window it
+lived in (py-spy's sampling times are random) — but only where that is clear enough: threads
+that started after the observation began or ended before it ended are wholly on one side,
+and so is a thread whose life in the window is at most a sliver on the other side (our clock
+on a window's ends is late by tens of ms). If threads that lived on both sides hold more than
+a sliver of the window's intervals — there before, starting up or warming up or waiting, and
+holding the GIL differently then — the window is left out: the windows inside the observation
+cover the same time. ``share_alive`` divides instead by the intervals during which the thread
+existed: how much of the GIL it got while it was there (those do not sum to 1).
 """
 
 from __future__ import annotations
@@ -127,11 +127,17 @@ def pyspy_shares(
 
 
 def _counts(w: PySpyWindow, lives: Mapping[ThreadKey, Optional[Span]], lo: int, hi: int) -> bool:
-    """Whether it is clear which of ``w``'s samples fell inside [lo, hi): each thread it saw
-    lived (as far as we know) at most SLIVER outside it during the window."""
+    """Whether it is clear enough which of ``w``'s samples fell inside [lo, hi): the threads
+    that lived on both sides of an edge during the window (as far as we know) hold at most
+    a SLIVER of its intervals between them."""
     if _overlap(w.start_ns, w.end_ns, lo, hi) <= 0:
         return False
-    return all(_inside_share(w, lives.get((w.pid, t.tid)), lo, hi) >= 1 - SLIVER for t in w.threads)
+    unclear = 0
+    for t in w.threads:
+        inside = _inside_share(w, lives.get((w.pid, t.tid)), lo, hi)
+        if SLIVER < inside < 1 - SLIVER:
+            unclear += t.samples
+    return unclear <= SLIVER * w.read_intervals
 
 
 def _lived(w: PySpyWindow, life: Span, lo: int, hi: int) -> float:

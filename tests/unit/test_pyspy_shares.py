@@ -85,16 +85,18 @@ def test_a_thread_that_started_mid_window() -> None:
 
 def test_a_window_straddling_the_start_counts_if_its_threads_started_inside() -> None:
     """A launched script waits, then starts two threads at 0.5 s, when the observation (the
-    probe's first read of a holder) begins; py-spy's first window began at 0."""
-    ws = [window(0, 1, {1: 125, 2: 124}), window(0.5, 1.5, {1: 250, 2: 249})]
+    probe's first read of a holder) begins; py-spy's first window began at 0. Its main
+    thread, there all along, held the GIL for the two samples of starting them."""
+    ws = [window(0, 1, {1: 124, 2: 123, 9: 2}), window(0.5, 1.5, {1: 250, 2: 249})]
     observed = (S // 2, 2 * S)
-    lives = {(1, 1): (S // 2, 2 * S), (1, 2): (S // 2 + 1_000_000, 2 * S)}
+    lives = {(1, 1): (S // 2, 2 * S), (1, 2): (S // 2 + 1_000_000, 2 * S), (1, 9): (-S, 2 * S)}
     got = pyspy_shares(ws, lives, observed)
     assert got[1, 1].intervals == pytest.approx(499 / 2 + 499)  # its second half counts
-    assert got[1, 1].share == pytest.approx(375 / 748.5)
-    assert got[1, 2].share == pytest.approx(373 / 748.5)
-    # Counted whole, the 0.5 s before the threads started would read as 25 pp less each.
-    assert pyspy_shares(ws, lives)[1, 1].share == pytest.approx(375 / 998)
+    assert got[1, 1].share == pytest.approx(374 / 748.5)
+    assert got[1, 2].share == pytest.approx(372 / 748.5)
+    assert got[1, 9].share == pytest.approx(1 / 748.5)  # spread over the window: half inside
+    # Counted whole, the 0.5 s before the threads started would read as 12 pp less each.
+    assert pyspy_shares(ws, lives)[1, 1].share == pytest.approx(374 / 998)
     # Without their lives it is unclear where its samples fell: the window is left out.
     unknown = pyspy_shares(ws, dict.fromkeys(lives), observed)
     assert unknown[1, 1].intervals == 499
