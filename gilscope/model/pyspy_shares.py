@@ -1,12 +1,15 @@
-"""py-spy's GIL share per thread over an observation, pooled from its overlapping windows.
+"""py-spy's GIL share per thread over an observation, from its overlapping windows.
 
 A window says how many sampling intervals py-spy took, in how many of them it could not read
-the holder, and in how many it saw each thread hold the GIL. Pooled as samples over intervals,
-every thread of a process gets *one* denominator: the process's readable intervals inside the
-observation. A share is then the fraction of the observed time the thread held the GIL — the
-probe's ``gil_share`` — and since at most one thread holds a process's GIL in any interval, a
-process's shares sum to at most 1, however many threads came and went. (A denominator per
-thread, counting only the windows it appeared in, made a thread per request add up to 4,219 %.)
+the holder, and in how many it saw each thread hold the GIL: each thread's share of the window.
+Over an observation, a thread's share is the time-average of those: every instant the windows
+cover weighs the same, whether one window covered it or three (when gilscope is busy, windows
+start late and bunch up; pooling their samples would weigh the bunched stretch more). All
+threads of a process share one denominator, the time its windows covered: a share is the
+fraction of the observed time the thread held the GIL — the probe's ``gil_share`` — and since
+at most one thread holds a process's GIL in any interval, a process's shares sum to at most
+1, however many threads came and went. (A denominator per thread, counting only the windows
+it appeared in, made a thread per request add up to 4,219 %.)
 
 Windows are not aligned with the observation: py-spy attaches before the probe's first read
 (in a launched script, while it is still starting up or waiting), and windows run on after the
@@ -19,8 +22,8 @@ and so is a thread whose life in the window is at most a sliver on the other sid
 on a window's ends is late by tens of ms). If threads that lived on both sides hold more than
 a sliver of the window's intervals — there before, starting up or warming up or waiting, and
 holding the GIL differently then — the window is left out: the windows inside the observation
-cover the same time. ``share_alive`` divides instead by the intervals during which the thread
-existed: how much of the GIL it got while it was there (those do not sum to 1).
+cover the same time. ``share_alive`` divides instead by the covered time during which the
+thread existed: how much of the GIL it got while it was there (those do not sum to 1).
 """
 
 from __future__ import annotations
@@ -35,26 +38,28 @@ ThreadKey = Tuple[int, int]  # (pid, thread id as py-spy names it: tid on 3.11+,
 Span = Tuple[int, int]  # [start, end) in monotonic ns
 # A window this much outside the span still counts (clipped): our clock on py-spy's lines
 # is late by tens of ms, so a window cut short at the target's exit ends a little after it.
-SLIVER = 0.1
+# More lets in what came before "go" (workers warming up): 10 % cost 1 pp in one of three
+# runs; none (so also no window ending at the exit) left idle tails uncovered: +2 to +8 pp.
+SLIVER = 0.05
 
 
 @dataclass(frozen=True)
 class SpyShare:
-    """One thread's py-spy GIL figures over the observation."""
+    """One thread's py-spy GIL figures over the observation, in seconds."""
 
-    samples: float  # GIL-holding samples inside the observation (fractional at its edges)
-    intervals: float  # its process's readable intervals inside the observation
-    alive_intervals: float  # of those, the ones during which the thread existed
+    held_s: float  # how long py-spy estimates the thread held the GIL
+    covered_s: float  # how much of the observation its process's windows covered
+    alive_s: float  # of that, how long the thread existed
 
     @property
     def share(self) -> Optional[float]:
         """Fraction of the observation the thread held the GIL (None: nothing sampled)."""
-        return self.samples / self.intervals if self.intervals > 0 else None
+        return self.held_s / self.covered_s if self.covered_s > 0 else None
 
     @property
     def share_alive(self) -> Optional[float]:
         """Fraction of its own life inside the observation it held the GIL."""
-        return self.samples / self.alive_intervals if self.alive_intervals > 0 else None
+        return self.held_s / self.alive_s if self.alive_s > 0 else None
 
 
 def pyspy_shares(
@@ -77,18 +82,19 @@ def pyspy_shares(
         counted.setdefault(w.pid, [])
         if _counts(w, lives, lo, hi):
             counted[w.pid].append(w)
-    intervals: Dict[int, float] = {}  # pid -> its readable intervals inside the span
-    samples: Dict[ThreadKey, float] = dict.fromkeys(lives, 0.0)
-    # Intervals in which py-spy saw a thread hold the GIL beyond the life we were told (our
+    held: Dict[ThreadKey, float] = dict.fromkeys(lives, 0.0)
+    covered: Dict[int, float] = {}
+    # Time in which py-spy saw a thread hold the GIL beyond the life we were told (our
     # clocks on lives and windows differ): it lived at least that long.
     beyond: Dict[ThreadKey, float] = {}
+    weights: Dict[int, List[float]] = {}
     for pid, pid_windows in counted.items():
         pid_windows.sort(key=lambda w: w.start_ns)
-        intervals[pid] = 0.0
-        for w in pid_windows:
+        weights[pid] = _weights(pid_windows, lo, hi)
+        covered[pid] = sum(weights[pid])
+        for w, weight in zip(pid_windows, weights[pid]):
             inside = _overlap(w.start_ns, w.end_ns, lo, hi)
             readable = w.read_intervals * inside / max(w.end_ns - w.start_ns, 1)
-            intervals[pid] += readable
             seen: Dict[int, int] = {}
             for t in w.threads:  # one tid may appear under two names (renamed mid-window)
                 seen[t.tid] = seen.get(t.tid, 0) + t.samples
@@ -96,34 +102,60 @@ def pyspy_shares(
                 tid: n * _inside_share(w, lives.get((pid, tid)), lo, hi) for tid, n in seen.items()
             }
             # Never more samples than intervals, which keeps the process's sum at most 1.
-            total = sum(placed.values())
-            scale = readable / total if total > readable else 1.0
+            per_interval = weight / max(readable, sum(placed.values()), 1e-9)
             for tid, n in placed.items():
                 key = (pid, tid)
-                samples[key] = samples.get(key, 0.0) + n * scale
+                held[key] = held.get(key, 0.0) + n * per_interval
                 life = lives.get(key)
                 if life is not None:
-                    lived = _lived(w, life, lo, hi)
-                    if n * scale > lived:
-                        beyond[key] = beyond.get(key, 0.0) + n * scale - lived
+                    lived = weight * _lived_share(w, life, lo, hi)
+                    if n * per_interval > lived:
+                        beyond[key] = beyond.get(key, 0.0) + n * per_interval - lived
     alive: Dict[ThreadKey, float] = {}
     for pid, pid_windows in counted.items():
         starts = [w.start_ns for w in pid_windows]
         longest = max((w.end_ns - w.start_ns for w in pid_windows), default=0)
-        for key in (k for k in samples if k[0] == pid):
+        for key in (k for k in held if k[0] == pid):
             life = lives.get(key)
             if life is None:
-                alive[key] = intervals[pid]
+                alive[key] = covered[pid]
                 continue
             # only the windows that can overlap the life: a thread per request is in few
             first = bisect.bisect_left(starts, life[0] - longest)
             last = bisect.bisect_right(starts, life[1])
-            lived = sum(_lived(w, life, lo, hi) for w in pid_windows[first:last])
+            lived = sum(
+                weights[pid][i] * _lived_share(pid_windows[i], life, lo, hi)
+                for i in range(first, last)
+            )
             alive[key] = lived + beyond.get(key, 0.0)
     return {
-        key: SpyShare(samples[key], intervals.get(key[0], 0.0), alive.get(key, 0.0))
-        for key in samples
+        key: SpyShare(held[key] / 1e9, covered.get(key[0], 0.0) / 1e9, alive.get(key, 0.0) / 1e9)
+        for key in held
     }
+
+
+def _weights(windows: List[PySpyWindow], lo: int, hi: int) -> List[float]:
+    """Each window's share of the covered time inside [lo, hi), in ns: where k windows cover
+    an instant, each gets 1/k of it. They add up to the time the windows covered."""
+    events = []  # (time, +1 opens / -1 closes, window)
+    for i, w in enumerate(windows):
+        a, b = max(w.start_ns, lo), min(w.end_ns, hi)
+        if b > a:
+            events += [(a, 1, i), (b, -1, i)]
+    events.sort()
+    out = [0.0] * len(windows)
+    active: set[int] = set()
+    last = 0
+    for t, kind, i in events:
+        if active and t > last:
+            for j in active:
+                out[j] += (t - last) / len(active)
+        last = t
+        if kind > 0:
+            active.add(i)
+        else:
+            active.discard(i)
+    return out
 
 
 def _counts(w: PySpyWindow, lives: Mapping[ThreadKey, Optional[Span]], lo: int, hi: int) -> bool:
@@ -140,10 +172,10 @@ def _counts(w: PySpyWindow, lives: Mapping[ThreadKey, Optional[Span]], lo: int, 
     return unclear <= SLIVER * w.read_intervals
 
 
-def _lived(w: PySpyWindow, life: Span, lo: int, hi: int) -> float:
-    """``w``'s readable intervals during ``life`` and inside [lo, hi)."""
-    lived = _overlap(max(w.start_ns, lo), min(w.end_ns, hi), *life)
-    return w.read_intervals * max(lived, 0) / max(w.end_ns - w.start_ns, 1)
+def _lived_share(w: PySpyWindow, life: Span, lo: int, hi: int) -> float:
+    """Which fraction of ``w``'s part inside [lo, hi) falls within ``life``."""
+    start, end = max(w.start_ns, lo), min(w.end_ns, hi)
+    return max(_overlap(start, end, *life), 0) / max(end - start, 1)
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:

@@ -35,7 +35,7 @@ def test_pooled_over_windows_with_one_denominator() -> None:
     got = pyspy_shares(ws, {(1, 1): None, (1, 2): None})
     assert got[1, 1].share == pytest.approx(550 / 998)
     assert got[1, 2].share == pytest.approx(439 / 998)
-    assert got[1, 1].intervals == got[1, 2].intervals == 998
+    assert got[1, 1].covered_s == got[1, 2].covered_s == pytest.approx(1.5)
 
 
 def test_a_thousand_short_lived_threads_sum_to_at_most_one() -> None:
@@ -91,15 +91,16 @@ def test_a_window_straddling_the_start_counts_if_its_threads_started_inside() ->
     observed = (S // 2, 2 * S)
     lives = {(1, 1): (S // 2, 2 * S), (1, 2): (S // 2 + 1_000_000, 2 * S), (1, 9): (-S, 2 * S)}
     got = pyspy_shares(ws, lives, observed)
-    assert got[1, 1].intervals == pytest.approx(499 / 2 + 499)  # its second half counts
-    assert got[1, 1].share == pytest.approx(374 / 748.5)
-    assert got[1, 2].share == pytest.approx(372 / 748.5)
-    assert got[1, 9].share == pytest.approx(1 / 748.5)  # spread over the window: half inside
+    assert got[1, 1].covered_s == pytest.approx(1.0)  # the first window's second half counts
+    # each window's shares, weighed by the time it covers (0.5–1 s: two windows, 1–1.5 s: one)
+    assert got[1, 1].share == pytest.approx(124 / 249.5 * 0.25 + 250 / 499 * 0.75)
+    assert got[1, 2].share == pytest.approx(123 / 249.5 * 0.25 + 249 / 499 * 0.75)
+    assert got[1, 9].share == pytest.approx(1 / 249.5 * 0.25)  # spread evenly: half inside
     # Counted whole, the 0.5 s before the threads started would read as 12 pp less each.
     assert pyspy_shares(ws, lives)[1, 1].share == pytest.approx(374 / 998)
     # Without their lives it is unclear where its samples fell: the window is left out.
     unknown = pyspy_shares(ws, dict.fromkeys(lives), observed)
-    assert unknown[1, 1].intervals == 499
+    assert unknown[1, 1].covered_s == pytest.approx(1.0)
     assert unknown[1, 1].share == pytest.approx(250 / 499)
 
 
@@ -112,7 +113,7 @@ def test_a_window_straddling_the_start_with_threads_from_before_is_left_out() ->
     got = pyspy_shares(ws, lives, (0, 2 * S))
     assert got[1, 1].share == 0.0
     assert got[1, 2].share == pytest.approx(499 / 998)
-    assert got[1, 2].intervals == 998
+    assert got[1, 2].covered_s == pytest.approx(1.5)
 
 
 def test_a_window_cut_short_counts_only_the_intervals_it_took() -> None:
@@ -122,8 +123,25 @@ def test_a_window_cut_short_counts_only_the_intervals_it_took() -> None:
         window(1.0, 1.3, {1: 75, 2: 74}, intervals=150, complete=False),  # the target exited
     ]
     got = pyspy_shares(ws, {(1, 1): None, (1, 2): None})
-    assert got[1, 1].share == pytest.approx(574 / 1148)
-    assert got[1, 2].share == pytest.approx(573 / 1148)
+    # each window weighs the time it covers: 0.75 s, 0.6 s, 0.15 s of 1.5 s
+    assert got[1, 1].share == pytest.approx((0.75 * 250 / 499 + 0.6 * 249 / 499 + 0.15 * 0.5) / 1.5)
+    assert got[1, 2].share == pytest.approx(
+        (0.75 * 249 / 499 + 0.6 * 250 / 499 + 0.15 * 74 / 150) / 1.5
+    )
+
+
+def test_windows_bunched_together_weigh_no_more_than_the_time_they_cover() -> None:
+    """A busy gilscope starts windows late, then two at once: the stretch they share must
+    not count twice. Here the first second is idle and covered three times over."""
+    ws = [
+        window(0, 1, {}),
+        window(0.05, 1.05, {}),
+        window(0.1, 1.1, {}),
+        window(1.1, 2.1, {1: 499}),
+    ]
+    got = pyspy_shares(ws, {(1, 1): None})
+    assert got[1, 1].share == pytest.approx(1.0 / 2.1)  # pooled: 499 / 1996 = 0.25
+    assert got[1, 1].covered_s == pytest.approx(2.1)
 
 
 def test_unreadable_intervals_are_not_counted_as_nobody_holding() -> None:
@@ -133,12 +151,12 @@ def test_unreadable_intervals_are_not_counted_as_nobody_holding() -> None:
 
 def test_windows_outside_the_observation_count_only_their_part_inside() -> None:
     ws = [
-        window(-0.05, 0.95, {1: 200}),  # 5 % before: our clock's slack, clipped
+        window(-0.03, 0.97, {1: 200}),  # 3 % before: our clock's slack, clipped
         window(0.5, 1.5, {1: 300}),  # half after, a thread from before and after: left out
         window(1.5, 2.5, {1: 499}),  # all after: left out
     ]
     got = pyspy_shares(ws, {(1, 1): None}, (0, S))
-    assert got[1, 1].intervals == pytest.approx(499 * 0.95)
+    assert got[1, 1].covered_s == pytest.approx(0.97)
     assert got[1, 1].share == pytest.approx(200 / 499)
 
 
