@@ -362,8 +362,10 @@ class PySpySampler:
         timed = window.start_read != (window.end_read or window.reads)
         if not timed:
             start = end - int(WINDOW_S * 1e9)
-        threads = parse_raw(text, 1)
-        held, errors = window.tally or (sum(t.samples for t in threads), 0)
+        if window.tally is not None:
+            held, errors = window.tally
+        else:  # py-spy's last line did not reach us: count its samples ourselves
+            held, errors = sum(t.samples for t in parse_raw(text, 1)), 0
         if window.target_exited:
             # py-spy does not say how many intervals it took before the target went:
             # estimate from the window's measured length, but never below what it recorded
