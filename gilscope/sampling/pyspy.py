@@ -4,9 +4,13 @@
 window is ``record --nonblocking --gil --format raw --duration 1`` at half the asked rate,
 and a new one starts every half second: two windows always overlap, so there is no gap while
 the next one attaches, the combined rate is the asked rate, and results arrive twice a second.
-A fixed duration also fixes the number of sampling intervals (rate × seconds), which is what
-per-thread GIL share and the achieved rate are measured against: with ``--gil`` py-spy only
-counts samples in which some thread held the GIL.
+A fixed duration also fixes the number of sampling intervals, which is what per-thread GIL
+share and the achieved rate are measured against: with ``--gil`` py-spy only keeps samples in
+which some thread held the GIL, so the intervals must be counted apart from the samples. py-spy
+counts its duration in intervals, not seconds (rate × seconds of them, however late it runs),
+and stops on the last one without recording it: a complete window has rate × seconds − 1. Its
+last line, ``Samples: N Errors: M``, gives the GIL-holding samples and the intervals whose
+non-blocking read failed (holder unknown: not counted as "nobody held it").
 
 Never blocking mode: it pauses the target, slows it down and biases the shares.
 """
@@ -33,6 +37,8 @@ WINDOW_S = 1  # py-spy takes whole seconds only
 PERIOD_S = 0.5
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
 _THREAD = re.compile(r"^thread \((?P<tid>[0-9a-fA-Fx]+)\)(?:: (?P<name>.*))?$")
+# py-spy's last line: "Wrote raw flamegraph data to '…'. Samples: N Errors: M"
+_TALLY = re.compile(rb"Samples: (?P<samples>\d+) Errors: (?P<errors>\d+)")
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class PySpyWindow:
     pid: int
     start_ns: int
     end_ns: int
+    # Sampling intervals py-spy took: rate × seconds − 1 for a complete window; for one cut
+    # short, estimated from its measured length (and at least the samples it recorded).
     intervals: int
     complete: bool  # False when the target exited before the window's end
     threads: Tuple[ThreadGil, ...]
@@ -78,10 +86,17 @@ class PySpyWindow:
     # When py-spy was started: it cannot have sampled earlier (start_ns is when we read
     # its first line, which a busy machine delays).
     launched_ns: int = 0
+    errors: int = 0  # intervals whose read failed: who held the GIL then is unknown
 
     @property
     def rate_hz(self) -> float:
         return self.intervals / max((self.end_ns - self.start_ns) / 1e9, 1e-9)
+
+    @property
+    def read_intervals(self) -> int:
+        """Intervals in which py-spy saw who held the GIL, or that nobody did: what a
+        thread's samples are a share of."""
+        return max(self.intervals - self.errors, 1)
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,7 @@ class _Window:
         self.reads = 0
         self.target_exited = False
         self.buffer = b""
+        self.tally: Optional[Tuple[int, int]] = None  # py-spy's (Samples, Errors)
 
 
 class PySpySampler:
@@ -312,6 +328,9 @@ class PySpySampler:
                     window.target_exited = True
                 elif b"Wrote" in line:
                     window.end_ns, window.end_read = now, window.reads
+                    m = _TALLY.search(line)
+                    if m is not None:
+                        window.tally = (int(m["samples"]), int(m["errors"]))
             return
         self._selector.unregister(stdout)
         del self._windows[window.proc.pid]
@@ -347,19 +366,29 @@ class PySpySampler:
         timed = window.start_read != (window.end_read or window.reads)
         if not timed:
             start = end - int(WINDOW_S * 1e9)
-        intervals = window.intervals
+        if window.tally is not None:
+            held, errors = window.tally
+        else:  # py-spy's last line did not reach us: count its samples ourselves
+            held, errors = sum(t.samples for t in parse_raw(text, 1)), 0
         if window.target_exited:
-            # Fewer intervals than planned; estimate from the nominal rate.
-            intervals = round((end - start) / 1e9 * window.intervals / WINDOW_S)
+            # py-spy does not say how many intervals it took before the target went:
+            # estimate from the window's measured length, but never below what it recorded
+            # nor above what a complete window takes (our clock can be late for its lines).
+            estimate = round((end - start) / 1e9 * window.intervals / WINDOW_S)
+            intervals = max(min(estimate, window.intervals - 1), held + errors)
+        else:
+            intervals = window.intervals - 1  # py-spy never records its last interval
+        intervals = max(intervals, 1)
         result = PySpyWindow(
             pid=window.pid,
             start_ns=start,
             end_ns=end,
-            intervals=max(intervals, 1),
+            intervals=intervals,
             complete=not window.target_exited,
-            threads=parse_raw(text, max(intervals, 1)),
+            threads=parse_raw(text, max(intervals - errors, 1)),
             timed=timed,
             launched_ns=window.launched_ns,
+            errors=errors,
         )
         self.windows.append(result)
         if self._on_window is not None:
@@ -391,3 +420,18 @@ def process_alive(pid: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def thread_started_ns(pid: int, tid: int) -> Optional[int]:
+    """When a thread started, on ``time.monotonic_ns()``'s clock, from /proc (in clock ticks,
+    rounded down: up to 10 ms early); None if it is gone. The start of a thread's life for
+    ``gilscope.model.pyspy_shares``: unlike when it was first seen, it is never late."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        ticks = int(fields[19])  # field 22, starttime; the split starts at field 3
+    except (OSError, IndexError, ValueError):
+        return None
+    # starttime counts from boot, suspended time included: CLOCK_BOOTTIME's origin
+    since_boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - time.monotonic_ns()
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK") - since_boot

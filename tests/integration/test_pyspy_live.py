@@ -82,7 +82,8 @@ def test_windows_from_a_countdown(tmp_path: Path) -> None:
         rate = window.rate_hz * WINDOW_S / PERIOD_S
         assert 300 < rate < 2_000, rate
         assert {t.tid for t in window.threads} <= tids
-        assert 0.3 < sum(t.share for t in window.threads) <= 1.05
+        # over the intervals py-spy took and could read: at most one holder in each
+        assert 0.3 < sum(t.share for t in window.threads) <= 1.0
         for thread in window.threads:
             assert thread.name.startswith("countdown-")
             assert thread.stacks
