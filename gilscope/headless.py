@@ -68,10 +68,11 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
     reference = obs.reference()
     ref_span = (reference.started_ns(), reference.latest_ns) if reference else (0, 0)
     processes = []
+    spy = obs.pyspy_shares(start, end)
     for pid in obs.observed_pids():
         sampled = pid in sampled_pids
         threads = [
-            _thread(obs, record, start, end, sampled, reference, ref_span)
+            _thread(obs, record, start, end, sampled, reference, ref_span, spy.get(record.key))
             for record in obs.threads.records()
             if record.key.pid == pid
         ]
@@ -147,11 +148,10 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
 
 def _thread(
     obs: Observation, record: ThreadRecord, start: int, end: int, sampled: bool,
-    reference: Optional[Timeline], ref_span: Tuple[int, int],
+    reference: Optional[Timeline], ref_span: Tuple[int, int], spy: Optional[float],
 ) -> Dict[str, Any]:  # fmt: skip
     """One thread's figures over the whole observation."""
     key = record.key
-    spy = obs.pyspy.share(key)
     totals = obs.timeline.totals(key, start, end)
     # Over the report's own span (its first to last stamp): the probe's lanes over the
     # same span, so both shares have one denominator.

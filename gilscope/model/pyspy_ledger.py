@@ -11,10 +11,11 @@ from __future__ import annotations
 import statistics
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Deque, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from gilscope.model.lanes import LaneKey
 from gilscope.model.metrics import agreement_pp
+from gilscope.model.pyspy_shares import Span, ThreadKey, WindowStore
 from gilscope.sampling.pyspy import PERIOD_S, WINDOW_S, PySpyWindow, ThreadGil
 
 SPY_POOL = 3  # windows pooled for the table: 1 s windows every 0.5 s cover ~2 s
@@ -47,8 +48,8 @@ class PySpyLedger:
         self.windows = 0
         self._stacks: OrderedDict[LaneKey, ThreadGil] = OrderedDict()  # per runner
         self._recent_lane: Dict[LaneKey, Deque[Tuple[int, int]]] = {}  # (samples, intervals)
-        self._samples: Dict[LaneKey, int] = {}  # per runner, complete windows in the run
-        self._intervals: Dict[int, int] = {}  # per pid: the same windows' intervals
+        self._store = WindowStore()  # every window of the run: the whole-run shares
+        self._ids: Dict[LaneKey, ThreadKey] = {}  # runner -> how py-spy names it
         self._compared: Deque[Tuple[LaneKey, int, int, float]] = deque(maxlen=RECENT)
         self._compared_totals: Dict[LaneKey, List[float]] = {}  # [samples, intervals, exact, n]
         self._rates: Deque[float] = deque(maxlen=16)
@@ -60,20 +61,24 @@ class PySpyLedger:
         window: PySpyWindow,
         seen: Iterable[SeenThread],
         lanes: Iterable[LaneKey],
-        counts: bool,
+        start_ns: int,
+        lives: Callable[[], Mapping[ThreadKey, Optional[Span]]],
         exact: Optional[Callable[[LaneKey], float]] = None,
         compare: Iterable[LaneKey] = (),
     ) -> None:
         """One window of ``window.pid``; ``lanes``: every lane drawn for that process now.
-        ``counts``: whether its shares count toward the run's (a complete window inside the
-        observed run); ``exact``: the exact share of a runner over the window, to compare
-        for each of ``compare`` (seen holding the GIL or not: a zero share is a figure)."""
+        ``start_ns``: where the observation began (0: not yet), ``lives``: the threads'
+        lives, for the whole-run shares (see ``pyspy_shares``); ``exact``: the exact share
+        of a runner over the window, to compare for each of ``compare`` (seen holding the
+        GIL or not: a zero share is a figure)."""
         self.windows += 1
         seen = list(seen)
         for s in seen:
+            self._ids[s.runner] = (window.pid, s.gil.tid)
             if s.gil.stacks:
                 self._stacks[s.runner] = s.gil
                 self._stacks.move_to_end(s.runner)
+        self._store.add(window, start_ns, lives)
         while len(self._stacks) > KEEP_STACKS:
             self._stacks.popitem(last=False)
         if not window.complete:
@@ -89,11 +94,6 @@ class PySpyLedger:
             self._rates.append(rate)
             self._rate_sum += rate
             self._rate_n += 1
-        if not counts:
-            return
-        self._intervals[window.pid] = self._intervals.get(window.pid, 0) + window.intervals
-        for s in seen:
-            self._samples[s.runner] = self._samples.get(s.runner, 0) + s.gil.samples
         if exact is None:
             return
         by_runner = {s.runner: s.gil.samples for s in seen}
@@ -109,9 +109,13 @@ class PySpyLedger:
 
     def forget(self, runners: Iterable[LaneKey]) -> None:
         """Threads the registry forgot: their samples and stacks go too."""
+        ids = []
         for key in runners:
-            self._samples.pop(key, None)
             self._stacks.pop(key, None)
+            ident = self._ids.pop(key, None)
+            if ident is not None:
+                ids.append(ident)
+        self._store.forget(ids)
 
     # -- reading ----------------------------------------------------------------------
     def lane_share(self, lane: LaneKey) -> Optional[float]:
@@ -120,13 +124,13 @@ class PySpyLedger:
         intervals = sum(i for _, i in recent) if recent else 0
         return sum(n for n, _ in recent) / intervals if recent and intervals else None
 
-    def share(self, runner: LaneKey) -> Optional[float]:
-        """A runner's share over the run's complete windows of its process: samples over
-        the intervals of the same windows, so a process's shares sum to at most 1."""
-        intervals = self._intervals.get(runner.pid, 0)
-        if not intervals:
-            return None
-        return self._samples.get(runner, 0) / intervals
+    def shares(
+        self, span: Span, lives: Mapping[ThreadKey, Optional[Span]]
+    ) -> Dict[LaneKey, Optional[float]]:
+        """Per runner, py-spy's share of the GIL over ``span``: the time-average of every
+        window's, over one denominator per process (its shares sum to at most 1)."""
+        by_id = self._store.shares(span, lives)
+        return {r: (s.share if (s := by_id.get(k)) else None) for r, k in self._ids.items()}
 
     def stack(self, runner: LaneKey) -> Optional[ThreadGil]:
         return self._stacks.get(runner)

@@ -29,8 +29,8 @@ thread existed: how much of the GIL it got while it was there (those do not sum 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from dataclasses import dataclass, replace
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from gilscope.sampling.pyspy import PySpyWindow
 
@@ -192,3 +192,68 @@ def _inside_share(w: PySpyWindow, life: Optional[Span], lo: int, hi: int) -> flo
     if end <= start:
         return 1.0 if lo <= start < hi else 0.0
     return max(_overlap(start, end, lo, hi), 0) / (end - start)
+
+
+KEEP_WINDOWS = 1200  # per process, ~10 min of windows; older ones are folded into totals
+
+
+class WindowStore:
+    """Every py-spy window of an observation, per process, for the whole-run shares, in
+    bounded memory: windows are kept without their stacks, and once a process has more
+    than twice ``keep``, the oldest ``keep`` are folded into running totals (shares over
+    disjoint stretches of time add up: held and covered seconds)."""
+
+    def __init__(self, keep: int = KEEP_WINDOWS) -> None:
+        self.keep = keep
+        self._windows: Dict[int, List[PySpyWindow]] = {}
+        self._folded_to: Dict[int, int] = {}  # pid -> windows before this are in the totals
+        self._held: Dict[ThreadKey, float] = {}  # ns
+        self._alive: Dict[ThreadKey, float] = {}
+        self._covered: Dict[int, float] = {}
+
+    def add(
+        self,
+        window: PySpyWindow,
+        start_ns: int,
+        lives: Callable[[], Mapping[ThreadKey, Optional[Span]]],
+    ) -> None:
+        """``start_ns``: where the observation began (0: not yet); ``lives``: as for
+        ``pyspy_shares``, asked for only when old windows are folded."""
+        compact = replace(window, threads=tuple(replace(t, stacks=()) for t in window.threads))
+        kept = self._windows.setdefault(window.pid, [])
+        kept.append(compact)
+        if len(kept) > 2 * self.keep and start_ns:
+            old, rest = kept[: self.keep], kept[self.keep :]
+            lo = max(start_ns, self._folded_to.get(window.pid, start_ns))
+            mid = rest[0].start_ns
+            folded = pyspy_shares(old, lives(), (lo, mid))
+            for key, s in folded.items():
+                self._held[key] = self._held.get(key, 0.0) + s.held_s * 1e9
+                self._alive[key] = self._alive.get(key, 0.0) + s.alive_s * 1e9
+            covered = next(iter(folded.values())).covered_s if folded else 0.0
+            self._covered[window.pid] = self._covered.get(window.pid, 0.0) + covered * 1e9
+            self._windows[window.pid] = rest
+            self._folded_to[window.pid] = mid
+
+    def shares(
+        self, span: Span, lives: Mapping[ThreadKey, Optional[Span]]
+    ) -> Dict[ThreadKey, SpyShare]:
+        """Per thread, over ``span``: the folded totals and the kept windows together."""
+        out: Dict[ThreadKey, SpyShare] = {}
+        for pid, kept in self._windows.items():
+            lo = max(span[0], self._folded_to.get(pid, span[0]))
+            recent = pyspy_shares(kept, lives, (lo, span[1]))
+            base = self._covered.get(pid, 0.0)
+            covered = base + next(iter(recent.values())).covered_s * 1e9 if recent else base
+            keys = set(recent) | {k for k in self._held if k[0] == pid}
+            for key in keys:
+                s = recent.get(key)
+                held = self._held.get(key, 0.0) + (s.held_s * 1e9 if s else 0.0)
+                alive = self._alive.get(key, 0.0) + (s.alive_s * 1e9 if s else 0.0)
+                out[key] = SpyShare(held / 1e9, covered / 1e9, alive / 1e9)
+        return out
+
+    def forget(self, keys: Iterable[ThreadKey]) -> None:
+        for key in keys:
+            self._held.pop(key, None)
+            self._alive.pop(key, None)

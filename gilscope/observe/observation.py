@@ -12,14 +12,17 @@ from gilscope.model.cpu_ledger import CpuLedger
 from gilscope.model.lanes import LaneKey
 from gilscope.model.probe_ledger import ProbeLedger
 from gilscope.model.pyspy_ledger import PySpyLedger
+from gilscope.model.pyspy_shares import Span, ThreadKey
 from gilscope.model.threads import LaneInfo, ThreadRegistry
 from gilscope.model.timeline import Timeline
 from gilscope.sampling.gil_probe import GilProbe, ProbeTarget
+from gilscope.sampling.proc_threads import ticks_to_monotonic_ns
 from gilscope.sampling.pyspy import PySpySampler, PySpyWindow
 from gilscope.scenarios.workload import RunState
 from gilscope.snapshot import PySpyStatus, Snapshot, StackRow, ThreadRow
 
 STATS_WINDOW_NS = 2_000_000_000  # the live table's figures cover the last 2 s
+END_OF_TIME = 2**62  # a thread still alive ends after any observation
 
 
 @dataclass
@@ -117,6 +120,27 @@ class Observation:
         if changes:
             self.probe.apply(changes, self.running_since, self.timeline, self.runner)
 
+    def native_tids(self, pid: int) -> bool:
+        """py-spy names threads by Linux tid on CPython 3.11+, by pthread id before."""
+        return True
+
+    def lives(self) -> Dict[ThreadKey, Optional[Span]]:
+        """Each thread's life as py-spy names it, for its whole-run shares: from its
+        kernel start time (never late) to when it was seen gone; None where unknown."""
+        native = {pid: self.native_tids(pid) for pid in self.observed_pids()}
+        out: Dict[ThreadKey, Optional[Span]] = {}
+        for r in self.threads.records():
+            key = (r.key.pid, r.tid if native.get(r.key.pid, True) else r.ident)
+            if not key[1]:
+                continue
+            start = ticks_to_monotonic_ns(r.start) if r.start else None
+            out[key] = (start, r.ended_ns or END_OF_TIME) if start is not None else None
+        return out
+
+    def pyspy_shares(self, start: int, end: int) -> Dict[LaneKey, Optional[float]]:
+        """Per runner, py-spy's share of the GIL over [start, end)."""
+        return self.pyspy.shares((start, end), self.lives())
+
     def housekeeping(self, now: int) -> None:
         """Once a second: ended threads' memory goes once nobody can look at it."""
         self.threads.release_old(now)
@@ -148,12 +172,13 @@ class Observation:
         for record in self.threads.records():
             members.setdefault(record.lane, []).append(record.key)
         rows, stacks = [], []
+        whole_spy = self.pyspy_shares(start, end) if whole else {}
         for lane in lanes:
             runners = members.get(lane.key, [lane.key])
             figures = self.timeline.totals if whole else self.timeline.stats
             st = figures(lane.key, start, end)
-            if whole:  # the whole run: every member's complete windows
-                shares = [self.pyspy.share(r) for r in runners]
+            if whole:  # the whole run: every member's windows
+                shares = [whole_spy.get(r) for r in runners]
                 known = [s for s in shares if s is not None]
                 spy = sum(known) if known else None
             else:

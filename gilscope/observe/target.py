@@ -194,10 +194,7 @@ class TargetObservation(Observation):
             record = self.threads.get(key)
             seen.append(SeenThread(key, record.lane if record is not None else key, t))
         lanes = [lane.key for lane in self.threads.lanes() if lane.key.pid == window.pid]
-        # A window cut short by the target's exit has an estimated interval count; for a
-        # process without a probe it is still the best figure there is (and for a short
-        # script, the only one).
-        self.pyspy.add(window, seen, lanes, counts=window.complete and window.timed)
+        self.pyspy.add(window, seen, lanes, self.timeline.started_ns(), self.lives)
         if window.pid in self.probe.drawn:
             return  # the probe's exact lanes win
         start = max(window.start_ns, window.end_ns - int(PERIOD_S * 1e9))

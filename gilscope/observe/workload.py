@@ -71,6 +71,10 @@ class WorkloadObservation(Observation):
         key = self.threads.find(pid, tid)
         return key if key is not None and key.pid == pid else None
 
+    def native_tids(self, pid: int) -> bool:
+        version = self.python_version().split(".")
+        return len(version) < 2 or not version[1].isdigit() or int(version[1]) >= 11
+
     def python_version(self) -> str:
         infos = self.workload.infos() if self.workload.reader is not None else []
         return infos[0].python_version if infos else ""
@@ -190,7 +194,7 @@ class WorkloadObservation(Observation):
             and window.timed
         )
         self.pyspy.add(
-            window, seen, keys, counts=inside,
+            window, seen, keys, started, self.lives,
             exact=lambda k: self.timeline.held_between(k, window.start_ns, window.end_ns),
-            compare=keys,
+            compare=keys if inside else (),
         )  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Dict, Optional, Tuple
 
 
@@ -47,3 +49,11 @@ def _stat(pid: int, tid: int) -> Optional[Tuple[str, int]]:
         return head.partition("(")[2], int(fields[19])  # field 22: starttime
     except (IndexError, ValueError):
         return None
+
+
+def ticks_to_monotonic_ns(ticks: int) -> int:
+    """A /proc start time (clock ticks since boot, suspended time included: the origin of
+    CLOCK_BOOTTIME) on ``time.monotonic_ns()``'s clock; rounded down, so up to a tick
+    early, never late."""
+    since_boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME) - time.monotonic_ns()
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK") - since_boot

@@ -83,10 +83,10 @@ class PySpyWindow:
     # False when py-spy's start and end lines reached us in one read (we were late for
     # both): the window's length is then unknown, and it says nothing about the rate.
     timed: bool = True
+    errors: int = 0  # intervals whose read failed: who held the GIL then is unknown
     # When py-spy was started: it cannot have sampled earlier (start_ns is when we read
     # its first line, which a busy machine delays).
     launched_ns: int = 0
-    errors: int = 0  # intervals whose read failed: who held the GIL then is unknown
 
     @property
     def rate_hz(self) -> float:

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from gilscope.model.pyspy_shares import pyspy_shares
+from gilscope.model.pyspy_shares import WindowStore, pyspy_shares
 from gilscope.sampling.pyspy import PySpyWindow, ThreadGil, thread_started_ns
 
 S = 1_000_000_000
@@ -197,3 +197,18 @@ def test_a_thread_started_when_proc_says_never_later() -> None:
     assert started is not None
     assert before - 20_000_000 <= started <= after  # /proc counts whole 10 ms ticks
     assert thread_started_ns(os.getpid(), 2**22 + 12345) is None  # no such thread
+
+
+def test_a_store_folds_old_windows_and_keeps_the_same_shares() -> None:
+    """Hours of windows in bounded memory: folding old windows into totals gives the same
+    shares as keeping them all (shares over disjoint stretches of time add up)."""
+    ws = [window(0.5 * i, 0.5 * i + 1, {1: 300, 2: 150}) for i in range(400)]
+    lives: Dict[Tuple[int, int], Optional[Tuple[int, int]]] = {(1, 1): None, (1, 2): None}
+    store = WindowStore(keep=50)
+    for w in ws:
+        store.add(w, 1, lambda: lives)
+    assert sum(len(kept) for kept in store._windows.values()) <= 100
+    span = (0, int(201 * S))
+    got, whole = store.shares(span, lives), pyspy_shares(ws, lives, span)
+    for key in lives:
+        assert got[key].share == pytest.approx(whole[key].share, abs=0.002)
