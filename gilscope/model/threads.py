@@ -195,10 +195,13 @@ class ThreadRegistry:
                 self._note_ident(pid, ident, key)
 
     def pyspy_thread(
-        self, pid: int, thread_id: int, name: str, native_tids: bool, since_ns: int = 0
-    ) -> LaneKey:
+        self, pid: int, thread_id: int, name: str, native_tids: bool, since_ns: int = 0,
+        make: bool = True,
+    ) -> Optional[LaneKey]:  # fmt: skip
         """The thread py-spy reported (by tid on 3.11+, by pthread id before) in a window
-        that began at ``since_ns``, named by py-spy, unless the name may be another's."""
+        that began at ``since_ns``, named by py-spy, unless the name may be another's.
+        A pthread id no thread is known by yet makes a thread of its own only if ``make``
+        (no probe will tell which tid it belongs to); else None."""
         if native_tids:
             key = self.thread(pid, thread_id)
         else:
@@ -209,6 +212,8 @@ class ThreadRegistry:
                 if (o := self._threads.get(k)) is not None and (o.alive or o.ended_ns >= since_ns)
             ]  # fmt: skip
             first = min(had, key=lambda o: o.seen_ns).key if had else None
+            if first is None and not make:
+                return None
             key = first if first is not None else self._new(pid, 0, thread_id, 0, "", "py-spy")
             if len(had) > 1:
                 # Its samples and name are of whichever py-spy met first, which its start

@@ -176,6 +176,12 @@ class TargetObservation(Observation):
         for pid, tids in tids_by_pid.items():
             self.threads.follow(pid, tids, self.names.identify)
 
+    def _probe_may_read(self, pid: int) -> bool:
+        """The probe reads ``pid``, or still may (it is verifying it)."""
+        probe = self.samplers.probe
+        t = probe.target(pid) if probe is not None else None
+        return t is not None and t.state in ("starting", "ready")
+
     def on_window(self, window: PySpyWindow) -> None:
         """py-spy names the threads and gives their stacks; for a process the probe cannot
         read its complete windows are the GIL signal too: each one's shares fill the newest
@@ -190,7 +196,12 @@ class TargetObservation(Observation):
             if native:
                 self.runner(window.pid, t.tid)  # a thread new to us: named as /proc knows it
             since = window.launched_ns or window.start_ns
-            key = self.threads.pyspy_thread(window.pid, t.tid, t.name, native, since)
+            # A pthread id the probe has not matched with a tid yet: wait for it, rather
+            # than make a second thread of one (py-spy alone knows it only if no probe will).
+            make = not self._probe_may_read(window.pid)
+            key = self.threads.pyspy_thread(window.pid, t.tid, t.name, native, since, make)
+            if key is None:
+                continue
             record = self.threads.get(key)
             seen.append(SeenThread(key, record.lane if record is not None else key, t))
         lanes = [lane.key for lane in self.threads.lanes() if lane.key.pid == window.pid]

@@ -118,7 +118,11 @@ def test_threads_that_come_and_go_keep_their_own_gil_time_and_names(
     # pthread id came first (glibc passes ids on, and py-spy keeps names by id): whether
     # the later phases get such a window depends on when py-spy gets the CPU. The first
     # phase always does; a name is never another thread's (checked above).
-    if int(version.split(".")[1]) >= 14:
+    # (3.9/3.10: py-spy names threads by pthread id alone, so a window that met two threads
+    # of one id names neither, and the first phase's window may come before the probe has
+    # matched ids with tids: names can stay unknown, never wrong.)
+    minor = int(version.split(".")[1])
+    if minor >= 14:
         assert all(n.startswith("job-") for n in names), names
-    else:
+    elif minor >= 11:
         assert names[0] == "job-0" and names[1] == "job-1", names
