@@ -13,6 +13,8 @@ import threading
 from typing import List, NoReturn, Optional
 
 from gilscope import __version__
+from gilscope.record.recorder import Recorder
+from gilscope.record.recording import RecordingError
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ as DEFAULT_PROBE_HZ
 from gilscope.sampling.probe_process import FIFO_MAX_RATE_HZ as FIFO_PROBE_HZ
 from gilscope.sampling.probe_process import MAX_RATE_HZ as MAX_PROBE_HZ
@@ -93,6 +95,11 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
         help="headless: observe for at most S seconds, or until the run ends (default 30)",
     )
     p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
+    p.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write everything observed to FILE as it goes (gilscope replay FILE plays it)",
+    )
 
 
 def check_observation_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -260,6 +267,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("attach", "run"):
         return target_main(argv[0], argv[1:])
+    if argv and argv[0] in ("replay", "export"):
+        from gilscope.record.cli import record_main
+
+        return record_main(argv[0], argv[1:])
     args = parse_args(argv)
     mixed = args.scenario == MIXED
     scenario = Scenario.SEQUENTIAL if mixed else Scenario(args.scenario)
@@ -276,8 +287,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as e:
         print(f"gilscope: error: {e}", file=sys.stderr)
         return 2
-    session = Session(spec, rate_hz=args.rate, probe_rate_hz=args.probe_rate)
+    try:
+        recorder = make_recorder(args.record, ["gilscope", *argv])
+    except UsageError as e:
+        print(f"gilscope: error: {e}", file=sys.stderr)
+        return 2
+    session = Session(spec, rate_hz=args.rate, probe_rate_hz=args.probe_rate, recorder=recorder)
     return observe(session, args, plan)
+
+
+def make_recorder(path: Optional[str], argv: List[str]) -> Optional[Recorder]:
+    """``--record FILE``'s recorder (UsageError: one line, if FILE cannot be written)."""
+    if path is None:
+        return None
+    try:
+        return Recorder(path, argv)
+    except RecordingError as e:
+        raise UsageError(f"--record: {e}") from None
 
 
 def target_main(mode: str, argv: List[str]) -> int:
@@ -310,10 +336,16 @@ def target_main(mode: str, argv: List[str]) -> int:
         print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2
     problem = live_view_problem(args.headless)
-    if problem:
-        print(f"gilscope {mode}: error: {problem}", file=sys.stderr)
+    try:
+        if problem:
+            raise UsageError(problem)
+        recorder = make_recorder(args.record, ["gilscope", mode, *argv])
+    except UsageError as e:
+        print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2
-    session = Session(WorkloadSpec(), args.rate, target=target, probe_rate_hz=args.probe_rate)
+    session = Session(
+        WorkloadSpec(), args.rate, target=target, probe_rate_hz=args.probe_rate, recorder=recorder
+    )
     return observe(session, args, None)
 
 

@@ -43,11 +43,14 @@ def run_headless(
     # happened after the deadline is not part of the observation.
     if stop.wait(0.3):
         return interrupted(session)
-    return report(session, until_ns=deadline_ns)
+    with session.observed() as obs:
+        # the snapshot a recording ends with, so that its replay reports the same
+        return report_of(session.finish_recording(deadline_ns), obs, deadline_ns)
 
 
 def interrupted(session: Session) -> Dict[str, Any]:
-    doc = report(session)
+    with session.observed() as obs:
+        doc = report_of(session.finish_recording(), obs, None)
     doc["state"] = INTERRUPTED
     return doc
 
@@ -55,10 +58,11 @@ def interrupted(session: Session) -> Dict[str, Any]:
 def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
     """The whole observation, up to ``until_ns`` (monotonic) if given."""
     with session.observed() as obs:
-        return _report(session.snapshot(), obs, until_ns)
+        return report_of(session.snapshot(), obs, until_ns)
 
 
-def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[str, Any]:
+def report_of(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[str, Any]:
+    """The report of ``obs`` (live, or a replay's) with ``snap``'s state."""
     timeline = obs.timeline
     end = timeline.latest_ns or snap.now_ns
     if until_ns is not None:

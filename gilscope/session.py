@@ -26,6 +26,7 @@ from gilscope.model.metrics import RunRecord
 from gilscope.observe.observation import Observation, Samplers
 from gilscope.observe.target import TargetObservation
 from gilscope.observe.workload import WorkloadObservation
+from gilscope.record.recorder import Recorder
 from gilscope.sampling.cpu import BusyMeter, CpuSampler
 from gilscope.sampling.gil_probe import GilProbe
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ, rate_note
@@ -50,8 +51,10 @@ class Session:
         pyspy: Optional[str] = None,
         target: Optional[ExternalTarget] = None,
         probe_rate_hz: int = DEFAULT_RATE_HZ,
+        recorder: Optional[Recorder] = None,
     ):
         """``target``: observe that attached or launched process instead of a workload.
+        ``recorder``: write everything observed to a recording as it goes.
         ``probe_rate_hz``: GIL probe reads per second per process; 0 turns it off."""
         self.spec = spec
         self._lock = threading.RLock()
@@ -84,6 +87,7 @@ class Session:
             target=self._collect, name="gilscope-collector", daemon=True
         )
         self._closed = False
+        self._recorder = recorder
         self._close_done = threading.Event()
 
     # -- control ----------------------------------------------------------------------
@@ -143,8 +147,12 @@ class Session:
 
     def _begin(self, observation: Observation) -> None:
         with self._lock:
+            if self._recorder is not None and self._snapshot is not None:
+                self._recorder.frame(self.observation, self._freeze())  # the last one's end
             self.observation = observation
             assert isinstance(observation, (WorkloadObservation, TargetObservation))
+            if self._recorder is not None:
+                self._recorder.begin(observation)
             observation.start()
         self._freeze()
 
@@ -166,6 +174,7 @@ class Session:
             self._collector.join(1.0)
         with self._lock:
             self.observation.stop()
+            self.finish_recording()
         self._samplers.pyspy.stop()
         if self._samplers.probe is not None:
             self._samplers.probe.stop()
@@ -186,6 +195,18 @@ class Session:
     def problems(self) -> List[str]:
         return self._problems
 
+    def finish_recording(self, until_ns: Optional[int] = None) -> Snapshot:
+        """The observation's last snapshot, written as the recording's last frame if there
+        is one (``until_ns``: where a headless report ends the observation, so that a
+        replay reports the same span), and the file closed."""
+        with self._lock:
+            snap = self._freeze()
+            recorder, self._recorder = self._recorder, None
+            if recorder is not None:
+                recorder.frame(self.observation, snap, until_ns)
+                recorder.close()
+            return snap
+
     @contextmanager
     def observed(self) -> Iterator[Observation]:
         """The current observation, held still (the collector waits) while you read it."""
@@ -205,6 +226,8 @@ class Session:
                 if tick % COLLECT_HZ == 0:
                     with self._lock:
                         self.observation.housekeeping(time.monotonic_ns())
+                        if self._recorder is not None:
+                            self._recorder.frame(self.observation, self._freeze())
                 if tick % SNAPSHOT_EVERY == 0:
                     self._freeze()
             except Exception as e:  # keep collecting; say what went wrong once

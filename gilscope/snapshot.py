@@ -96,5 +96,6 @@ class Snapshot:
     probe: ProbeStatus = field(default_factory=lambda: ProbeStatus("off"))
     plan: Tuple[int, int] = (0, 0)  # a guided comparison: (this run's step, steps); (0, 0): none
     other_cpu: Optional[float] = None  # cores busy with processes gilscope does not observe
+    replay: str = ""  # a recording played back: "REPLAY 0:12/1:30 ×2" (empty: live)
     processes: int = 0  # processes observed (ended ones included)
     processes_live: int = 0  # of those, the ones still running

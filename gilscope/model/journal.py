@@ -30,6 +30,18 @@ CPU = "C"  # (CPU, tl, pid, slot, start, end, cpu_ns)
 SAMPLED = "P"  # (SAMPLED, tl, pid, slot, start, end, amount)
 LATEST = "T"  # (LATEST, tl, latest_ns)
 UNSEEN = "U"  # (UNSEEN, tl, pid, unseen_ns, gaps)
+# Ledger ops (no timeline field)
+CORES = "cores"  # (CORES, [per core], counting)
+OTHER = "other"  # (OTHER, cores, seconds, counting)
+LATENCY = "lat"  # (LATENCY, [words])
+WINDOW = "spy"  # (WINDOW, window, [SeenThread], [lane], start_ns, {runner: exact}, [compare])
+FORGET = "spy-"  # (FORGET, [runner])
+DRAWN = "drawn"  # (DRAWN, [pid]): the processes the probe draws now
+SWITCHES = "sw"  # (SWITCHES, pid, t_ns, switches, first): the interpreter's own count
+# Thread registry ops
+RECORD = "thread"  # (RECORD, ThreadRecord): made or changed
+FORGOTTEN = "thread-"  # (FORGOTTEN, key)
+REGISTRY = "threads"  # (REGISTRY, order, gil, ended pids, shared lanes, forgotten roll-ups)
 
 
 class Journal:

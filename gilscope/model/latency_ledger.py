@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Deque, Iterable, Optional
 
+from gilscope.model.journal import LATENCY, Journal
 from gilscope.model.metrics import LatencyFigures, latency_figures
 from gilscope.sampling.report import TAG_LATENCY_BUSY, TAG_SHIFT, TIME_MASK
 
@@ -18,9 +19,13 @@ class LatencyLedger:
         self._busy: Deque[int] = deque(maxlen=LATENCY_KEEP)
         # Sorting up to 2 × 20,000 latencies is not free: only after new ones arrive.
         self._figures: Optional[LatencyFigures] = None
+        self.journal: Optional[Journal] = None  # a recording's
 
     def add(self, words: Iterable[int]) -> None:
         """The client's board words: a latency in ns, tagged with its phase."""
+        words = list(words)
+        if self.journal is not None:
+            self.journal.add((LATENCY, words))
         for word in words:
             busy = word >> TAG_SHIFT == TAG_LATENCY_BUSY
             (self._busy if busy else self._alone).append(word & TIME_MASK)

@@ -7,6 +7,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
+from gilscope.model.journal import DRAWN, SWITCHES, Journal
 from gilscope.model.lanes import LaneKey
 from gilscope.model.metrics import agreement_pp
 from gilscope.model.timeline import Timeline
@@ -40,11 +41,13 @@ class ProbeLedger:
         # pid -> (t_ns, switches): the first count seen while running, and the latest
         self._first: Dict[int, Tuple[int, int]] = {}
         self._recent: Dict[int, Deque[Tuple[int, int]]] = {}
+        self.journal: Optional[Journal] = None  # a recording's
 
     def verdicts(self, targets: Dict[int, ProbeTarget], fallback: str) -> List[str]:
         """Draw the processes the probe verified; a failure is told once (the others keep
         ``fallback``: the workers' report, or py-spy)."""
         problems = []
+        before = set(self.drawn)
         for pid, t in targets.items():
             if t.state == "ready":
                 self.drawn.add(pid)
@@ -53,7 +56,18 @@ class ProbeLedger:
                 if t.state == "failed" and pid not in self._noted:
                     self._noted.add(pid)
                     problems.append(f"GIL probe: {t.reason}; drawing from {fallback}")
+        if self.journal is not None and self.drawn != before:
+            self.journal.add((DRAWN, sorted(self.drawn)))
         return problems
+
+    def count_switches(self, pid: int, t_ns: int, switches: int, first: bool) -> None:
+        """The interpreter's own hand-off count at ``t_ns`` (``first``: the run's first)."""
+        if self.journal is not None:
+            self.journal.add((SWITCHES, pid, t_ns, switches, first))
+        if first:
+            self._first.setdefault(pid, (t_ns, switches))
+        else:
+            self._recent.setdefault(pid, deque(maxlen=KEEP_SWITCHES)).append((t_ns, switches))
 
     def apply(
         self,
@@ -70,9 +84,9 @@ class ProbeLedger:
                 by_pid.setdefault(c.pid, []).append(c)
         for pid, items in by_pid.items():
             first, last = items[0], items[-1]
-            self._first.setdefault(pid, (first.t_ns, first.switches))
-            recent = self._recent.setdefault(pid, deque(maxlen=KEEP_SWITCHES))
-            recent.append((last.t_ns, last.switches))
+            if pid not in self._first:
+                self.count_switches(pid, first.t_ns, first.switches, True)
+            self.count_switches(pid, last.t_ns, last.switches, False)
             if pid in self.drawn:
                 timeline.add_holders(
                     pid, [(c.t_ns, runner(pid, c.tid) if c.tid > 0 else None) for c in items]

@@ -13,6 +13,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Callable, Deque, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from gilscope.model.journal import FORGET, WINDOW, Journal
 from gilscope.model.lanes import LaneKey
 from gilscope.model.metrics import agreement_pp
 from gilscope.model.pyspy_shares import Span, ThreadKey, WindowStore
@@ -52,6 +53,7 @@ class PySpyLedger:
         self._ids: Dict[LaneKey, ThreadKey] = {}  # runner -> how py-spy names it
         self._compared: Deque[Tuple[LaneKey, int, int, float]] = deque(maxlen=RECENT)
         self._compared_totals: Dict[LaneKey, List[float]] = {}  # [samples, intervals, exact, n]
+        self.journal: Optional[Journal] = None  # a recording's
         self._rates: Deque[float] = deque(maxlen=16)
         self._rate_sum = 0.0
         self._rate_n = 0
@@ -71,8 +73,24 @@ class PySpyLedger:
         lives, for the whole-run shares (see ``pyspy_shares``); ``exact``: the exact share
         of a runner over the window, to compare for each of ``compare`` (seen holding the
         GIL or not: a zero share is a figure)."""
+        seen, lanes, compare = list(seen), list(lanes), list(compare)
+        exact_now = {r: exact(r) for r in compare} if exact is not None else {}
+        if self.journal is not None:
+            self.journal.add((WINDOW, window, seen, lanes, start_ns, exact_now, compare))
+        self.apply_window(window, seen, lanes, start_ns, lives, exact_now, compare)
+
+    def apply_window(
+        self,
+        window: PySpyWindow,
+        seen: List[SeenThread],
+        lanes: List[LaneKey],
+        start_ns: int,
+        lives: Callable[[], Mapping[ThreadKey, Optional[Span]]],
+        exact: Dict[LaneKey, float],
+        compare: List[LaneKey],
+    ) -> None:
+        """``add``, with the exact shares already taken (a replay has them recorded)."""
         self.windows += 1
-        seen = list(seen)
         for s in seen:
             self._ids[s.runner] = (window.pid, s.gil.tid)
             if s.gil.stacks:
@@ -94,12 +112,10 @@ class PySpyLedger:
             self._rates.append(rate)
             self._rate_sum += rate
             self._rate_n += 1
-        if exact is None:
-            return
         by_runner = {s.runner: s.gil.samples for s in seen}
         for runner in compare:
             samples = by_runner.get(runner, 0)
-            share = exact(runner)
+            share = exact[runner]
             self._compared.append((runner, samples, window.intervals, share))
             acc = self._compared_totals.setdefault(runner, [0, 0, 0.0, 0])
             acc[0] += samples
@@ -109,6 +125,9 @@ class PySpyLedger:
 
     def forget(self, runners: Iterable[LaneKey]) -> None:
         """Threads the registry forgot: their samples and stacks go too."""
+        runners = list(runners)
+        if self.journal is not None:
+            self.journal.add((FORGET, runners))
         ids = []
         for key in runners:
             self._stacks.pop(key, None)

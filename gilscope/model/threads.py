@@ -15,12 +15,14 @@ family's roll-up. Memory is bounded whatever the churn.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
+from gilscope.model.journal import FORGOTTEN, RECORD, REGISTRY, Op
 from gilscope.model.lanes import FINE_BINS, FINE_NS, LaneKey, Tally
 from gilscope.model.timeline import Timeline
 
@@ -112,6 +114,7 @@ class ThreadRegistry:
         self._to_release: Deque[Tuple[int, LaneKey]] = deque()  # (ended_ns, own lane)
         self.forgotten_keys: List[LaneKey] = []  # forgotten since the owner last looked
         self.changed: set[LaneKey] = set()  # records made or changed since last taken
+        self._told_state: object = None  # the small state a recording was last told
 
     # -- threads gilscope's workers announce ------------------------------------------
     def add_worker(
@@ -266,6 +269,39 @@ class ThreadRegistry:
             released.append(self._to_release.popleft()[1])
         if released:
             self.timeline.release(released, [])
+
+    # -- a recording -------------------------------------------------------------------
+    def take_changes(self) -> List[Op]:
+        """What changed since the last call, as journal ops: the records made, changed or
+        forgotten, and (when it changed) the small per-process state beside them."""
+        ops: List[Op] = []
+        for key in sorted(self.changed, key=lambda k: (k.pid, k.slot)):
+            record = self._threads.get(key)
+            ops.append((RECORD, record) if record is not None else (FORGOTTEN, key))
+        self.changed.clear()
+        state = (
+            dict(self._order),
+            dict(self._gil),
+            sorted(self._ended_pids),
+            [(pid, family, lane.key) for (pid, family), lane in self._shared.items()],
+            [(pid, family, tally) for (pid, family), tally in self._forgotten.items()],
+        )
+        if state != self._told_state:
+            self._told_state = copy.deepcopy(state)
+            ops.append((REGISTRY, *state))
+        return ops
+
+    def apply(self, op: Op) -> None:
+        """A recording's op, replayed (the lanes and runners are the timeline's ops)."""
+        if op[0] == RECORD:
+            self._threads[op[1].key] = op[1]
+        elif op[0] == FORGOTTEN:
+            self._threads.pop(op[1], None)
+        elif op[0] == REGISTRY:
+            order, gil, ended, shared, forgotten = op[1:]
+            self._order, self._gil, self._ended_pids = dict(order), dict(gil), set(ended)
+            self._shared = {(p, f): SharedLane(k, f) for p, f, k in shared}
+            self._forgotten = {(p, f): t for p, f, t in forgotten}
 
     # -- reading ----------------------------------------------------------------------
     def find(self, pid: int, thread_id: int) -> Optional[LaneKey]:

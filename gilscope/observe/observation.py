@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from gilscope.model.cpu_ledger import CpuLedger
+from gilscope.model.journal import Journal, Op
 from gilscope.model.lanes import LaneKey
-from gilscope.model.probe_ledger import ProbeLedger
+from gilscope.model.probe_ledger import ProbeLedger, ProbeStatus
 from gilscope.model.pyspy_ledger import PySpyLedger
 from gilscope.model.pyspy_shares import Span, ThreadKey
 from gilscope.model.threads import LaneInfo, ThreadRegistry
@@ -39,6 +40,7 @@ class Observation:
     kind = ""  # "" for gilscope's own workloads, "attach" or "run"
 
     def __init__(self, samplers: Samplers) -> None:
+        """``samplers``: the session's (a replay's have none running)."""
         self.samplers = samplers
         self.timeline = Timeline()
         self.threads = ThreadRegistry(self.timeline)
@@ -141,6 +143,40 @@ class Observation:
         """Per runner, py-spy's share of the GIL over [start, end)."""
         return self.pyspy.shares((start, end), self.lives())
 
+    # -- a recording --------------------------------------------------------------------
+    def record_into(self, journal: Journal) -> None:
+        """From now on every change of the model goes into ``journal`` too."""
+        self.timeline.record_into(journal, "tl")
+        reference = self.reference_timeline()
+        if reference is not None:
+            reference.record_into(journal, "ref")
+        for ledger in (self.cpu, self.pyspy, self.probe):
+            ledger.journal = journal
+
+    def reference_timeline(self) -> Optional[Timeline]:
+        """The workers' own report, if this kind of observation has one."""
+        return None
+
+    def take_ops(self, journal: Journal) -> List[Op]:
+        """What changed since the last frame, and the state a frame ends with."""
+        self.timeline.trace_state()
+        reference = self.reference_timeline()
+        if reference is not None:
+            reference.trace_state()
+        return journal.take() + self.threads.take_changes()
+
+    def recorded_state(self) -> Dict[str, Any]:
+        """What a replay needs beside the model to answer as this observation does."""
+        pids = self.observed_pids()
+        return {
+            "pids": pids,
+            "sampled": sorted(self.sampled_pids()),
+            "details": [[pid, self.process_details(pid)] for pid in pids],
+            "native": [[pid, self.native_tids(pid)] for pid in pids],
+            "started_ns": self.started_ns,
+            "running_since": self.running_since,
+        }
+
     def housekeeping(self, now: int) -> None:
         """Once a second: ended threads' memory goes once nobody can look at it."""
         self.threads.release_old(now)
@@ -227,14 +263,6 @@ class Observation:
             for r in rows
             if r.gil_share is not None and r.gil_share_reference is not None
         ]
-        probe = self.samplers.probe
-        status = self.probe.status(
-            probe.stats() if probe is not None else None,
-            probe.error if probe is not None else "",
-            list(self.probe_targets()) or self.observed_pids(),
-            pairs,
-            now,
-        )
         return Snapshot(
             now_ns=now,
             state=self.state,
@@ -250,11 +278,22 @@ class Observation:
             timeline=self.timeline,
             gil=all(lane.gil for lane in lanes) if lanes else None,
             gil_source=source,
-            probe=status,
+            probe=self.probe_status(pairs, now),
             other_cpu=self.cpu.other_now,
             processes=len(self.observed_pids()),
             processes_live=len(self.pids),
             **self.details(),
+        )
+
+    def probe_status(self, pairs: Sequence[Tuple[float, float]], now: int) -> ProbeStatus:
+        """How the probe is doing; ``pairs``: (probe share, report share) per lane."""
+        probe = self.samplers.probe
+        return self.probe.status(
+            probe.stats() if probe is not None else None,
+            probe.error if probe is not None else "",
+            list(self.probe_targets()) or self.observed_pids(),
+            pairs,
+            now,
         )
 
     def batons(self, lanes: Sequence[LaneInfo], now: int) -> Tuple[LaneKey, ...]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List, Optional
 
+from gilscope.model.journal import Journal
 from gilscope.model.lanes import LaneKey
 from gilscope.model.latency_ledger import LatencyLedger
 from gilscope.model.metrics import LatencyFigures, RunRecord
@@ -29,7 +30,7 @@ class WorkloadObservation(Observation):
         self.workload = Workload(spec, board_path)
         # The workers' own report: the reference the probe is checked against (and what
         # is drawn for a process the probe cannot read).
-        self.reference_timeline = Timeline()
+        self.own_report = Timeline()
         self.latency = LatencyLedger()
         self.record: Optional[RunRecord] = None  # once the run is done
         self._slots: dict[int, LaneKey] = {}  # board slot -> its worker's runner
@@ -82,8 +83,15 @@ class WorkloadObservation(Observation):
     def latency_figures(self) -> Optional[LatencyFigures]:
         return self.latency.figures() if self.workload.latency_slot is not None else None
 
+    def reference_timeline(self) -> Optional[Timeline]:
+        return self.own_report
+
+    def record_into(self, journal: Journal) -> None:
+        super().record_into(journal)
+        self.latency.journal = journal
+
     def reference(self) -> Optional[Timeline]:
-        return self.reference_timeline if self.gil_source() == "probe" else None
+        return self.own_report if self.gil_source() == "probe" else None
 
     def details(self) -> Dict[str, Any]:
         w = self.workload
@@ -133,7 +141,7 @@ class WorkloadObservation(Observation):
             for b in batches
             if b.slot in self._slots and b.slot not in self._no_gil
         ]
-        self.reference_timeline.add_stamps(stamps, upto=upto)
+        self.own_report.add_stamps(stamps, upto=upto)
         drawn = self.probe.drawn
         self.timeline.add_stamps([(k, s) for k, s in stamps if k.pid not in drawn], upto=upto)
         self.timeline.add_waiting_marks((k, s) for k, s in stamps if k.pid in drawn)
@@ -171,7 +179,7 @@ class WorkloadObservation(Observation):
             self.threads.add_worker(
                 key, lane.name, lane.process_index, info.tid, info.ident, info.chunk_ns, info.gil
             )
-            self.reference_timeline.add_lane(key, lane.name, lane.process_index, info.chunk_ns)
+            self.own_report.add_lane(key, lane.name, lane.process_index, info.chunk_ns)
             if not info.gil:
                 self._no_gil.add(lane.slot)
 

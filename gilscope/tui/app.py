@@ -412,5 +412,10 @@ def _short_spec(snap: Snapshot) -> str:
 def make_app(
     source: SnapshotSource, fps: int = 10, on_signal: Optional[Callable[[], None]] = None
 ) -> GilscopeApp:
-    """The one way to build the app: the CLI and the tests both come through here."""
+    """The one way to build the app: the CLI and the tests both come through here. A
+    replay's source gets the app with the replay's keys."""
+    if getattr(source, "replay_controls", False):
+        from gilscope.tui.replay_app import ReplayApp
+
+        return ReplayApp(source, fps=fps, on_signal=on_signal)
     return GilscopeApp(source, fps=fps, on_signal=on_signal)

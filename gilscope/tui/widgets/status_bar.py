@@ -46,7 +46,10 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
         else:
             text.append("GIL", style="bold")
     text.append(f" · {zoom}/col · ")
-    text.append("PAUSED" if paused else "LIVE", style="reverse yellow" if paused else "green")
+    if snap.replay:  # a recording played back: where, and how fast
+        text.append(snap.replay, style="reverse cyan")
+    else:
+        text.append("PAUSED" if paused else "LIVE", style="reverse yellow" if paused else "green")
     if paused:
         text.append(" space: live", style="dim")
     return text
