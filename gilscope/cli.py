@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import List, NoReturn, Optional
+from typing import List, NoReturn, Optional, Tuple
 
 from gilscope import __version__
 from gilscope.record.recorder import Recorder
@@ -61,6 +61,13 @@ def switch_ms(text: str) -> float:
     if not 0.01 <= value <= 10_000:
         raise argparse.ArgumentTypeError(f"must be between 0.01 and 10000 ms, got {text}")
     return value
+
+
+def host_port(text: str) -> Tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 127.0.0.1:9464, got {text!r}")
+    return host.strip("[]"), int(port)
 
 
 def pid_arg(text: str) -> int:
@@ -138,6 +145,12 @@ def parse_target_args(mode: str, argv: List[str]) -> argparse.Namespace:
         help="observe only the "
         + ("process itself" if mode == "attach" else "command's own process")
         + ", not the Python processes it starts",
+    )
+    p.add_argument(
+        "--metrics",
+        type=host_port,
+        metavar="HOST:PORT",
+        help="no UI: serve Prometheus/OpenMetrics counters on HOST:PORT until stopped",
     )
     args = p.parse_args(argv)
     check_observation_flags(p, args)
@@ -335,7 +348,7 @@ def target_main(mode: str, argv: List[str]) -> int:
     except TargetError as e:
         print(f"gilscope {mode}: error: {e}", file=sys.stderr)
         return 2
-    problem = live_view_problem(args.headless)
+    problem = live_view_problem(args.headless or args.metrics is not None)
     try:
         if problem:
             raise UsageError(problem)
@@ -346,7 +359,37 @@ def target_main(mode: str, argv: List[str]) -> int:
     session = Session(
         WorkloadSpec(), args.rate, target=target, probe_rate_hz=args.probe_rate, recorder=recorder
     )
+    if args.metrics is not None:
+        return serve_metrics(session, *args.metrics)
     return observe(session, args, None)
+
+
+def serve_metrics(session: Session, host: str, port: int) -> int:
+    """``--metrics``: observe without a UI, serving the counters, until a signal."""
+    from gilscope.metrics import MetricsServer
+
+    stop = threading.Event()
+    caught: List[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        caught.append(signum)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    try:
+        server = MetricsServer(session, host, port)
+    except OSError as e:
+        session.close()
+        print(f"gilscope: error: cannot serve on {host}:{port}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    try:
+        session.start()
+        stop.wait()
+    finally:
+        server.stop()
+        session.close()
+    return 128 + caught[0] if caught else 0
 
 
 def live_view_problem(headless: bool) -> str:

@@ -92,6 +92,11 @@ class ProbeLedger:
                     pid, [(c.t_ns, runner(pid, c.tid) if c.tid > 0 else None) for c in items]
                 )
 
+    def handoffs_of(self, pid: int) -> Optional[int]:
+        """Hand-offs ``pid``'s interpreter counted itself since the run began."""
+        first, recent = self._first.get(pid), self._recent.get(pid)
+        return recent[-1][1] - first[1] if first is not None and recent else None
+
     def handoffs(self) -> Optional[int]:
         """Hand-offs the interpreters counted themselves while the run ran."""
         if not self._first:

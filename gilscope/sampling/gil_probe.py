@@ -45,6 +45,7 @@ class ProbeTarget:
     source: str = ""  # how the layout was found
     interval_us: int = 0  # the target's switch interval, as its GIL says
     reads_per_s: float = 0.0
+    reads: int = 0  # reads of its GIL so far
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ class GilProbe:
             target = self._targets.get(pid)
             if last is not None and target is not None and now > last[0]:
                 rate = (int(reads) - last[1]) / ((now - last[0]) / 1e9)
-                self._targets[pid] = replace(target, reads_per_s=rate)
+                self._targets[pid] = replace(target, reads_per_s=rate, reads=int(reads))
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> Optional[bytes]:
