@@ -17,7 +17,12 @@ from typing import Any, Callable, Dict, List
 import psutil
 import pytest
 
+from gilscope.headless import report
+from gilscope.observe.observation import Observation
 from gilscope.sampling.descendants import ProcessFollower
+from gilscope.scenarios.external import ExternalTarget
+from gilscope.scenarios.workload import WorkloadSpec
+from gilscope.session import Session
 from tests.cli_run import ROOT, run_gilscope
 from tests.pty_run import start_in_pty
 
@@ -66,10 +71,28 @@ def said(doc: Dict[str, Any], word: str) -> List[int]:
 def test_run_follows_pool_workers(tmp_path: Path, kind: str) -> None:
     script = tmp_path / "pool.py"
     script.write_text(POOL_SCRIPT.format(make=POOLS[kind]))
-    proc = run_gilscope("run", "--headless", "--seconds", OBSERVE_S, "--", sys.executable,
-                        str(script))  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)
+    session = Session(WorkloadSpec(), target=ExternalTarget(argv=[sys.executable, str(script)]))
+    try:
+        session.start()
+
+        def drawn() -> bool:
+            with session.observed() as obs:
+                workers = said_by(obs, "worker")
+                mains = [obs.threads.find(pid, pid) for pid in workers]
+                return (
+                    len(workers) == 2
+                    and set(workers) <= obs.probe.drawn
+                    and all(k is not None and obs.pyspy.stack(k) for k in mains)
+                )
+
+        # until the probe draws both workers (its first verdict on a binary can take a
+        # second or two on a busy machine) and py-spy has seen where they are, then a
+        # second of exact runs
+        wait(drawn, 60, "the probe to draw both workers")
+        time.sleep(1.0)
+        doc = report(session)
+    finally:
+        session.close()
     assert doc["state"] == "running", doc["log_tail"]
     assert doc["source"] == "probe", doc["probe"]
     workers = said(doc, "worker")
@@ -84,11 +107,24 @@ def test_run_follows_pool_workers(tmp_path: Path, kind: str) -> None:
         assert worker["parent"] in processes, worker  # the command, or forkserver's server
         if kind in ("spawn", "forkserver"):
             assert "multiprocessing" in worker["cmdline"], worker["cmdline"]
-        # The probe drew it holding its own GIL, in exact runs (before the probe's first
-        # verdict on this binary, a second or two on a busy machine, py-spy's samples).
+        # The probe drew it holding its own GIL, in exact runs.
         assert worker["probe"] == "ready" and gil_share(worker) > 0, worker
         main_thread = next(t for t in worker["threads"] if t["tid"] == pid)  # tid == pid
         assert main_thread["mean_hold_ms"] > 0 and main_thread["function"] == "work"
+
+
+def said_by(obs: Observation, word: str) -> List[int]:
+    """The pids a live target's lines ``word PID`` gave so far."""
+    lines = obs.details().get("log", ())
+    return [int(x) for line in lines if line.text.startswith(word + " ")
+            for x in line.text.split()[1:]]  # fmt: skip
+
+
+def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 # A parent that forks N workers (gunicorn's way); they work 3 s and end, it stays.

@@ -94,7 +94,10 @@ def test_the_exposition_names_threads_and_counts_hand_offs(observed: Dict[str, A
     pid = observed["pid"]
     # named as the kernel knows them until py-spy's first window names them
     named = f'gilscope_gil_held_seconds_total{{pid="{pid}",thread="busy-0"'
-    text = wait_until(lambda: named in (t := get(observed["url"])) and t, 30, "py-spy's names")
+    counted = f'gilscope_gil_handoffs_total{{pid="{pid}"}}'  # once the probe reads it
+    text = wait_until(
+        lambda: named in (t := get(observed["url"])) and counted in t and t, 60, "the counters"
+    )
     assert f'gilscope_gil_held_seconds_total{{pid="{pid}",thread="busy-0"' in text
     assert f'gilscope_gil_handoffs_total{{pid="{pid}"}}' in text
     assert f'gilscope_probe_reads_total{{pid="{pid}"}}' in text
