@@ -127,7 +127,9 @@ class ProcessFollower:
             live.add(pid)
             cmdline = tuple(process_cmdline(pid))
             seen = self._seen.get(pid)
-            if seen is not None and seen[0] == cmdline:
+            # An empty command line is a process on its way out (its memory is gone before
+            # it is a zombie), not one that exec'd.
+            if seen is not None and (seen[0] == cmdline or not cmdline):
                 continue
             if seen is not None:
                 self._end(pid)  # it exec'd: identified afresh below
