@@ -1,5 +1,6 @@
 """A target that starts short-lived threads at a steady rate, as a thread-per-request server
-does: ``python spawner_target.py RATE [LIVE]``. Each thread counts down ~1 ms and ends;
+does: ``python spawner_target.py RATE [LIVE]`` (RATE 0: none). Each thread counts down ~1 ms
+and ends;
 ``LIVE`` more threads stay alive, mostly asleep, each waking every 100 ms to count a little.
 Runs until its stdin closes."""
 
@@ -37,7 +38,8 @@ def spawn():
         time.sleep(max(0.0, next_t - time.monotonic()))
 
 
-threading.Thread(target=spawn, daemon=True).start()
+if rate > 0:
+    threading.Thread(target=spawn, daemon=True).start()
 print("spawning", flush=True)
 sys.stdin.read()
 stop.set()
