@@ -78,19 +78,21 @@ class PySpyLedger:
             self._stacks.popitem(last=False)
         if not window.complete:
             return  # its interval count is a guess: good for stacks, not for shares
-        per_lane: Dict[LaneKey, int] = dict.fromkeys(lanes, 0)
-        for s in seen:
-            per_lane[s.lane] = per_lane.get(s.lane, 0) + s.gil.samples
-        for lane, samples in per_lane.items():
-            recent = self._recent_lane.setdefault(lane, deque(maxlen=SPY_POOL))
-            recent.append((samples, window.intervals))
         if window.timed:
             rate = window.rate_hz * WINDOW_S / PERIOD_S  # all overlapping windows together
             self._rates.append(rate)
             self._rate_sum += rate
             self._rate_n += 1
         if not counts:
+            # A window that straddles the run's start saw the threads wait for "go": its
+            # shares would sit far below the exact ones, so spy% waits for a whole window.
             return
+        per_lane: Dict[LaneKey, int] = dict.fromkeys(lanes, 0)
+        for s in seen:
+            per_lane[s.lane] = per_lane.get(s.lane, 0) + s.gil.samples
+        for lane, samples in per_lane.items():
+            recent = self._recent_lane.setdefault(lane, deque(maxlen=SPY_POOL))
+            recent.append((samples, window.intervals))
         self._intervals[window.pid] = self._intervals.get(window.pid, 0) + window.intervals
         for s in seen:
             self._samples[s.runner] = self._samples.get(s.runner, 0) + s.gil.samples
@@ -115,7 +117,7 @@ class PySpyLedger:
 
     # -- reading ----------------------------------------------------------------------
     def lane_share(self, lane: LaneKey) -> Optional[float]:
-        """The lane's share over its last few complete windows (the table's spy%)."""
+        """The lane's share over its last few complete windows inside the run (spy%)."""
         recent = self._recent_lane.get(lane)
         intervals = sum(i for _, i in recent) if recent else 0
         return sum(n for n, _ in recent) / intervals if recent and intervals else None
