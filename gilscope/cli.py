@@ -156,7 +156,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--count",
         type=positive_int,
         default=None,
-        help="N: countdown iterations (default 50,000,000), io round-trips (2,000), "
+        help="N: countdown iterations (default 300,000,000), io round-trips (2,000), "
         "native MiB (2,048)",
     )
     p.add_argument(
