@@ -93,6 +93,11 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
         help="headless: observe for at most S seconds, or until the run ends (default 30)",
     )
     p.add_argument("--fps", type=positive_int, default=10, help="UI frames per second (default 10)")
+    p.add_argument(
+        "--talk",
+        action="store_true",
+        help="start in the talk view: big lanes with the results beside them (key t toggles)",
+    )
 
 
 def check_observation_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -184,7 +189,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--version", action="version", version=f"gilscope {__version__}")
     p.epilog = (
         "Other modes: gilscope attach PID [--headless --seconds S]; "
-        "gilscope run [--headless --seconds S] -- python script.py args…"
+        "gilscope run [--headless --seconds S] -- python script.py args…; "
+        "gilscope serve [--host H] [--port P] [gilscope args…] (the live view in a browser)"
     )
     args = p.parse_args(argv)
     if args.workers > MAX_WORKERS:
@@ -258,8 +264,16 @@ def check_share(spec: WorkloadSpec) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if served():
+        from gilscope.serve import end_with_server
+
+        end_with_server()
     if argv and argv[0] in ("attach", "run"):
         return target_main(argv[0], argv[1:])
+    if argv and argv[0] == "serve":
+        from gilscope.serve import serve_main
+
+        return serve_main(argv[1:])
     args = parse_args(argv)
     mixed = args.scenario == MIXED
     scenario = Scenario.SEQUENTIAL if mixed else Scenario(args.scenario)
@@ -317,10 +331,16 @@ def target_main(mode: str, argv: List[str]) -> int:
     return observe(session, args, None)
 
 
+def served() -> bool:
+    """Running in a browser under ``gilscope serve``: textual-serve's driver talks to the
+    page through pipes, and the page's size is not known until it says so."""
+    return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
 def live_view_problem(headless: bool) -> str:
     """Why the live view cannot run here ("" if it can, or if headless). Checked before
     the Session exists, so a refusal leaves nothing behind (not even its scratch folder)."""
-    if headless:
+    if headless or served():
         return ""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return "the live view needs a terminal; use --headless"
@@ -346,7 +366,7 @@ def observe(session: Session, args: argparse.Namespace, plan: Optional[List[Work
     try:
         from gilscope.tui.app import make_app
 
-        app = make_app(session, fps=args.fps, on_signal=session.close)
+        app = make_app(session, fps=args.fps, on_signal=session.close, talk=args.talk)
         session.start(plan)
         app.run()
     finally:
