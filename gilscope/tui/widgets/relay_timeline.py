@@ -71,6 +71,7 @@ class RelayTimeline(ScrollView, can_focus=True):
         super().__init__(id=id)
         self._strips: List[Strip] = []
         self._wanted = 0  # lines at one row per lane
+        self._rebuild_due = False
         self._snapshot: Optional[Snapshot] = None
         self._timeline: Optional[Timeline] = None
 
@@ -112,6 +113,7 @@ class RelayTimeline(ScrollView, can_focus=True):
         return (now_ns // self.col_ns + 1) * self.col_ns
 
     def _rebuild(self) -> None:
+        self._rebuild_due = False
         snap, timeline = self._snapshot, self._timeline
         width = self.scrollable_content_region.width or self.size.width
         if snap is None or timeline is None or width <= GUTTER + 4:
@@ -216,6 +218,11 @@ class RelayTimeline(ScrollView, can_focus=True):
         scroll_y = int(self.scroll_offset.y)
         index = y + scroll_y
         width = self.scrollable_content_region.width
+        if self._strips and width != self.virtual_size.width and not self._rebuild_due:
+            # The scrollbar came or went (the size did not change, so no resize said so):
+            # build the rows again for the width there is now.
+            self._rebuild_due = True
+            self.call_later(self._rebuild)
         if 0 <= index < len(self._strips):
             return self._strips[index].crop_extend(0, width, Style())
         return Strip.blank(width, Style())

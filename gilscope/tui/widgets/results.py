@@ -101,11 +101,14 @@ def results_lines(
             line.append(f"{row.wall_s:5.2f} s")
             _append_ratio(line, row.ratio)
         if row.busy is not None:
-            # As much of the note as the panel has room for: its time is suspect.
-            for note in (f" busy: others {row.busy:.1f} cores", f" busy {row.busy:.1f}", " busy"):
-                if len(line) + len(note) <= width or note == " busy":
-                    line.append(note, style="red")
-                    break
+            # As much of the note as the panel has room for; with none, the time turns red:
+            # other processes took cores from this run, so its time is suspect.
+            notes = (f" busy: others {row.busy:.1f} cores", f" busy {row.busy:.1f}", " busy")
+            note = next((n for n in notes if len(line) + len(n) <= width), "")
+            if note:
+                line.append(note, style="red")
+            else:
+                line.stylize("red", 13, 20)
         lines.append(line)
     if running is not None:
         line = Text(f"{running:<12} ", style="bold")

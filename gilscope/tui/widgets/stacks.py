@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 from rich.text import Text
 from textual.widget import Widget
@@ -58,6 +58,11 @@ class GilStacks(Static):
     """
 
     _shown: str = ""
+    _status: Optional[Tuple[PySpyStatus, bool]] = None
+
+    def on_resize(self) -> None:
+        if self._status is not None:
+            self._title(*self._status)
 
     def show(
         self, stacks: Tuple[StackRow, ...], status: PySpyStatus, sampled: bool = False
@@ -68,7 +73,13 @@ class GilStacks(Static):
             layout = text.markup.count("\n") != self._shown.count("\n")
             self._shown = text.markup
             self.update(text, layout=layout)
-        width = self.parent.size.width if isinstance(self.parent, Widget) else 0
-        title = pyspy_title(status, sampled, width)
-        if isinstance(self.parent, Widget) and self.parent.border_title != title:
+        self._status = (status, sampled)
+        self._title(status, sampled)
+
+    def _title(self, status: PySpyStatus, sampled: bool) -> None:
+        """The panel's title, as long as its width allows (it changes with the terminal)."""
+        if not isinstance(self.parent, Widget):
+            return
+        title = pyspy_title(status, sampled, self.parent.size.width)
+        if self.parent.border_title != title:
             self.parent.border_title = title

@@ -55,14 +55,19 @@ class ThreadTable(DataTable[str]):
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=False, show_cursor=False)
         self._rows: Tuple[str, ...] = ()
+        self._last: Tuple[ThreadRow, ...] = ()
         self._cells: dict[str, Tuple[str, ...]] = {}
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key)
 
+    def on_resize(self) -> None:
+        self.show(self._last)  # the names' room changed with the width
+
     def show(self, rows: Tuple[ThreadRow, ...]) -> None:
         """Names cut, where the table is narrow, to the part that tells threads apart."""
+        self._last = rows
         room = max(NAME_MIN, self.size.width - OTHER_COLUMNS) if self.size.width else 0
         siblings = [r.name for r in rows]
         names = [fit_label(r.name, room, siblings) if room else r.name for r in rows]
