@@ -228,7 +228,7 @@ class RelayTimeline(ScrollView, can_focus=True):
         return Strip.blank(width, Style())
 
 
-LANE_ROWS_MAX = 16  # beyond this a lane is a wall of colour, not a runner
+LANE_ROWS_MAX = 32  # a 250×70 screen: two lanes of 26 rows, not 16 rows and a void
 
 
 def _name_tab(
