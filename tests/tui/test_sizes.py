@@ -44,70 +44,54 @@ CASES: List[Tuple[str, Snapshot]] = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 async def test_every_panel_fits_with_its_borders(size: Tuple[int, int], case: tuple) -> None:
     width, height = size
-    app = make_app(FixedSource(case[1]))
+    name, snap = case
+    app = make_app(FixedSource(snap))
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
-        footer_row = height - 1
-        for selector in BOXES:
-            box = app.query_one(selector, Widget)
-            region = box.region
-            assert region.height >= 3, f"{selector} is {region.height} rows at {size}"
-            assert region.right <= width, f"{selector} runs off the right edge at {size}"
-            assert region.bottom <= footer_row, f"{selector} loses its bottom border at {size}"
         lines = screen_lines(app)
-        # Every box's two corners at the bottom are on screen: its border is whole.
         for selector in BOXES:
             region = app.query_one(selector, Widget).region
+            assert region.height >= 3, f"{selector} is {region.height} rows at {size}"
+            assert region.right <= width, f"{selector} runs off the right edge at {size}"
+            assert region.bottom <= height - 1, f"{selector} loses its bottom border at {size}"
+            # Both bottom corners on screen: the border is whole.
             bottom = lines[region.bottom - 1]
             assert bottom[region.x] == "╰" and bottom[region.right - 1] == "╯", selector
         header = lines[0]
         assert "running" in header and "LIVE" in header, header
-
-
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-async def test_results_show_the_run_in_progress_and_say_what_is_left_out(
-    size: Tuple[int, int],
-) -> None:
-    app = make_app(FixedSource(many_results_snapshot()))
-    async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        region = app.query_one("#results-box", Widget).region
-        lines = screen_lines(app)[region.y + 1 : region.bottom - 1]
-        inside = [line[region.x + 1 : region.right - 1] for line in lines]
-        shown = [line for line in inside if line.strip()]
-        assert any(line.startswith("threads ×4") and "1.4/~3.4 s" in line for line in shown)
-        rows = len(shown) - any("earlier" in line for line in shown)
-        if len(inside) >= 8:  # room for all seven results and the running row
-            assert rows == 8 and not any("earlier" in line for line in shown)
+        relay = app.query_one(RelayTimeline)
+        relay_text = "\n".join(line[relay.region.x : relay.region.right] for line in lines)
+        if name == "two threads":
+            # Two lanes take the relay's height, not one row each and a void below.
+            used = relay.virtual_size.height  # the process's title, two lanes, the axis
+            assert relay.size.height - 2 <= used <= relay.size.height, (used, relay.size)
+        elif name == "served":
+            for thread in POOL_NAMES[:4]:  # the part that tells them apart, at least
+                assert thread[-12:] in relay_text, f"{thread} at {size}"
+            if width >= 120:  # room for the whole names
+                assert all(thread in relay_text for thread in POOL_NAMES), size
         else:
-            earlier = next(line for line in shown if "earlier" in line)
-            assert earlier.strip() == f"+{8 - rows} earlier"
+            check_results(app, lines)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-async def test_lane_labels_tell_threads_apart(size: Tuple[int, int]) -> None:
-    app = make_app(FixedSource(served_snapshot()))
-    async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        relay = app.query_one(RelayTimeline)
-        region = relay.region
-        text = "\n".join(line[region.x : region.right] for line in screen_lines(app))
-        for name in POOL_NAMES[:4]:  # the part that tells them apart, at least
-            assert name[-12:] in text, f"{name} at {size}"
-        if size[0] >= 120:  # room for the whole names
-            for name in POOL_NAMES:
-                assert name in text, f"{name} at {size}"
+def check_results(app: object, lines: List[str]) -> None:
+    """Seven results and the run in progress: the running row always, as a bar with its
+    time against the expected one, and how many rows are left out where they do not fit."""
+    from textual.app import App
 
-
-@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-async def test_lanes_grow_into_the_room(size: Tuple[int, int]) -> None:
-    """Two lanes take the relay's height (up to a limit), not one row each and a void."""
-    app = make_app(FixedSource())
-    async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        relay = app.query_one(RelayTimeline)
-        used = relay.virtual_size.height  # the process's title, two lanes, the axis
-        assert relay.size.height - 2 <= used <= relay.size.height, (used, relay.size.height)
+    assert isinstance(app, App)
+    region = app.query_one("#results-box", Widget).region
+    inside = [
+        line[region.x + 1 : region.right - 1] for line in lines[region.y + 1 : region.bottom - 1]
+    ]
+    shown = [line for line in inside if line.strip()]
+    assert any(line.startswith("threads ×4") and "1.4/~3.4 s" in line for line in shown)
+    rows = len(shown) - any("earlier" in line for line in shown)
+    if len(inside) >= 8:  # room for all seven results and the running row
+        assert rows == 8 and not any("earlier" in line for line in shown)
+    else:
+        earlier = next(line for line in shown if "earlier" in line)
+        assert earlier.strip() == f"+{8 - rows} earlier"
 
 
 async def test_the_header_elides_the_command_never_the_state() -> None:
