@@ -231,13 +231,16 @@ class GilscopeApp(App[int]):
                     self._timeline_box.border_title = title
                 self._table.show(snap.threads)
                 self._stacks.show(snap.stacks, snap.pyspy, bool(snap.target))
-            # Every frame: the running row's bar moves with the time.
-            panel = self._talk_results if self.talk else self._results
-            if snap.target:
-                panel.show_target(snap)
-            else:
-                running = spec_label(snap.spec) if snap.state in _ACTIVE else None
-                panel.show(snap.results, running, _short_spec(snap), snap.latency, progress(snap))
+                # Twice a second, the run's bar too: a panel redrawn every frame makes the
+                # screen redraw everything between it and the relay, at twice the CPU.
+                panel = self._talk_results if self.talk else self._results
+                if snap.target:
+                    panel.show_target(snap)
+                else:
+                    running = spec_label(snap.spec) if snap.state in _ACTIVE else None
+                    panel.show(
+                        snap.results, running, _short_spec(snap), snap.latency, progress(snap)
+                    )
             self._arrange(snap, self.size.width, self.size.height)
             self._force = False
             explained = explanation(snap)

@@ -22,6 +22,7 @@ TRACK = "─"  # waiting or idle: the runner is on the track without the baton
 NATIVE = "░"  # on a CPU without the GIL (native code)
 WAITING = "▒"  # awake, waiting for the baton (its reply arrived, the GIL is busy)
 BATON = "●"
+FULL = BLOCKS[-1]
 PROCESS_COLORS = ("green", "cyan", "magenta", "yellow", "blue", "red")
 DEFAULT_ZOOM = ZOOM_LEVELS_NS.index(2 * MS)
 
@@ -259,6 +260,14 @@ def _lane_segments(cells: LaneCells, color: str, level: int = 0, rows: int = 1) 
     """One text row of a lane (``level`` 0 is the bottom of ``rows``), run-length encoded
     so that a lane is a handful of segments, not one per column."""
     held_style = Style(color=color)
+    if level:
+        # Above the track only blocks and blanks: one segment, built without a call per
+        # cell (a 250×70 relay has thousands of these cells, ten times a second).
+        text = "".join(
+            " " if x <= 0.02 else FULL if x >= 1.0 else BLOCKS[max(1, min(8, round(x * 8)))]
+            for x in (h * rows - level for h in cells.held)
+        )
+        return [Segment(text, held_style)]
     native_style = Style(color="bright_yellow")
     wait_style = Style(color="red")
     track_style = Style(color="grey37")
