@@ -12,12 +12,12 @@ from functools import partial
 from typing import Callable, Dict, Optional, Tuple
 
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from gilscope.model.metrics import RunRecord, label
+from gilscope.model.metrics import label
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.scenarios.workload import (
     SWITCH_PRESETS_MS,
@@ -27,21 +27,22 @@ from gilscope.scenarios.workload import (
     guided_plan,
 )
 from gilscope.snapshot import Snapshot
-from gilscope.tui.layout import Plan, plan
+from gilscope.tui.layout import Plan
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
 from gilscope.tui.screens.picker import MIXED, ScenarioPicker, choices
 from gilscope.tui.screens.settings import SettingsScreen
 from gilscope.tui.source import SnapshotSource
+from gilscope.tui.view import ACTIVE, ViewControls, spec_label
 from gilscope.tui.widgets.core_meters import CoreMeters
 from gilscope.tui.widgets.relay_timeline import RelayTimeline, format_span
-from gilscope.tui.widgets.results import Progress, ResultsPanel, result_line_count
+from gilscope.tui.widgets.results import Progress, ResultsPanel
 from gilscope.tui.widgets.stacks import GilStacks
 from gilscope.tui.widgets.status_bar import StatusBar, status_parts
 from gilscope.tui.widgets.thread_table import ThreadTable
 
 
-class GilscopeApp(App[int]):
+class GilscopeApp(ViewControls):
     CSS_PATH = "gilscope.tcss"
     TITLE = "gilscope"
     ENABLE_COMMAND_PALETTE = False
@@ -251,37 +252,7 @@ class GilscopeApp(App[int]):
             self.notify(problem, severity="error", timeout=10)
         self._problems_seen = len(snap.problems)
 
-    def _arrange(self, snap: Snapshot, width: int, height: int) -> None:
-        """Give the panels their rows for what they hold now (only when that changes)."""
-        running = spec_label(snap.spec) if snap.state in _ACTIVE else None
-        results = 0 if snap.target else result_line_count(snap.results, running, snap.latency)
-        relay = self._timeline.lines_wanted()
-        shape = (width, height, len(snap.threads), len(snap.stacks), results, relay, self.talk)
-        if shape == self._shape or not width or not height:
-            return
-        self._shape = shape
-        new = plan(width, height, len(snap.threads), len(snap.stacks), results,
-                   bool(snap.target), relay)  # fmt: skip
-        talk_rows = 2 + max(results, 6 if snap.target else 1)
-        boxes = self._boxes
-        boxes["talk-results-box"].styles.height = min(talk_rows, max(height // 2, 5))
-        if new == self._plan:
-            return
-        self._plan = new
-        boxes["threads-box"].styles.height = new.threads_rows
-        boxes["bottom"].styles.height = new.bottom_rows
-        boxes["results-box"].styles.width = "1fr" if new.output else new.results_width
-
     # -- actions ----------------------------------------------------------------------
-    def action_talk(self) -> None:
-        """The talk view and back: big lanes and the results beside them, nothing else."""
-        self.talk = not self.talk
-        self.screen_stack[0].set_class(self.talk, "talk")
-        self._timeline.talk = self.talk
-        self._force = True
-        self._shape = ()
-        self.pull()
-
     def _spec(self) -> Tuple[Snapshot, RelayTimeline]:
         snap = self._last or self.source.snapshot()
         return snap, self._timeline
@@ -350,36 +321,10 @@ class GilscopeApp(App[int]):
         index = max(0, min(len(SWITCH_PRESETS_MS) - 1, index + step))
         self._run(replace(snap.spec, switch_ms=SWITCH_PRESETS_MS[index]))
 
-    def action_hide_idle(self) -> None:
-        self._timeline.hide_idle = not self._timeline.hide_idle
-        self.pull()
-
-    def action_filter_process(self) -> None:
-        """All processes → the first only → the second only … → all again."""
-        snap, timeline = self._spec()
-        pids = len({lane.key.pid for lane in snap.lanes})
-        current = timeline.process_filter
-        nxt = 0 if current is None else current + 1
-        timeline.process_filter = nxt if nxt < pids else None
-        self.pull()
-
     def action_restart(self) -> None:
         self._timeline.paused_end_ns = None
         self.source.restart()
         self._force = True
-        self.pull()
-
-    def action_toggle_pause(self) -> None:
-        snap, timeline = self._spec()
-        if timeline.paused_end_ns is None:
-            timeline.paused_end_ns = timeline.end_ns(snap.now_ns)
-        else:
-            timeline.paused_end_ns = None
-        self.pull()
-
-    def action_zoom(self, step: int) -> None:
-        timeline = self._timeline
-        timeline.zoom = max(0, min(len(ZOOM_LEVELS_NS) - 1, timeline.zoom + step))
         self.pull()
 
     def action_settings(self) -> None:
@@ -401,7 +346,7 @@ class GilscopeApp(App[int]):
         self.push_screen(HelpScreen())
 
 
-_ACTIVE = (RunState.STARTING, RunState.RUNNING)
+_ACTIVE = ACTIVE
 _ENDED = (RunState.DONE, RunState.FAILED)
 SAMPLED_ZOOM_NS = 100 * MS
 DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.005
@@ -410,11 +355,6 @@ DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.0
 def count_kind(scenario: Scenario) -> str:
     """Scenarios whose N means the same work share one remembered N."""
     return scenario.value if scenario in (Scenario.IO, Scenario.NATIVE) else "countdown"
-
-
-def spec_label(spec: WorkloadSpec) -> str:
-    """The results' name for a run of ``spec``: 'threads ×2'."""
-    return label(RunRecord(str(spec.scenario), spec.count, spec.workers, 0.0))
 
 
 def explanation(snap: Snapshot) -> str:
