@@ -44,6 +44,7 @@ def port_arg(text: str) -> int:
 def parse_serve_args(argv: List[str]) -> argparse.Namespace:
     p = OneLineParser(
         prog="gilscope serve",
+        allow_abbrev=False,  # --p… may be the page's (--python, --probe-rate), not --port
         description="Serve the live view to browsers; arguments it does not know are "
         "gilscope's own, for every page (e.g. --talk, --scenario mixed, run -- python app.py).",
     )

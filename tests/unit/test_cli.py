@@ -207,6 +207,13 @@ def test_serve_splits_its_own_arguments_from_the_pages() -> None:
         9000,
         ["--talk", "--scenario", "mixed"],
     )
+    args = parse_serve_args(["--probe-rate", "100", "--python", "/usr/bin/python3"])
+    assert args.port == 8000 and args.app_args == [
+        "--probe-rate",
+        "100",
+        "--python",
+        "/usr/bin/python3",
+    ]
     args = parse_serve_args(["--host", "0.0.0.0", "run", "--", "python", "app.py", "--headless"])
     assert args.app_args == ["run", "--", "python", "app.py", "--headless"]
     check_app_args(args.app_args)  # the command's own --headless is its business
