@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Awaitable, Callable, Dict, List
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))  # the repository: gilscope, and tests' browser helper
@@ -138,17 +139,24 @@ def browser() -> None:
         server.wait(15)
 
 
-async def main() -> None:
-    await mid_run(Scenario.THREADS, 400_000_000, "threads")
-    await mid_run(Scenario.THREADS, 400_000_000, "talk", talk=True)
-    await mid_run(Scenario.PROCESSES, 400_000_000, "processes", zoom_presses="--")
-    await mid_run(Scenario.CONVOY, 400_000_000, "convoy", zoom_presses="+")
-    await mid_run(Scenario.IO, 20_000, "io", workers=4)
-    await mid_run(Scenario.NATIVE, 16_384, "native", zoom_presses="---")
-    await results()
-    await run_target()
+async def main(only: List[str]) -> None:
+    """Every screenshot, or those named (``take.py results browser``)."""
+    steps: Dict[str, Callable[[], Awaitable[None]]] = {
+        "threads": lambda: mid_run(Scenario.THREADS, 400_000_000, "threads"),
+        "talk": lambda: mid_run(Scenario.THREADS, 400_000_000, "talk", talk=True),
+        "processes": lambda: mid_run(Scenario.PROCESSES, 400_000_000, "processes", "--"),
+        "convoy": lambda: mid_run(Scenario.CONVOY, 400_000_000, "convoy", zoom_presses="+"),
+        "io": lambda: mid_run(Scenario.IO, 20_000, "io", workers=4),
+        "native": lambda: mid_run(Scenario.NATIVE, 16_384, "native", zoom_presses="---"),
+        "results": results,
+        "run": run_target,
+    }
+    for name, step in steps.items():
+        if not only or name in only:
+            await step()
+    if not only or "browser" in only:
+        browser()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
-    browser()
+    asyncio.run(main(sys.argv[1:]))
