@@ -104,9 +104,10 @@ def fit_parts(parts: Sequence[Part], width: Optional[int]) -> Text:
         if not whole.shed or slack <= 0:
             continue
         if current is None and len(whole.text) <= slack:
-            order = [parts.index(q) for q in parts]
-            at = sum(1 for q in kept if _index(parts, q) < order[parts.index(whole)])
+            at = sum(1 for q in kept if _index(parts, q) < _index(parts, whole))
             kept.insert(at, whole)
+        elif current is not None and len(whole.text) - len(kept[current].text) <= slack:
+            kept[current] = whole  # its full wording fits again
         elif current is not None and whole.shrink and len(kept[current].text) < len(whole.text):
             size = min(len(whole.text), len(kept[current].text) + slack)
             kept[current] = Part(_elide_text(whole.text, size), whole.shed)
