@@ -31,7 +31,7 @@ import psutil
 from gilscope.model.timeline import Timeline
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
 from gilscope.session import Session
-from gilscope.tui.app import make_app
+from gilscope.tui.make import make_app
 
 NS = 1_000_000_000
 

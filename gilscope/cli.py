@@ -107,6 +107,11 @@ def add_observation_flags(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write everything observed to FILE as it goes (gilscope replay FILE plays it)",
     )
+    p.add_argument(
+        "--talk",
+        action="store_true",
+        help="start in the talk view: big lanes with the results beside them (key t toggles)",
+    )
 
 
 def check_observation_flags(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -176,7 +181,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         "--count",
         type=positive_int,
         default=None,
-        help="N: countdown iterations (default 50,000,000), io round-trips (2,000), "
+        help="N: countdown iterations (default 300,000,000), io round-trips (2,000), "
         "native MiB (2,048)",
     )
     p.add_argument(
@@ -204,7 +209,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--version", action="version", version=f"gilscope {__version__}")
     p.epilog = (
         "Other modes: gilscope attach PID [--headless --seconds S]; "
-        "gilscope run [--headless --seconds S] -- python script.py args…"
+        "gilscope run [--headless --seconds S] -- python script.py args…; "
+        "gilscope serve [--host H] [--port P] [gilscope args…] (the live view in a browser)"
     )
     args = p.parse_args(argv)
     if args.workers > MAX_WORKERS:
@@ -278,12 +284,20 @@ def check_share(spec: WorkloadSpec) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if served():
+        from gilscope.serve import end_with_server
+
+        end_with_server()
     if argv and argv[0] in ("attach", "run"):
         return target_main(argv[0], argv[1:])
     if argv and argv[0] in ("replay", "export"):
         from gilscope.record.cli import record_main
 
         return record_main(argv[0], argv[1:])
+    if argv and argv[0] == "serve":
+        from gilscope.serve import serve_main
+
+        return serve_main(argv[1:])
     args = parse_args(argv)
     mixed = args.scenario == MIXED
     scenario = Scenario.SEQUENTIAL if mixed else Scenario(args.scenario)
@@ -392,10 +406,16 @@ def serve_metrics(session: Session, host: str, port: int) -> int:
     return 128 + caught[0] if caught else 0
 
 
+def served() -> bool:
+    """Running in a browser under ``gilscope serve``: textual-serve's driver talks to the
+    page through pipes, and the page's size is not known until it says so."""
+    return "web_driver" in os.environ.get("TEXTUAL_DRIVER", "")
+
+
 def live_view_problem(headless: bool) -> str:
     """Why the live view cannot run here ("" if it can, or if headless). Checked before
     the Session exists, so a refusal leaves nothing behind (not even its scratch folder)."""
-    if headless:
+    if headless or served():
         return ""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return "the live view needs a terminal; use --headless"
@@ -419,9 +439,9 @@ def observe(session: Session, args: argparse.Namespace, plan: Optional[List[Work
     if args.headless:
         return _headless(session, args.seconds, plan)
     try:
-        from gilscope.tui.app import make_app
+        from gilscope.tui.make import make_app
 
-        app = make_app(session, fps=args.fps, on_signal=session.close)
+        app = make_app(session, fps=args.fps, on_signal=session.close, talk=args.talk)
         session.start(plan)
         app.run()
     finally:

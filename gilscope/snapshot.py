@@ -99,3 +99,7 @@ class Snapshot:
     replay: str = ""  # a recording played back: "REPLAY 0:12/1:30 ×2" (empty: live)
     processes: int = 0  # processes observed (ended ones included)
     processes_live: int = 0  # of those, the ones still running
+    # gilscope's own runs: how long this one should take on idle cores (from the workers'
+    # calibration; None: not a countdown, or not known yet), and how long it has run
+    expected_s: Optional[float] = None
+    run_s: Optional[float] = None  # since the workers' "go"; None before it

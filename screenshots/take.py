@@ -2,32 +2,43 @@
 
     .venv/bin/python screenshots/take.py
 
-Runs each scenario in a real Session inside Textual's headless driver and saves SVGs.
+Runs each scenario in a real Session inside Textual's headless driver and saves SVGs; the
+browser's view (``gilscope serve`` in headless Chromium) as a PNG, where Chromium is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 import time
 from pathlib import Path
-
-from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec
-from gilscope.session import Session
-from gilscope.tui.app import make_app
+from typing import Awaitable, Callable, Dict, List
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))  # the repository: gilscope, and tests' browser helper
+
+from gilscope.scenarios.workload import COUNTDOWN_N, RunState, Scenario, WorkloadSpec  # noqa: E402
+from gilscope.session import Session  # noqa: E402
+from gilscope.tui.make import make_app  # noqa: E402
+
 SIZE = (120, 32)
+TALK_SIZE = (100, 30)  # a projector's terminal, read from the back of the room
 
 
 async def mid_run(
-    scenario: Scenario, count: int, name: str, zoom_presses: str = "", workers: int = 2
+    scenario: Scenario,
+    count: int,
+    name: str,
+    zoom_presses: str = "",
+    workers: int = 2,
+    talk: bool = False,
 ) -> None:
     session = Session(WorkloadSpec(scenario, count, workers, sys.executable))
     session.start()
-    app = make_app(session)
+    app = make_app(session, talk=talk)
     try:
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=TALK_SIZE if talk else SIZE) as pilot:
             for key in zoom_presses:
                 await pilot.press({"+": "plus", "-": "minus"}[key])
             await asyncio.sleep(3.0)  # past py-spy's first windows, well before the end
@@ -39,7 +50,7 @@ async def mid_run(
 
 async def results() -> None:
     """The guided comparison (key m) run to its end: every result filled in."""
-    session = Session(WorkloadSpec(Scenario.SEQUENTIAL, 50_000_000, 2, sys.executable))
+    session = Session(WorkloadSpec(Scenario.SEQUENTIAL, COUNTDOWN_N, 2, sys.executable))
     session.start()
     app = make_app(session)
     try:
@@ -52,7 +63,7 @@ async def results() -> None:
             ) and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
             await asyncio.sleep(0.5)
-            await pilot.press("minus", "minus", "minus")  # 20 ms/col: the whole last run
+            await pilot.press("minus", "minus", "minus")  # 20 ms/col: the last run's end
             await pilot.pause()
             app.save_screenshot(str(HERE / "results.svg"))
     finally:
@@ -99,15 +110,53 @@ async def run_target() -> None:
             session.close()
 
 
-async def main() -> None:
-    await mid_run(Scenario.THREADS, 400_000_000, "threads")
-    await mid_run(Scenario.PROCESSES, 400_000_000, "processes", zoom_presses="--")
-    await mid_run(Scenario.CONVOY, 400_000_000, "convoy", zoom_presses="+")
-    await mid_run(Scenario.IO, 20_000, "io", workers=4)
-    await mid_run(Scenario.NATIVE, 16_384, "native", zoom_presses="---")
-    await results()
-    await run_target()
+def browser() -> None:
+    """``gilscope serve --talk`` in headless Chromium, a 1280×720 page at ?fontsize=22 (about
+    96×28 cells): what a projector shows, mid-run."""
+    from tests.integration.browser import Browser, free_port, missing, wait_for
+    from tests.integration.test_serve import _answers, lane_share
+
+    reason = missing()
+    if reason:
+        print(f"browser.png not taken: {reason}")
+        return
+    port = free_port()
+    argv = [sys.executable, "-m", "gilscope", "serve", "--port", str(port), "--talk"]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    page = None
+    try:
+        url = f"http://localhost:{port}/?fontsize=22"
+        wait_for(lambda: _answers(url), 15.0, "the server")
+        page = Browser(1280, 720 + 143)  # the headless window's own bar takes 143 px
+        page.open(url)
+        wait_for(lambda: lane_share(page.screenshot()) > 0.3, 60.0, "the relay")
+        time.sleep(2.0)  # the shares and py-spy's first windows, well before the end
+        (HERE / "browser.png").write_bytes(page.screenshot())
+    finally:
+        if page is not None:
+            page.close()
+        server.terminate()
+        server.wait(15)
+
+
+async def main(only: List[str]) -> None:
+    """Every screenshot, or those named (``take.py results browser``)."""
+    steps: Dict[str, Callable[[], Awaitable[None]]] = {
+        "threads": lambda: mid_run(Scenario.THREADS, 400_000_000, "threads"),
+        "talk": lambda: mid_run(Scenario.THREADS, 400_000_000, "talk", talk=True),
+        "processes": lambda: mid_run(Scenario.PROCESSES, 400_000_000, "processes", "--"),
+        "convoy": lambda: mid_run(Scenario.CONVOY, 400_000_000, "convoy", zoom_presses="+"),
+        "io": lambda: mid_run(Scenario.IO, 20_000, "io", workers=4),
+        "native": lambda: mid_run(Scenario.NATIVE, 16_384, "native", zoom_presses="---"),
+        "results": results,
+        "run": run_target,
+    }
+    for name, step in steps.items():
+        if not only or name in only:
+            await step()
+    if not only or "browser" in only:
+        browser()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

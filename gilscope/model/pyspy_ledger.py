@@ -67,17 +67,20 @@ class PySpyLedger:
         lives: Callable[[], Mapping[ThreadKey, Optional[Span]]],
         exact: Optional[Callable[[LaneKey], float]] = None,
         compare: Iterable[LaneKey] = (),
+        inside: bool = True,
     ) -> None:
         """One window of ``window.pid``; ``lanes``: every lane drawn for that process now.
         ``start_ns``: where the observation began (0: not yet), ``lives``: the threads'
         lives, for the whole-run shares (see ``pyspy_shares``); ``exact``: the exact share
         of a runner over the window, to compare for each of ``compare`` (seen holding the
-        GIL or not: a zero share is a figure)."""
+        GIL or not: a zero share is a figure); ``inside``: the window lies wholly inside
+        the run (only such windows make the live spy%)."""
         seen, lanes, compare = list(seen), list(lanes), list(compare)
         exact_now = {r: exact(r) for r in compare} if exact is not None else {}
         if self.journal is not None:
-            self.journal.add((WINDOW, window, seen, lanes, start_ns, exact_now, compare))
-        self.apply_window(window, seen, lanes, start_ns, lives, exact_now, compare)
+            op = (WINDOW, window, seen, lanes, start_ns, exact_now, compare, inside)
+            self.journal.add(op)
+        self.apply_window(window, seen, lanes, start_ns, lives, exact_now, compare, inside)
 
     def apply_window(
         self,
@@ -88,6 +91,7 @@ class PySpyLedger:
         lives: Callable[[], Mapping[ThreadKey, Optional[Span]]],
         exact: Dict[LaneKey, float],
         compare: List[LaneKey],
+        inside: bool = True,
     ) -> None:
         """``add``, with the exact shares already taken (a replay has them recorded)."""
         self.windows += 1
@@ -101,17 +105,21 @@ class PySpyLedger:
             self._stacks.popitem(last=False)
         if not window.complete:
             return  # its interval count is a guess: good for stacks, not for shares
+        if window.timed:
+            rate = window.rate_hz * WINDOW_S / PERIOD_S  # all overlapping windows together
+            self._rates.append(rate)
+            self._rate_sum += rate
+            self._rate_n += 1
+        if not inside:
+            # A window that straddles the run's start saw the threads wait for "go": its
+            # shares would sit far below the exact ones, so spy% waits for a whole window.
+            return
         per_lane: Dict[LaneKey, int] = dict.fromkeys(lanes, 0)
         for s in seen:
             per_lane[s.lane] = per_lane.get(s.lane, 0) + s.gil.samples
         for lane, samples in per_lane.items():
             recent = self._recent_lane.setdefault(lane, deque(maxlen=SPY_POOL))
             recent.append((samples, window.intervals))
-        if window.timed:
-            rate = window.rate_hz * WINDOW_S / PERIOD_S  # all overlapping windows together
-            self._rates.append(rate)
-            self._rate_sum += rate
-            self._rate_n += 1
         by_runner = {s.runner: s.gil.samples for s in seen}
         for runner in compare:
             samples = by_runner.get(runner, 0)
@@ -138,7 +146,7 @@ class PySpyLedger:
 
     # -- reading ----------------------------------------------------------------------
     def lane_share(self, lane: LaneKey) -> Optional[float]:
-        """The lane's share over its last few complete windows (the table's spy%)."""
+        """The lane's share over its last few complete windows inside the run (spy%)."""
         recent = self._recent_lane.get(lane)
         intervals = sum(i for _, i in recent) if recent else 0
         return sum(n for n, _ in recent) / intervals if recent and intervals else None

@@ -3,6 +3,7 @@ and stamp it while they hold the GIL (the reference the probe is checked against
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Dict, List, Optional
 
@@ -14,11 +15,17 @@ from gilscope.model.pyspy_ledger import SeenThread
 from gilscope.model.timeline import Timeline
 from gilscope.observe.observation import Observation, Samplers
 from gilscope.sampling.pyspy import PySpyWindow
-from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec
+from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec, expected_wall_s
 
 # Workers wait this long for the probe's verdict before "go", so it sees the run from its
 # start; a verdict takes ~0.1 s (deriving the layout once per interpreter, verifying).
 PROBE_WAIT_S = 3.0
+
+
+def usable_cores() -> int:
+    """Cores this process (and so its workers) may run on."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    return len(getaffinity(0)) if getaffinity is not None else os.cpu_count() or 1
 
 
 class WorkloadObservation(Observation):
@@ -36,6 +43,7 @@ class WorkloadObservation(Observation):
         self._slots: dict[int, LaneKey] = {}  # board slot -> its worker's runner
         self._no_gil: set[int] = set()  # slots of workers without a GIL
         self._lost_told = False
+        self._expected_s: Optional[float] = None
 
     @property
     def state(self) -> RunState:
@@ -95,12 +103,17 @@ class WorkloadObservation(Observation):
 
     def details(self) -> Dict[str, Any]:
         w = self.workload
+        run_s = w.wall_s  # once done; while running, the time since "go"
+        if w.state is RunState.RUNNING and self.running_since:
+            run_s = max(0, time.monotonic_ns() - self.running_since) / 1e9
         return {
             "spec": w.spec,
             "error": w.error,
             "wall_s": w.wall_s,
             "latency": self.latency_figures(),
             "python_version": self.python_version(),
+            "expected_s": self._expected_s,
+            "run_s": run_s,
         }
 
     def gil_source(self) -> str:
@@ -116,6 +129,8 @@ class WorkloadObservation(Observation):
         state = w.poll(may_go=self._probe_settled())
         if state is RunState.RUNNING and before is not RunState.RUNNING:
             self.running_since = time.monotonic_ns()
+            # Every worker has announced its calibration by now.
+            self._expected_s = expected_wall_s(w.spec, w.lanes, w.infos(), usable_cores())
         self._learn_lanes()
         if state is not RunState.STARTING:
             self.apply_probe()
@@ -204,5 +219,5 @@ class WorkloadObservation(Observation):
         self.pyspy.add(
             window, seen, keys, started, self.lives,
             exact=lambda k: self.timeline.held_between(k, window.start_ns, window.end_ns),
-            compare=keys if inside else (),
+            compare=keys if inside else (), inside=inside,
         )  # fmt: skip

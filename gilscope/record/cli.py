@@ -79,7 +79,7 @@ def replay_headless(replay: Replay) -> int:
 def replay_live(replay: Replay, args: argparse.Namespace) -> int:
     from gilscope.cli import live_view_problem
     from gilscope.record.replay import ReplaySource
-    from gilscope.tui.app import make_app
+    from gilscope.tui.make import make_app
 
     problem = live_view_problem(False)
     if problem:

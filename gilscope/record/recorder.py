@@ -21,7 +21,7 @@ from gilscope.snapshot import Snapshot
 # (the lists only what is new since the frame before).
 SCALARS = ("spec", "state", "error", "elapsed_s", "wall_s", "latency", "python_version", "gil",
            "target", "target_kind", "exit_code", "gil_source", "probe", "plan", "other_cpu",
-           "processes", "processes_live", "pyspy")  # fmt: skip
+           "processes", "processes_live", "pyspy", "expected_s", "run_s")  # fmt: skip
 NEW_ONLY = ("log", "results", "problems")
 
 

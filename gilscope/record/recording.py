@@ -26,7 +26,7 @@ VERSION = 1
 # The kinds of each op's values after its code, for ops that carry more than numbers.
 OPS: Dict[str, Tuple[Any, ...]] = {
     J.WINDOW: (PySpyWindow, List[SeenThread], List[LaneKey], int, Dict[LaneKey, float],
-               List[LaneKey]),
+               List[LaneKey], bool),
     J.FORGET: (List[LaneKey],),
     J.RECORD: (ThreadRecord,),
     J.FORGOTTEN: (LaneKey,),

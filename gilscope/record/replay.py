@@ -64,8 +64,10 @@ class ReplayObservation(Observation):
             elif code in (J.RECORD, J.FORGOTTEN, J.REGISTRY):
                 self.threads.apply(op)
             elif code == J.WINDOW:
-                window, seen, lanes, start, exact, compare = op[1:]
-                self.pyspy.apply_window(window, seen, lanes, start, self.lives, exact, compare)
+                window, seen, lanes, start, exact, compare, inside = op[1:]
+                self.pyspy.apply_window(
+                    window, seen, lanes, start, self.lives, exact, compare, inside
+                )
             elif code == J.FORGET:
                 self.pyspy.forget(op[1])
             elif code == J.CORES:
@@ -144,6 +146,8 @@ class ReplayObservation(Observation):
             "target_kind": s.get("target_kind", ""),
             "log": tuple(self.log),
             "exit_code": s.get("exit_code"),
+            "expected_s": s.get("expected_s"),
+            "run_s": s.get("run_s"),
         }
 
     def runner(self, pid: int, tid: int) -> Optional[LaneKey]:

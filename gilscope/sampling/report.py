@@ -30,6 +30,7 @@ CHUNK_NS = 7  # calibrated time of one chunk between stamps
 COUNT = 8  # the N this worker counts down from
 HEXVERSION = 9  # sys.hexversion of the worker's interpreter
 GIL = 10  # 1: the worker's process has a GIL; 2: it runs without one (free-threaded)
+CHUNK_ITERS = 11  # units of N in one chunk (countdown: iterations), CHUNK_NS their time
 HEADER_WORDS = 16
 # The largest N one worker thread can announce (COUNT): header words are signed 64-bit.
 MAX_SHARE = (1 << 63) - 1
@@ -87,12 +88,17 @@ class BeaconWriter:
         words = memoryview(self._map).cast("q")
         self._words = words[slot * SLOT_WORDS : (slot + 1) * SLOT_WORDS]
 
-    def announce(self, tid: int, ident: int, chunk_ns: int, count: int) -> None:
+    def announce(
+        self, tid: int, ident: int, chunk_ns: int, count: int, chunk_iters: int = 0
+    ) -> None:
+        """Ready: who this thread is, and its calibration (``chunk_iters`` units of N take
+        ``chunk_ns``), from which the observer expects the run's length."""
         w = self._words
         w[PID] = os.getpid()
         w[TID] = tid
         w[IDENT] = ident
         w[CHUNK_NS] = chunk_ns
+        w[CHUNK_ITERS] = chunk_iters
         w[COUNT] = count
         w[HEXVERSION] = sys.hexversion
         w[GIL] = 1 if gil_enabled() else 2
@@ -155,6 +161,7 @@ class WorkerInfo:
     count: int
     hexversion: int
     gil: bool = True  # False: a free-threaded process running without the GIL
+    chunk_iters: int = 0  # units of N per calibrated chunk; 0: not calibrated (io, native)
 
     @property
     def python_version(self) -> str:
@@ -195,6 +202,7 @@ class BeaconReader:
             count=w[base + COUNT],
             hexversion=w[base + HEXVERSION],
             gil=w[base + GIL] != 2,
+            chunk_iters=w[base + CHUNK_ITERS],
         )
 
     def drain(self) -> List[BeaconBatch]:

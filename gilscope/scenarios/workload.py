@@ -58,7 +58,7 @@ class Scenario(str, enum.Enum):
 
     @property
     def default_count(self) -> int:
-        return DEFAULT_COUNTS.get(self, 50_000_000)
+        return DEFAULT_COUNTS.get(self, COUNTDOWN_N)
 
     @property
     def uses_workers(self) -> bool:
@@ -75,6 +75,10 @@ EXPLANATIONS: Dict[Scenario, str] = {
     Scenario.NATIVE: "K threads hash N MiB: hashlib drops the GIL, so K cores at once",
     Scenario.CONVOY: "a countdown joins an I/O thread after 1 s: replies wait for the baton",
 }
+# The countdown's default N: about 5 s in two threads on a recent CPython, long enough to
+# watch the baton go back and forth before the results arrive (50,000,000, the seeds' N,
+# was over in under a second, before a newcomer saw a live frame).
+COUNTDOWN_N = 300_000_000
 DEFAULT_COUNTS: Dict[Scenario, int] = {Scenario.IO: 2000, Scenario.NATIVE: 2048}
 # Presets for sys.setswitchinterval, in ms: at 100 ms and more an audience can follow each
 # hand-off by eye. None: leave the interpreter's default (5 ms).
@@ -84,7 +88,7 @@ SWITCH_PRESETS_MS = (0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0, 200.0, 500.0, 1000.0
 @dataclass(frozen=True)
 class WorkloadSpec:
     scenario: Scenario = Scenario.THREADS
-    count: int = 50_000_000
+    count: int = COUNTDOWN_N
     workers: int = 2  # K: threads or processes
     python: str = sys.executable
     switch_ms: Optional[float] = None  # sys.setswitchinterval in the workers; None: default
@@ -177,6 +181,39 @@ def largest_share(spec: WorkloadSpec) -> int:
         threads = max(launch.threads, 1)
         shares.append(launch.count // threads + launch.count % threads)
     return max(shares)
+
+
+def expected_wall_s(
+    spec: WorkloadSpec, lanes: Sequence[WorkerLane], infos: Sequence[WorkerInfo], cores: int
+) -> Optional[float]:
+    """How long a run of ``spec`` should take on idle cores, from the workers' own
+    calibration (``chunk_iters`` iterations of the bare loop took ``chunk_ns``): threads
+    under one GIL take turns, so their work adds up; processes, and threads without a GIL,
+    run side by side on up to ``cores`` cores. None: not a countdown, or not calibrated."""
+    from gilscope.scenarios.worker import CONVOY_BASELINE_S
+
+    serial: Dict[int, float] = {}  # per process with a GIL: its threads' work, one after another
+    parallel: List[float] = []  # work that runs beside everything else
+    for lane in lanes:
+        if not lane.timed or lane.slot >= len(infos):
+            continue
+        info = infos[lane.slot]
+        if info.chunk_iters <= 0 or info.chunk_ns <= 0:
+            return None
+        # The convoy's one countdown counts all of N (its slot announces a thread's share).
+        count = spec.count if spec.scenario is Scenario.CONVOY else info.count
+        work = count * info.chunk_ns / info.chunk_iters / 1e9
+        if info.gil:
+            serial[info.pid] = serial.get(info.pid, 0.0) + work
+        else:
+            parallel.append(work)
+    units = [*serial.values(), *parallel]
+    if not units:
+        return None
+    expected = max(max(units), sum(units) / max(cores, 1))
+    if spec.scenario is Scenario.CONVOY:
+        expected += CONVOY_BASELINE_S  # the responder runs alone first
+    return expected
 
 
 def share_problem(spec: WorkloadSpec) -> str:

@@ -12,12 +12,12 @@ from functools import partial
 from typing import Callable, Dict, Optional, Tuple
 
 from textual import events
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from gilscope.model.metrics import RunRecord, label
+from gilscope.model.metrics import label
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.scenarios.workload import (
     SWITCH_PRESETS_MS,
@@ -27,25 +27,27 @@ from gilscope.scenarios.workload import (
     guided_plan,
 )
 from gilscope.snapshot import Snapshot
+from gilscope.tui.layout import Plan
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
 from gilscope.tui.screens.picker import MIXED, ScenarioPicker, choices
 from gilscope.tui.screens.settings import SettingsScreen
 from gilscope.tui.source import SnapshotSource
+from gilscope.tui.view import ACTIVE, ViewControls, spec_label
 from gilscope.tui.widgets.core_meters import CoreMeters
 from gilscope.tui.widgets.relay_timeline import RelayTimeline, format_span
-from gilscope.tui.widgets.results import ResultsPanel
+from gilscope.tui.widgets.results import Progress, ResultsPanel
 from gilscope.tui.widgets.stacks import GilStacks
-from gilscope.tui.widgets.status_bar import StatusBar, status_text
+from gilscope.tui.widgets.status_bar import StatusBar, status_parts
 from gilscope.tui.widgets.thread_table import ThreadTable
 
 
-class GilscopeApp(App[int]):
+class GilscopeApp(ViewControls):
     CSS_PATH = "gilscope.tcss"
     TITLE = "gilscope"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
-        Binding("p", "pick", "Scenario"),
+        Binding("p", "pick", "Pick"),
         *(
             Binding(key, f"scenario('{name}')", name, show=False)
             for name, key, _ in choices()
@@ -63,6 +65,7 @@ class GilscopeApp(App[int]):
         Binding("left_square_bracket", "switch(-1)", "Switch down", show=False),
         Binding("h", "hide_idle", "Hide idle", show=False),
         Binding("f", "filter_process", "One process", show=False),
+        Binding("t", "talk", "Talk"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -73,11 +76,16 @@ class GilscopeApp(App[int]):
         source: SnapshotSource,
         fps: int = 10,
         on_signal: Optional[Callable[[], None]] = None,
+        talk: bool = False,
     ):
-        """``on_signal``: if given, SIGTERM, SIGHUP and SIGINT call it, then quit."""
+        """``on_signal``: if given, SIGTERM, SIGHUP and SIGINT call it, then quit.
+        ``talk``: start in the talk view (big lanes, the results beside them)."""
         super().__init__()
         self.source = source
         self.fps = fps
+        self.talk = talk
+        self._plan: Optional[Plan] = None
+        self._shape: Tuple[int, ...] = ()
         self._on_signal = on_signal
         self._problems_seen = 0
         self._last: Optional[Snapshot] = None
@@ -95,9 +103,14 @@ class GilscopeApp(App[int]):
                 with Vertical(id="timeline-box") as box:
                     box.border_title = TIMELINE_TITLE
                     yield RelayTimeline(id="timeline")
-                with Vertical(id="cores-box") as box:
-                    box.border_title = "CPU cores"
-                    yield CoreMeters(id="cores")
+                with Vertical(id="side"):
+                    # The talk view's results, beside the relay; hidden otherwise.
+                    with Vertical(id="talk-results-box") as box:
+                        box.border_title = "Results"
+                        yield ResultsPanel(id="talk-results")
+                    with Vertical(id="cores-box") as box:
+                        box.border_title = "CPU cores"
+                        yield CoreMeters(id="cores")
             with Vertical(id="threads-box") as box:
                 box.border_title = "Threads"
                 yield ThreadTable(id="threads")
@@ -121,10 +134,17 @@ class GilscopeApp(App[int]):
         self._cores = self.query_one(CoreMeters)
         self._table = self.query_one(ThreadTable)
         self._stacks = self.query_one(GilStacks)
-        self._results = self.query_one(ResultsPanel)
+        self._results = self.query_one("#results", ResultsPanel)
+        self._talk_results = self.query_one("#talk-results", ResultsPanel)
         self._explain = self.query_one("#explain", Static)
         self._timeline_box = self.query_one("#timeline-box", Vertical)
+        self._boxes = {
+            name: self.query_one(f"#{name}")
+            for name in ("threads-box", "bottom", "results-box", "talk-results-box")
+        }
         self._explained = ""
+        self.screen.set_class(self.talk, "talk")
+        self._timeline.talk = self.talk
         if self._on_signal is not None:
             # Plain handlers, not the event loop's: when the terminal is gone the loop can
             # be stuck writing a frame, and a loop-run handler would never get its turn.
@@ -166,6 +186,9 @@ class GilscopeApp(App[int]):
         # The event's size: self.size is still the old one while the event is handled.
         small = event.size.width < MIN_WIDTH or event.size.height < MIN_HEIGHT
         self.screen_stack[0].set_class(small, "too-small")  # the main screen, even under a modal
+        self._shape = ()  # plan the panels again for the new size
+        if self._last is not None:
+            self._arrange(self._last, event.size.width, event.size.height)
 
     # -- data flows down --------------------------------------------------------------
     def pull(self) -> None:
@@ -199,7 +222,7 @@ class GilscopeApp(App[int]):
         timeline = self._timeline
         with self.batch_update():
             self._status.show(
-                status_text(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
+                status_parts(snap, format_span(timeline.col_ns), timeline.paused_end_ns is not None)
             )
             timeline.show(snap, snap.timeline)
             self._cores.show(snap.cores, snap.core_history, sum(row.cpu for row in snap.threads))
@@ -209,12 +232,18 @@ class GilscopeApp(App[int]):
                     self._timeline_box.border_title = title
                 self._table.show(snap.threads)
                 self._stacks.show(snap.stacks, snap.pyspy, bool(snap.target))
+                # Twice a second, the run's bar too: a panel redrawn every frame makes the
+                # screen redraw everything between it and the relay, at twice the CPU.
+                panel = self._talk_results if self.talk else self._results
                 if snap.target:
-                    self._results.show_target(snap)
+                    panel.show_target(snap)
                 else:
                     running = spec_label(snap.spec) if snap.state in _ACTIVE else None
-                    self._results.show(snap.results, running, _short_spec(snap), snap.latency)
-                self._force = False
+                    panel.show(
+                        snap.results, running, _short_spec(snap), snap.latency, progress(snap)
+                    )
+            self._arrange(snap, self.size.width, self.size.height)
+            self._force = False
             explained = explanation(snap)
             if explained != self._explained:
                 self._explained = explained
@@ -292,36 +321,10 @@ class GilscopeApp(App[int]):
         index = max(0, min(len(SWITCH_PRESETS_MS) - 1, index + step))
         self._run(replace(snap.spec, switch_ms=SWITCH_PRESETS_MS[index]))
 
-    def action_hide_idle(self) -> None:
-        self._timeline.hide_idle = not self._timeline.hide_idle
-        self.pull()
-
-    def action_filter_process(self) -> None:
-        """All processes → the first only → the second only … → all again."""
-        snap, timeline = self._spec()
-        pids = len({lane.key.pid for lane in snap.lanes})
-        current = timeline.process_filter
-        nxt = 0 if current is None else current + 1
-        timeline.process_filter = nxt if nxt < pids else None
-        self.pull()
-
     def action_restart(self) -> None:
         self._timeline.paused_end_ns = None
         self.source.restart()
         self._force = True
-        self.pull()
-
-    def action_toggle_pause(self) -> None:
-        snap, timeline = self._spec()
-        if timeline.paused_end_ns is None:
-            timeline.paused_end_ns = timeline.end_ns(snap.now_ns)
-        else:
-            timeline.paused_end_ns = None
-        self.pull()
-
-    def action_zoom(self, step: int) -> None:
-        timeline = self._timeline
-        timeline.zoom = max(0, min(len(ZOOM_LEVELS_NS) - 1, timeline.zoom + step))
         self.pull()
 
     def action_settings(self) -> None:
@@ -343,7 +346,7 @@ class GilscopeApp(App[int]):
         self.push_screen(HelpScreen())
 
 
-_ACTIVE = (RunState.STARTING, RunState.RUNNING)
+_ACTIVE = ACTIVE
 _ENDED = (RunState.DONE, RunState.FAILED)
 SAMPLED_ZOOM_NS = 100 * MS
 DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.005
@@ -352,11 +355,6 @@ DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.0
 def count_kind(scenario: Scenario) -> str:
     """Scenarios whose N means the same work share one remembered N."""
     return scenario.value if scenario in (Scenario.IO, Scenario.NATIVE) else "countdown"
-
-
-def spec_label(spec: WorkloadSpec) -> str:
-    """The results' name for a run of ``spec``: 'threads ×2'."""
-    return label(RunRecord(str(spec.scenario), spec.count, spec.workers, 0.0))
 
 
 def explanation(snap: Snapshot) -> str:
@@ -384,13 +382,16 @@ TIMELINE_TITLE = "Relay race: who holds the GIL"
 
 
 def timeline_title(snap: Snapshot) -> str:
-    """Where the relay comes from: the probe (and, for gilscope's own workers, how far it
-    agrees with their report), the workers' report, or py-spy's samples."""
+    """Where the relay comes from, from the first frame: the probe (and, for gilscope's
+    own workers, how far it agrees with their report), the workers' report, or py-spy."""
     if snap.gil_source == "py-spy":
         return "Relay race · py-spy samples"
     probe = snap.probe
-    if snap.gil_source != "probe" or probe.reads_per_s is None:
-        return TIMELINE_TITLE
+    if snap.gil_source != "probe":
+        if snap.target:
+            return TIMELINE_TITLE
+        waiting = probe.state == "starting" and snap.state is RunState.STARTING
+        return "Relay race · GIL probe starting…" if waiting else "Relay race · workers' report"
     title = f"Relay race · GIL probe {_rate(probe.reads_per_s)}"
     if probe.agreement_pp is not None:
         title += f" ±{probe.agreement_pp:.1f}pp"
@@ -409,13 +410,16 @@ def _short_spec(snap: Snapshot) -> str:
     return f"N={text} K={snap.spec.workers}"
 
 
-def make_app(
-    source: SnapshotSource, fps: int = 10, on_signal: Optional[Callable[[], None]] = None
-) -> GilscopeApp:
-    """The one way to build the app: the CLI and the tests both come through here. A
-    replay's source gets the app with the replay's keys."""
-    if getattr(source, "replay_controls", False):
-        from gilscope.tui.replay_app import ReplayApp
-
-        return ReplayApp(source, fps=fps, on_signal=on_signal)
-    return GilscopeApp(source, fps=fps, on_signal=on_signal)
+def progress(snap: Snapshot) -> Optional[Progress]:
+    """The running row's bar: time since "go" against the time the workers' calibration
+    expects; for a run it cannot expect (io, native), the same run's last time, if any."""
+    if snap.state is not RunState.RUNNING or snap.run_s is None:
+        return None
+    expected = snap.expected_s
+    if expected is None:
+        same = [
+            r for r in snap.results
+            if spec_label(snap.spec) == label(r) and r.count == snap.spec.count
+        ]  # fmt: skip
+        expected = same[-1].wall_s if same else None
+    return Progress(snap.run_s, expected)

@@ -9,7 +9,7 @@ import pytest
 
 from gilscope.model.timeline import MS
 from gilscope.sampling.report import STATE_DONE
-from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec
+from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec, expected_wall_s
 
 from .conftest import RunWorkload
 
@@ -73,6 +73,13 @@ def test_threads_hold_the_gil_exclusively(run_workload: RunWorkload) -> None:
         assert st.runs > 10  # the GIL really was passed back and forth
         assert 1.0 < st.mean_hold_ms < 500
     assert done.workload.wall_s is not None and done.workload.wall_s > 0.5
+    # Each thread stamps once a chunk: the calibration it announced is the one it counts by,
+    # and from it the run's length is expected.
+    for info in done.infos:
+        assert info.chunk_iters > 0 and info.chunk_ns > 0
+        assert len(done.stamps[info.slot]) == -(-info.count // info.chunk_iters)
+    expected = expected_wall_s(done.workload.spec, done.workload.lanes, done.infos, 2)
+    assert expected is not None and expected > 0
 
 
 def test_processes_run_in_parallel(run_workload: RunWorkload) -> None:

@@ -76,6 +76,8 @@ def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
         gil=True,
         gil_source="probe",
         probe=PROBE_READY,
+        expected_s=3.4,
+        run_s=1.4,
     )
 
 
@@ -223,4 +225,82 @@ def no_gil_snapshot() -> Snapshot:
         cores=(0.99, 0.98),
         python_version="3.13.0",
         gil=False,
+    )
+
+
+POOL_NAMES = [f"ThreadPoolExecutor-0_{i}" for i in range(4)] + ["waitress-main-thread"]
+
+
+def pool_timeline(names: List[str]) -> Timeline:
+    """Threads of one process with long names taking 5 ms turns, read by the probe."""
+    timeline = Timeline()
+    keys = [LaneKey(PID, 100 + i) for i in range(len(names))]
+    for key, name in zip(keys, names):
+        timeline.add_lane(key, name, 0, 0)
+    start = NOW_NS - 3_000 * MS
+    changes = [(t, keys[(t - start) // (5 * MS) % len(keys)]) for t in range(start, NOW_NS, 5 * MS)]
+    timeline.add_holders(PID, changes)
+    return timeline
+
+
+def served_snapshot() -> Snapshot:
+    """``gilscope run -- gunicorn …``: a long command, long thread names that differ only
+    at their end, log lines longer than any pane, a busy machine."""
+    from gilscope.sampling.target import LogLine
+
+    base = target_snapshot()
+    timeline = pool_timeline(POOL_NAMES)
+    lanes = tuple(
+        LaneInfo(LaneKey(PID, 100 + i), name, 0, 3141700 + i, 0)
+        for i, name in enumerate(POOL_NAMES)
+    )
+    rows = tuple(
+        replace(base.threads[1], key=lane.key, name=lane.name, tid=lane.tid, gil_share=0.2,
+                gil_share_pyspy=0.2, function="handle")
+        for lane in lanes
+    )  # fmt: skip
+    log = tuple(
+        LogLine(NOW_NS, f"[2026-12-01 10:00:0{i} +0000] [{4300 + i}] [INFO] Booting worker "
+                f"with pid: {4300 + i} (gthread, 8 threads) listening at http://0.0.0.0:8000")
+        for i in range(8)
+    )  # fmt: skip
+    return replace(
+        base,
+        lanes=lanes,
+        threads=rows,
+        batons=(lanes[1].key,),
+        timeline=timeline,
+        stacks=(),
+        target="run · python -m gunicorn --workers 4 --threads 8 --bind 0.0.0.0:8000 "
+        "myproject.wsgi:application",
+        log=log,
+        exit_code=None,
+        state=RunState.RUNNING,
+        wall_s=None,
+        gil_source="probe",
+        probe=PROBE_READY,
+        processes=5,
+        processes_live=5,
+        other_cpu=1.3,
+    )
+
+
+def many_results_snapshot() -> Snapshot:
+    """Seven finished runs and one in progress, on a busy machine: more rows than a short
+    terminal's results panel holds."""
+    records = (
+        RunRecord("sequential", 50_000_000, 2, 2.31),
+        RunRecord("threads", 50_000_000, 2, 2.44),
+        RunRecord("processes", 50_000_000, 2, 1.21),
+        RunRecord("native", 2048, 1, 1.32),
+        RunRecord("native", 2048, 2, 0.74),
+        RunRecord("io", 2000, 1, 2.50),
+        RunRecord("io", 2000, 4, 0.69, other_cpu=1.2),
+    )
+    base = synthetic_snapshot()
+    return replace(
+        base,
+        spec=replace(base.spec, workers=4),
+        results=records,
+        other_cpu=1.3,
     )

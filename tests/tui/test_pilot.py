@@ -11,7 +11,8 @@ from textual.pilot import Pilot
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.scenarios.workload import RunState, Scenario
-from gilscope.tui.app import GilscopeApp, make_app
+from gilscope.tui.app import GilscopeApp
+from gilscope.tui.make import make_app
 from gilscope.tui.screens.help import HELP, HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen, parse_settings
 from gilscope.tui.widgets.relay_timeline import RelayTimeline

@@ -6,19 +6,38 @@ from typing import Any
 
 import pytest
 
-from gilscope.tui.app import make_app
+from gilscope.tui.make import make_app
 from tests.tui.fixed_source import (
     FixedSource,
     attach_snapshot,
     convoy_snapshot,
+    many_results_snapshot,
     no_gil_snapshot,
+    served_snapshot,
     target_snapshot,
 )
 
+SIZES = [(80, 24), (100, 30), (120, 40), (200, 50), (250, 70)]
 
-@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
-def test_main_screen(snap_compare: Any, size: tuple) -> None:
-    assert snap_compare(make_app(FixedSource()), terminal_size=size)
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_every_size(snap_compare: Any, size: tuple) -> None:
+    """Seven results and a run in progress, a busy machine: every panel whole, at any size."""
+    assert snap_compare(make_app(FixedSource(many_results_snapshot())), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_every_size_served(snap_compare: Any, size: tuple) -> None:
+    """``run -- gunicorn …``: a long command, names that differ at their end, long log lines."""
+    assert snap_compare(make_app(FixedSource(served_snapshot())), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (200, 50)], ids=["100x30", "200x50"])
+def test_talk_view(snap_compare: Any, size: tuple) -> None:
+    """What a projector shows: big lanes with their names and shares, results beside them."""
+    assert snap_compare(
+        make_app(FixedSource(many_results_snapshot()), talk=True), terminal_size=size
+    )
 
 
 def test_main_screen_zoomed_out(snap_compare: Any) -> None:

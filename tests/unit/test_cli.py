@@ -188,3 +188,53 @@ def test_target_modes_parse() -> None:
     assert not parse_target_args("attach", ["123", "--no-children"]).children
     assert not parse_target_args("run", ["--no-children", "--", "python", "x.py"]).children
     assert parse_target_args("run", ["--", "python", "x.py", "--no-children"]).children
+
+
+def test_talk_flag_in_every_mode() -> None:
+    from gilscope.cli import parse_target_args
+
+    assert parse_args(["--talk"]).talk and not parse_args([]).talk
+    assert parse_target_args("run", ["--talk", "--", "python", "x.py"]).talk
+    assert parse_target_args("attach", ["1", "--talk"]).talk
+
+
+def test_serve_splits_its_own_arguments_from_the_pages() -> None:
+    from gilscope.serve import check_app_args, parse_serve_args
+
+    args = parse_serve_args(["--port", "9000", "--talk", "--scenario", "mixed"])
+    assert (args.host, args.port, args.app_args) == (
+        "localhost",
+        9000,
+        ["--talk", "--scenario", "mixed"],
+    )
+    args = parse_serve_args(["--probe-rate", "100", "--python", "/usr/bin/python3"])
+    assert args.port == 8000 and args.app_args == [
+        "--probe-rate",
+        "100",
+        "--python",
+        "/usr/bin/python3",
+    ]
+    args = parse_serve_args(["--host", "0.0.0.0", "run", "--", "python", "app.py", "--headless"])
+    assert args.app_args == ["run", "--", "python", "app.py", "--headless"]
+    check_app_args(args.app_args)  # the command's own --headless is its business
+    with pytest.raises(UsageError, match="--headless"):
+        check_app_args(["--headless"])
+
+
+def test_a_page_of_serve_needs_no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gilscope.cli import live_view_problem
+
+    monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.web_driver:WebDriver")
+    assert live_view_problem(False) == ""  # stdin and stdout are the server's pipes
+
+
+def test_serve_refuses_a_port_in_use() -> None:
+    import socket
+
+    from gilscope.serve import check_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(UsageError, match="cannot listen"):
+            check_port("127.0.0.1", taken.getsockname()[1])

@@ -123,7 +123,7 @@ def test_ops_with_model_objects_survive_encoding() -> None:
     tally.held_ns, tally.runs = 123, 4
     ops: List[J.Op] = [
         (J.WINDOW, window, [SeenThread(LaneKey(PID, 5), LaneKey(PID, 5), window.threads[0])],
-         [LaneKey(PID, 5)], T0, {LaneKey(PID, 5): 0.41}, [LaneKey(PID, 5)]),
+         [LaneKey(PID, 5)], T0, {LaneKey(PID, 5): 0.41}, [LaneKey(PID, 5)], True),
         (J.RECORD, record),
         (J.REGISTRY, {PID: 0}, {PID: True}, [PID], [(PID, "job-*", LaneKey(PID, 9))],
          [(PID, "job-*", tally)]),

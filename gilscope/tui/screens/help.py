@@ -41,6 +41,7 @@ KEYS = """\
   s       set N and K (1–16); the run restarts with them
   [ ]     switch interval down / up, 0.1 ms … 1 s; the run restarts with it
   h  f    hide idle lanes · show one process at a time
+  t       talk view: big lanes, the results beside them (--talk starts in it)
   space   pause the view (sampling goes on) · again: live
   + -     zoom in / out, 1 ms … 2 s per column
   q       quit        ? Esc q   close this help"""

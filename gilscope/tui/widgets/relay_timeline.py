@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -12,14 +12,17 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS, LaneCells, Timeline
-from gilscope.snapshot import Snapshot
+from gilscope.snapshot import LaneInfo, Snapshot
+from gilscope.tui.fit import fit_label
 
-GUTTER = 15  # baton + lane name
+GUTTER = 15  # baton + lane name, at the narrowest
+LABEL_MIN = GUTTER - 2  # a lane name gets at least this much (``cpu-countdown``)
 BLOCKS = " ▁▂▃▄▅▆▇█"
 TRACK = "─"  # waiting or idle: the runner is on the track without the baton
 NATIVE = "░"  # on a CPU without the GIL (native code)
 WAITING = "▒"  # awake, waiting for the baton (its reply arrived, the GIL is busy)
 BATON = "●"
+FULL = BLOCKS[-1]
 PROCESS_COLORS = ("green", "cyan", "magenta", "yellow", "blue", "red")
 DEFAULT_ZOOM = ZOOM_LEVELS_NS.index(2 * MS)
 
@@ -30,6 +33,15 @@ def format_span(ns: int) -> str:
         return f"{ns // MS}ms"
     s = ns / 1e9
     return f"{s:.1f}s".replace(".0s", "s") if s < 120 else f"{s / 60:.0f}m"
+
+
+def gutter_width(labels: Sequence[str], width: int, talk: bool = False) -> int:
+    """Room for the baton and the longest name, within a share of the relay's width: a
+    quarter (a third in the talk view, whose names must read from the back of a room)."""
+    cap = max(LABEL_MIN, min(40, width // (3 if talk else 4)))
+    longest = max((len(label) for label in labels), default=0)
+    pad = 4 if talk else 0  # the talk view's name tab has a cell of margin each side
+    return 2 + min(max(longest + pad, LABEL_MIN), cap) + 1
 
 
 def held_glyph(fraction: float) -> str:
@@ -54,12 +66,19 @@ class RelayTimeline(ScrollView, can_focus=True):
     paused_end_ns: reactive[Optional[int]] = reactive(None)
     hide_idle: reactive[bool] = reactive(False)  # hide lanes that neither held nor ran lately
     process_filter: reactive[Optional[int]] = reactive(None)  # show only the n-th process
+    talk: reactive[bool] = reactive(False)  # the talk view: tall lanes, large name tabs
 
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
         self._strips: List[Strip] = []
+        self._wanted = 0  # lines at one row per lane
+        self._rebuild_due = False
         self._snapshot: Optional[Snapshot] = None
         self._timeline: Optional[Timeline] = None
+
+    def lines_wanted(self) -> int:
+        """Lines the relay takes at one row per lane (the layout gives it those first)."""
+        return self._wanted
 
     @property
     def col_ns(self) -> int:
@@ -82,6 +101,9 @@ class RelayTimeline(ScrollView, can_focus=True):
     def watch_process_filter(self) -> None:
         self._rebuild()
 
+    def watch_talk(self) -> None:
+        self._rebuild()
+
     def on_resize(self) -> None:
         self._rebuild()
 
@@ -92,11 +114,11 @@ class RelayTimeline(ScrollView, can_focus=True):
         return (now_ns // self.col_ns + 1) * self.col_ns
 
     def _rebuild(self) -> None:
+        self._rebuild_due = False
         snap, timeline = self._snapshot, self._timeline
         width = self.scrollable_content_region.width or self.size.width
         if snap is None or timeline is None or width <= GUTTER + 4:
             return
-        cols = width - GUTTER
         col_ns = self.col_ns
         end = self.end_ns(snap.now_ns)
         rows: List[Strip] = []
@@ -127,9 +149,19 @@ class RelayTimeline(ScrollView, can_focus=True):
             rows.append(Strip([Segment(" " + " · ".join(notes), dim)]))
         if not snap.lanes:
             rows.append(Strip([Segment(f" {snap.state.value}: waiting for the workers…", dim)]))
-        # Taller lanes when there is room (a projector at the back of a room), up to 6 rows.
-        spare = max(self.size.height, 1) - len(pids) - 1 - len(rows)
-        lane_rows = max(1, min(6, spare // max(len(shown), 1)))
+        labels = [lane.label for lane in shown]
+        gutter = gutter_width(labels, width, self.talk)
+        cols = width - gutter
+        if cols < 4:
+            return
+        # Taller lanes when there is room (a projector at the back of a room); the talk
+        # view leaves a blank row between lanes so each reads as one block.
+        gap = 1 if self.talk and len(shown) > 1 else 0
+        spare = max(self.size.height, 1) - len(pids) - 1 - len(rows) - gap * (len(shown) - 1)
+        lane_rows = max(1, min(LANE_ROWS_MAX, spare // max(len(shown), 1)))
+        self._wanted = len(pids) + 1 + len(rows) + len(shown) + gap * (len(shown) - 1)
+        shares = {row.key: row.gil_share for row in snap.threads}
+        first = True
         for pid in pids:
             color = PROCESS_COLORS[order.index(pid) % len(PROCESS_COLORS)]
             lanes = [lane for lane in shown if lane.key.pid == pid]
@@ -141,33 +173,42 @@ class RelayTimeline(ScrollView, can_focus=True):
                 title = f"process {pid} · no GIL: its threads run in parallel"
             rows.append(Strip([Segment(f"▌{title}"[:width], Style(color=color, bold=True))]))
             for lane in lanes:
+                if gap and not first:
+                    rows.append(Strip([Segment(" " * width)]))
+                first = False
                 has_baton = lane.key in batons
-                label = f"{BATON if has_baton else ' '} {lane.label}"[: GUTTER - 1].ljust(GUTTER)
-                label_style = Style(color="yellow", bold=True) if has_baton else Style(color=color)
+                name = fit_label(lane.label, gutter - (5 if self.talk else 3), labels)
                 cells = timeline.cells(lane.key, end, col_ns, cols)
                 if not lane.gil:
                     # No GIL to hold: draw the thread's CPU time, so parallel threads show
                     # as parallel solid lanes.
                     cells = LaneCells(cells.without_gil, (0.0,) * cols)
-                for level in range(lane_rows - 1, -1, -1):  # top row first
-                    segments = [Segment(label if level == 0 else " " * GUTTER, label_style)]
-                    segments.extend(_lane_segments(cells, color, level, lane_rows))
+                if self.talk:
+                    gutters = _name_tab(name, shares.get(lane.key), lane, has_baton, color,
+                                        gutter, lane_rows)  # fmt: skip
+                else:
+                    label = f"{BATON if has_baton else ' '} {name}".ljust(gutter)
+                    style = Style(color="yellow", bold=True) if has_baton else Style(color=color)
+                    blank = [Segment(" " * gutter, style)]
+                    gutters = [blank] * (lane_rows - 1) + [[Segment(label, style)]]
+                for level, left in zip(range(lane_rows - 1, -1, -1), gutters):  # top row first
+                    segments = [*left, *_lane_segments(cells, color, level, lane_rows)]
                     rows.append(Strip(segments))
-        rows.append(self._axis(cols, col_ns, width))
+        rows.append(self._axis(cols, col_ns, width, gutter))
         self._strips = rows
         size = Size(width, len(rows))
         if self.virtual_size != size:
             self.virtual_size = size
         self.refresh()
 
-    def _axis(self, cols: int, col_ns: int, width: int) -> Strip:
+    def _axis(self, cols: int, col_ns: int, width: int, gutter: int) -> Strip:
         """The zoom in the gutter, a tick every 16 columns with its age, 'now' at the edge."""
         chars = [" "] * width
-        label = f"{format_span(col_ns)}/col"[: GUTTER - 1]
+        label = f"{format_span(col_ns)}/col"[: gutter - 1]
         chars[: len(label)] = label
         step = 16
         for age in range(step, cols, step):
-            pos = GUTTER + cols - age
+            pos = gutter + cols - age
             text = f"┊-{format_span(age * col_ns)}"
             if pos + len(text) <= width - 5:
                 chars[pos : pos + len(text)] = text
@@ -178,15 +219,55 @@ class RelayTimeline(ScrollView, can_focus=True):
         scroll_y = int(self.scroll_offset.y)
         index = y + scroll_y
         width = self.scrollable_content_region.width
+        if self._strips and width != self.virtual_size.width and not self._rebuild_due:
+            # The scrollbar came or went (the size did not change, so no resize said so):
+            # build the rows again for the width there is now.
+            self._rebuild_due = True
+            self.call_later(self._rebuild)
         if 0 <= index < len(self._strips):
             return self._strips[index].crop_extend(0, width, Style())
         return Strip.blank(width, Style())
+
+
+LANE_ROWS_MAX = 32  # a 250×70 screen: two lanes of 26 rows, not 16 rows and a void
+
+
+def _name_tab(
+    name: str,
+    share: Optional[float],
+    lane: LaneInfo,
+    has_baton: bool,
+    color: str,
+    gutter: int,
+    rows: int,
+) -> List[List[Segment]]:
+    """The talk view's gutter for one lane, top row first: the name on a tab of the
+    process's colour, its GIL share under it, the baton beside the name while it runs."""
+    tab = Style(color=color, reverse=True, bold=True)
+    plain = Style(color=color, bold=True)
+    baton = Style(color="yellow", bold=True)
+    lines: Dict[int, List[Segment]] = {}
+    middle = max(0, (rows - 2) // 2) if rows >= 2 else 0
+    mark = Segment(BATON if has_baton else " ", baton)
+    lines[middle] = [mark, Segment(f" {name} ".ljust(gutter - 2), tab), Segment(" ")]
+    if rows >= 2:
+        figure = "no GIL" if not lane.gil else "GIL  –" if share is None else f"GIL {share:.0%}"
+        lines[middle + 1] = [Segment("  "), Segment(f" {figure}".ljust(gutter - 2), plain)]
+    return [lines.get(r, [Segment(" " * gutter)]) for r in range(rows)]
 
 
 def _lane_segments(cells: LaneCells, color: str, level: int = 0, rows: int = 1) -> List[Segment]:
     """One text row of a lane (``level`` 0 is the bottom of ``rows``), run-length encoded
     so that a lane is a handful of segments, not one per column."""
     held_style = Style(color=color)
+    if level:
+        # Above the track only blocks and blanks: one segment, built without a call per
+        # cell (a 250×70 relay has thousands of these cells, ten times a second).
+        text = "".join(
+            " " if x <= 0.02 else FULL if x >= 1.0 else BLOCKS[max(1, min(8, round(x * 8)))]
+            for x in (h * rows - level for h in cells.held)
+        )
+        return [Segment(text, held_style)]
     native_style = Style(color="bright_yellow")
     wait_style = Style(color="red")
     track_style = Style(color="grey37")

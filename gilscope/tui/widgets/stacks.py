@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 from rich.text import Text
 from textual.widget import Widget
@@ -11,8 +11,9 @@ from textual.widgets import Static
 from gilscope.snapshot import PySpyStatus, StackRow
 
 
-def pyspy_title(status: PySpyStatus, sampled: bool = False) -> str:
-    """Short enough for the stacks panel at 80 columns: the agreement must stay visible.
+def pyspy_title(status: PySpyStatus, sampled: bool = False, width: int = 0) -> str:
+    """The agreement must stay visible: in a narrow panel (``width``) the title says less
+    around it.
 
     ``sampled``: py-spy is the only GIL signal (attach / run), so there is no agreement."""
     if not status.available:
@@ -21,7 +22,10 @@ def pyspy_title(status: PySpyStatus, sampled: bool = False) -> str:
     if sampled:
         return f"GIL stacks · py-spy {rate}"
     agree = "…" if status.agreement_pp is None else f"±{status.agreement_pp:.1f}pp"
-    return f"Stacks · py-spy {rate} · {agree} vs exact"
+    title = f"Stacks · py-spy {rate} · {agree} vs exact"
+    if width and len(title) + 4 > width:  # the border's corners and title padding
+        title = f"py-spy {rate} · {agree} vs exact"
+    return title
 
 
 def stacks_text(stacks: Tuple[StackRow, ...], status: PySpyStatus) -> Text:
@@ -50,10 +54,15 @@ class GilStacks(Static):
     """Where each thread was when it held the GIL, refreshed with every py-spy window."""
 
     DEFAULT_CSS = """
-    GilStacks { height: auto; min-height: 2; text-wrap: nowrap; text-overflow: ellipsis; }
+    GilStacks { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     _shown: str = ""
+    _status: Optional[Tuple[PySpyStatus, bool]] = None
+
+    def on_resize(self) -> None:
+        if self._status is not None:
+            self._title(*self._status)
 
     def show(
         self, stacks: Tuple[StackRow, ...], status: PySpyStatus, sampled: bool = False
@@ -64,6 +73,13 @@ class GilStacks(Static):
             layout = text.markup.count("\n") != self._shown.count("\n")
             self._shown = text.markup
             self.update(text, layout=layout)
-        title = pyspy_title(status, sampled)
-        if isinstance(self.parent, Widget) and self.parent.border_title != title:
+        self._status = (status, sampled)
+        self._title(status, sampled)
+
+    def _title(self, status: PySpyStatus, sampled: bool) -> None:
+        """The panel's title, as long as its width allows (it changes with the terminal)."""
+        if not isinstance(self.parent, Widget):
+            return
+        title = pyspy_title(status, sampled, self.parent.size.width)
+        if self.parent.border_title != title:
             self.parent.border_title = title

@@ -7,6 +7,7 @@ from typing import Optional, Tuple
 from textual.widgets import DataTable
 
 from gilscope.snapshot import ThreadRow
+from gilscope.tui.fit import fit_label
 
 COLUMNS = (
     ("thread", "thread"),
@@ -25,9 +26,14 @@ def _pct(x: Optional[float]) -> str:
     return "  –" if x is None else f"{x * 100:4.0f}"
 
 
-def row_cells(row: ThreadRow) -> Tuple[str, ...]:
+# What the columns after the name take, padding included: the name gets the rest.
+OTHER_COLUMNS = 66
+NAME_MIN = 13
+
+
+def row_cells(row: ThreadRow, name: str = "") -> Tuple[str, ...]:
     return (
-        row.name,
+        name or row.name,
         f"×{row.members}" if row.shared else str(row.tid),
         str(row.pid),
         _pct(row.gil_share) if row.gil_share is not None else "noGIL",
@@ -43,31 +49,40 @@ class ThreadTable(DataTable[str]):
     """Rows keyed by lane; cells updated in place so the table never flickers."""
 
     DEFAULT_CSS = """
-    ThreadTable { height: auto; }
+    ThreadTable { height: auto; scrollbar-size-horizontal: 0; scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=False, show_cursor=False)
         self._rows: Tuple[str, ...] = ()
+        self._last: Tuple[ThreadRow, ...] = ()
         self._cells: dict[str, Tuple[str, ...]] = {}
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key)
 
+    def on_resize(self) -> None:
+        self.show(self._last)  # the names' room changed with the width
+
     def show(self, rows: Tuple[ThreadRow, ...]) -> None:
+        """Names cut, where the table is narrow, to the part that tells threads apart."""
+        self._last = rows
+        room = max(NAME_MIN, self.size.width - OTHER_COLUMNS) if self.size.width else 0
+        siblings = [r.name for r in rows]
+        names = [fit_label(r.name, room, siblings) if room else r.name for r in rows]
         keys = tuple(f"{r.key.pid}:{r.key.slot}" for r in rows)
         if keys != self._rows:
             self.clear()
             self._cells = {}
-            for key, row in zip(keys, rows):
-                cells = row_cells(row)
+            for key, row, name in zip(keys, rows, names):
+                cells = row_cells(row, name)
                 self.add_row(*cells, key=key)
                 self._cells[key] = cells
             self._rows = keys
             return
-        for key, row in zip(keys, rows):
-            cells = row_cells(row)
+        for key, row, name in zip(keys, rows, names):
+            cells = row_cells(row, name)
             old = self._cells.get(key, ())
             for (column, _), new, before in zip(COLUMNS, cells, old):
                 if new != before:
