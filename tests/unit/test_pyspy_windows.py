@@ -42,7 +42,9 @@ def finish(tmp_path: Path, script: str, text: str = RAW) -> PySpyWindow:
 def test_a_window_read_as_it_runs_is_timed(tmp_path: Path) -> None:
     w = finish(tmp_path, f"printf '{START}'; sleep 0.3; printf '{WROTE}'")
     assert w.timed and w.complete
-    assert 0.25e9 < w.end_ns - w.start_ns < 5e9
+    # Timed by when we read each line: 0.3 s apart as printed, less if the first read came
+    # late (a busy machine), never the same instant.
+    assert 0 < w.end_ns - w.start_ns < 5e9
     assert w.threads[0].samples == 120
 
 
