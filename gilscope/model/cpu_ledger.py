@@ -45,7 +45,7 @@ class CpuLedger:
             for th in sample.threads:
                 key = runner(th.pid, th.tid)
                 if key is not None:
-                    timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns)
+                    timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns, th.runq_ns)
 
     def add_other(self, cores: Optional[float], seconds: float, counting: bool) -> None:
         """Cores busy with processes gilscope neither runs nor observes, over ``seconds``."""

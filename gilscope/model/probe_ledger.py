@@ -10,7 +10,7 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 from gilscope.model.lanes import LaneKey
 from gilscope.model.metrics import agreement_pp
 from gilscope.model.timeline import Timeline
-from gilscope.sampling.gil_probe import GilChange, ProbeStats, ProbeTarget
+from gilscope.sampling.gil_probe import GilChange, GilWait, ProbeStats, ProbeTarget
 
 STATS_WINDOW_NS = 2_000_000_000  # the live hand-off rate covers the last 2 s
 KEEP_SWITCHES = 512
@@ -36,6 +36,7 @@ class ProbeLedger:
     def __init__(self, rate_hz: int) -> None:
         self.rate_hz = rate_hz  # 0: the probe is off
         self.drawn: set[int] = set()  # pids whose lanes the probe draws
+        self.waits: set[int] = set()  # of those, pids whose threads' waits it follows
         self._noted: set[int] = set()  # pids whose failure was told
         # pid -> (t_ns, switches): the first count seen while running, and the latest
         self._first: Dict[int, Tuple[int, int]] = {}
@@ -48,8 +49,11 @@ class ProbeLedger:
         for pid, t in targets.items():
             if t.state == "ready":
                 self.drawn.add(pid)
+                if t.waits:
+                    self.waits.add(pid)
             elif t.state in ("failed", "no-gil"):
                 self.drawn.discard(pid)
+                self.waits.discard(pid)
                 if t.state == "failed" and pid not in self._noted:
                     self._noted.add(pid)
                     problems.append(f"GIL probe: {t.reason}; drawing from {fallback}")
@@ -77,6 +81,23 @@ class ProbeLedger:
                 timeline.add_holders(
                     pid, [(c.t_ns, runner(pid, c.tid) if c.tid > 0 else None) for c in items]
                 )
+
+    def apply_waits(
+        self,
+        waits: Sequence[GilWait],
+        since_ns: int,
+        timeline: Timeline,
+        runner: Callable[[int, int], Optional[LaneKey]],
+    ) -> None:
+        """Fold the threads' waits for the GIL from ``since_ns`` on into ``timeline``."""
+        folded = []
+        for w in waits:
+            if w.pid in self.waits and w.end_ns > since_ns:
+                key = runner(w.pid, w.tid)
+                if key is not None:
+                    folded.append((key, max(w.start_ns, since_ns), w.end_ns, w.ended))
+        if folded:
+            timeline.add_waits(folded)
 
     def handoffs(self) -> Optional[int]:
         """Hand-offs the interpreters counted themselves while the run ran."""

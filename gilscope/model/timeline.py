@@ -77,6 +77,9 @@ class _ProcessTrack:
         # its threads were off a CPU (a busy machine). How far the report can be trusted.
         self.unseen_ns = 0
         self.unseen_gaps = 0
+        # Explicit events: the latest release of the GIL, and by whom.
+        self.released_at = 0
+        self.released_by: Optional[Runner] = None
 
 
 class Timeline:
@@ -226,8 +229,9 @@ class Timeline:
                 end = min(prev.last_stamp + prev.chunk_est, t)
                 if end > prev.last_stamp:
                     prev.extend_run(prev.last_stamp, end)
-            if runner.wait_since and runner.wait_since <= t:
-                runner.add_waiting(runner.wait_since, t)
+            since = runner.wait_since
+            if since and since <= t and _contended(track, prev, runner, since):
+                runner.add_waiting(since, t)
             runner.wait_since = 0
             runner.open_since = t
             track.last = runner
@@ -235,6 +239,7 @@ class Timeline:
             start, runner.open_since = runner.open_since, 0
             runner.begin_run(start, t)
             track.last = None  # nobody holds it until the next stamp or acquisition
+            track.released_at, track.released_by = t, runner
         else:
             return
         track.last_stamp = t
@@ -260,10 +265,26 @@ class Timeline:
                 track.last_stamp = t
                 self.latest_ns = max(self.latest_ns, t)
 
+    def add_waits(self, waits: Iterable[Tuple[LaneKey, int, int, bool]]) -> None:
+        """Waits for the GIL the probe saw: (runner, start, end, ended). A wait still going
+        on comes again, longer, until it ends: each part is drawn once, and it is counted
+        (with its length) when it ends."""
+        with self._lock:
+            for key, start, end, ended in waits:
+                runner = self._runners.get(key)
+                if runner is None or end < start:
+                    continue
+                drawn_from = max(start, runner.wait_drawn)
+                if end > drawn_from:
+                    runner.draw_waiting(drawn_from, end)
+                    runner.wait_drawn = end
+                if ended:
+                    runner.count_wait(start, end)
+
     def add_waiting_marks(self, batches: Iterable[Tuple[LaneKey, Sequence[int]]]) -> None:
         """Only the "waiting for the GIL" spans of the workers' own report: for lanes whose
-        holding is drawn from the probe, the threads still say best when they began to
-        wait (the probe sees the GIL, not who queues for it)."""
+        holding is drawn from the probe but whose waits it cannot see (its layout has no
+        wait words: see ``self_inspect.wait_words``)."""
         with self._lock:
             for key, words in batches:
                 runner = self._runners.get(key)
@@ -289,11 +310,14 @@ class Timeline:
             runner.add_sampled(start_ns, end_ns, amount)
             self.latest_ns = max(self.latest_ns, end_ns)
 
-    def add_cpu(self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int) -> None:
+    def add_cpu(
+        self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int, runq_ns: int = 0
+    ) -> None:
+        """CPU time over a span, and time the thread waited for a CPU (the run queue)."""
         with self._lock:
             runner = self._runners.get(key)
             if runner is not None:
-                runner.add_cpu(start_ns, end_ns, cpu_ns)
+                runner.add_cpu(start_ns, end_ns, cpu_ns, runq_ns)
 
     # -- reading (UI thread, headless report) -----------------------------------------
     def keys(self) -> List[LaneKey]:
@@ -389,6 +413,19 @@ class Timeline:
                 for ring in (lane.held_fine, lane.held_coarse, lane.wait_fine, lane.wait_coarse,
                              lane.cpu)
             )  # fmt: skip
+
+
+def _contended(track: _ProcessTrack, prev: Optional[Runner], runner: Runner, since: int) -> bool:
+    """Whether another thread held the GIL while ``runner`` wanted it (from ``since``): then
+    it waited for the GIL. Otherwise the GIL was free and it was only being woken (the
+    kernel's doing, not the GIL's): no wait for the GIL."""
+    if (
+        prev is not None
+        and prev is not runner
+        and (prev.open_since or prev.last_stamp + prev.chunk_est >= since)
+    ):
+        return True  # holding it when this one began to want it, or since
+    return track.released_by is not runner and track.released_at > since
 
 
 def _without_gil(lane: Lane, end_ns: int, col_ns: int, n: int) -> List[float]:

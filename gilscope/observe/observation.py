@@ -116,6 +116,9 @@ class Observation:
         changes = probe.drain()
         if changes:
             self.probe.apply(changes, self.running_since, self.timeline, self.runner)
+        waits = probe.drain_waits()
+        if waits:
+            self.probe.apply_waits(waits, self.running_since, self.timeline, self.runner)
 
     def housekeeping(self, now: int) -> None:
         """Once a second: ended threads' memory goes once nobody can look at it."""
@@ -185,6 +188,9 @@ class Observation:
                     function=function,
                     handoffs_per_s=st.handoffs_per_s,
                     mean_hold_ms=st.mean_hold_ms,
+                    wait_share=st.waits.share if lane.gil else None,
+                    wait_p50_ms=st.waits.p50_ms,
+                    wait_p99_ms=st.waits.p99_ms,
                     members=lane.members,
                     shared=lane.shared,
                 )

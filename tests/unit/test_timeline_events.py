@@ -29,13 +29,26 @@ def test_acquired_released_pairs_become_runs() -> None:
     assert cells.held[10] == 1.0
 
 
-def test_waiting_is_the_span_from_wake_up_to_acquiring() -> None:
-    tl, (io,) = lanes("io-responder")
-    tl.add_stamps([(io, [RELEASED | T0, WAITING | (T0 + 4 * MS), ACQUIRED | (T0 + 9 * MS),
-                         RELEASED | (T0 + 10 * MS)])])  # fmt: skip
+def test_waiting_is_the_span_from_wake_up_to_acquiring_while_another_holds() -> None:
+    tl, (cpu, io) = lanes("cpu-countdown", "io-responder")
+    stamps = [T0 + k * MS for k in range(1, 9)]  # the countdown holds it until +8 ms
+    events = [RELEASED | T0, WAITING | (T0 + 4 * MS), ACQUIRED | (T0 + 9 * MS),
+              RELEASED | (T0 + 10 * MS)]  # fmt: skip
+    tl.add_stamps([(cpu, stamps), (io, events)])
     cells = tl.cells(io, T0 + 10 * MS, MS, 10)
     assert cells.waiting == (0.0,) * 4 + (1.0,) * 5 + (0.0,)
     assert cells.held[-1] == 1.0
+    st = tl.stats(io, T0, T0 + 10 * MS)
+    assert st.waits.per_s == 100.0 and st.waits.p50_ms == 5.0 and st.waits.share == 0.5
+
+
+def test_a_wake_up_with_the_gil_free_is_no_wait_for_it() -> None:
+    # Alone, the responder's "waiting" mark only spans its wake-up: nobody held the GIL.
+    tl, (io,) = lanes("io-responder")
+    tl.add_stamps([(io, [RELEASED | T0, WAITING | (T0 + 4 * MS), ACQUIRED | (T0 + 5 * MS),
+                         RELEASED | (T0 + 6 * MS)])])  # fmt: skip
+    assert tl.cells(io, T0 + 10 * MS, MS, 10).waiting == (0.0,) * 10
+    assert tl.stats(io, T0, T0 + 10 * MS).waits.per_s == 0.0
 
 
 def test_a_stamping_thread_yields_to_an_explicit_acquirer() -> None:
