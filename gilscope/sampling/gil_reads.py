@@ -47,7 +47,11 @@ class GilReads:
         self.last = 0  # the GIL's last holder at the last read, held or not
         self.locked = False
         self.switches = -1
-        self.sleeps = -1  # the last holder's sleeps so far at the last read
+        self.sleeps: Dict[int, int] = {}  # the holders' sleeps so far, at the last read
+        # Threads read woken (running, not holding) after a sleep that ended: the GIL they
+        # are about to take is counted at the next read (a switch to them, or not).
+        self.pending: Set[int] = set()
+        self._pending: Set[int] = set()
         self.states: Dict[int, int] = {}  # tid -> state at the last read
         self.waiting: Dict[int, int] = {}  # tid -> waiting since
         self.active: Dict[int, int] = {}  # tid -> last seen holding, waiting or running
@@ -57,12 +61,14 @@ class GilReads:
 
     def read(
         self, t: int, locked: bool, last: int, switches: int, states: Dict[int, int],
-        sleeps: int = -1,
+        sleeps: Optional[Dict[int, int]] = None,
     ) -> None:  # fmt: skip
         """One read at ``t``: ``last`` is the tid of the GIL's last holder (-1: not a known
         thread), ``states`` each Python thread's state, ``sleeps`` the times the last holder
-        went to sleep so far (-1: not read; it is needed only when the GIL is free)."""
+        and the one read before (``self.last``) went to sleep so far, as far as read."""
+        sleeps = sleeps or {}
         self._taken = {}
+        self._pending, self.pending = self.pending, set()
         if self.switches < 0:
             self._first(t, locked, last, switches, states)
         else:
@@ -73,7 +79,7 @@ class GilReads:
             at = self.t + min(gap // 2, self.period_ns)
             d = switches - self.switches
             if d > 0:
-                at = self._handed(at, min(d, MAX_CHAIN), locked, last, switches, states)
+                at = self._handed(at, min(d, MAX_CHAIN), locked, last, switches, states, sleeps)
             else:
                 at = self._kept(at, locked, last, switches, states, sleeps)
             self._waits(at, locked, last, states)
@@ -101,10 +107,25 @@ class GilReads:
                 self.waiting[tid] = t
 
     def _handed(
-        self, at: int, d: int, locked: bool, last: int, switches: int, states: Dict[int, int]
-    ) -> int:
+        self, at: int, d: int, locked: bool, last: int, switches: int, states: Dict[int, int],
+        sleeps: Dict[int, int],
+    ) -> int:  # fmt: skip
         """``d`` threads took the GIL in turn since the last read; ``last`` was the last."""
-        for i, tid in enumerate(self.between(d - 1, last, states)):
+        takers = self.between(d - 1, last, states)
+        # Before the first of them, the holder read before may have let the GIL go and
+        # taken it back after a sleep (each of its ended sleeps not ending in its turn in
+        # this chain).
+        holds = locked and last == self.last
+        again = self._ended(self.last, states, sleeps, holds) - [*takers, last].count(self.last)
+        if again > 0:
+            if self.locked:
+                self._emit(0, at, switches - d)
+                at += 1
+            for _ in range(min(again, MAX_CHAIN)):
+                self._took(self.last, at, switches - d)
+                self._emit(0, at + 1, switches - d)
+                at += 2
+        for i, tid in enumerate(takers):
             self._took(tid, at, switches - d + 1 + i)
             at += 1
         self._took(last, at, switches)
@@ -115,22 +136,10 @@ class GilReads:
 
     def _kept(
         self, at: int, locked: bool, last: int, switches: int, states: Dict[int, int],
-        sleeps: int,
+        sleeps: Dict[int, int],
     ) -> int:  # fmt: skip
-        """No switch: only the last holder can have held the GIL since the last read. A
-        Python thread lets the GIL go around each call that may block and takes it back
-        when the call returns: each sleep of it that ended since is one acquisition. (Not
-        for a thread read asleep while it held the GIL: C code that blocks holding it.)"""
-        asleep = (WAITING, BLOCKED)
-        before, now = self.states.get(last), states.get(last)
-        ended = 0
-        if (
-            last == self.last
-            and sleeps >= self.sleeps >= 0
-            and not (self.locked and before == BLOCKED)
-            and not (locked and now == BLOCKED)
-        ):
-            ended = sleeps - self.sleeps + (before in asleep) - (now in asleep)
+        """No switch: only the last holder can have held the GIL since the last read."""
+        ended = self._ended(last, states, sleeps, locked) if last == self.last else 0
         if ended > 0:
             if self.locked:
                 self._emit(0, at, switches)  # the hold read before ended first
@@ -151,6 +160,26 @@ class GilReads:
                 self._emit(0, at, switches)
             at += 1
         return at
+
+    def _ended(self, tid: int, states: Dict[int, int], sleeps: Dict[int, int], holds: bool) -> int:
+        """Sleeps of ``tid`` that ended since the last read (0: not known). A Python thread
+        lets the GIL go around each call that may block and takes it back when the call
+        returns: each is one acquisition. Not for a thread read asleep while it held the
+        GIL (C code that blocks holding it), nor one whose count was not read. ``holds``:
+        it holds the GIL now."""
+        now, before = sleeps.get(tid, -1), self.sleeps.get(tid, -1)
+        was, isnow = self.states.get(tid), states.get(tid)
+        held_before = self.locked and tid == self.last
+        if now < before or before < 0 or tid <= 0:
+            return 0
+        if (held_before and was == BLOCKED) or (holds and isnow == BLOCKED):
+            return 0
+        asleep = (WAITING, BLOCKED)
+        ended = now - before + (was in asleep) - (isnow in asleep) + (tid in self._pending)
+        if ended > 0 and isnow == RUNNING and not holds:
+            ended -= 1  # woken, not holding it yet: counted when it has
+            self.pending.add(tid)
+        return ended
 
     def between(self, n: int, last: int, states: Dict[int, int]) -> List[int]:
         """The ``n`` threads that most likely took the GIL between the last holder read

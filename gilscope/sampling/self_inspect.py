@@ -365,7 +365,10 @@ def wait_words(gil: int) -> Dict[str, int]:
     it): each is asleep in the GIL's condition variable, on one of its futex words (glibc
     alternates two). The span of the words seen, rounded out to whole 8-byte words so that
     an unlucky sample of one word still covers its neighbour, is what the probe counts as
-    waiting for the GIL in the target.
+    waiting for the GIL in the target. (A holder asked to drop the GIL also sleeps, on the
+    GIL's "switch" condition variable, until the next thread has taken it: microseconds,
+    which a reader in another process sees only now and then, so a span including them
+    would differ from run to run. That short sleep is not counted as waiting.)
     """
     futex = futex_syscall()
     before = sys.getswitchinterval()
