@@ -1,4 +1,5 @@
-"""Per thread: who it is, its GIL share (exact and py-spy's), CPU, where it is, hand-offs."""
+"""Per thread: who it is, its GIL share (exact and py-spy's), CPU, where it is, hand-offs,
+and how long it waited for the GIL."""
 
 from __future__ import annotations
 
@@ -13,16 +14,30 @@ COLUMNS = (
     ("tid", "tid"),
     ("pid", "pid"),
     ("gil", "GIL%"),
+    ("wait", "wait%"),
     ("spy", "spy%"),
     ("cpu", "CPU%"),
     ("func", "function"),
     ("hand", "acq/s"),
     ("hold", "hold ms"),
+    ("waitms", "wait p50/p99"),  # ms, like the hold
 )
 
 
 def _pct(x: Optional[float]) -> str:
     return "  –" if x is None else f"{x * 100:4.0f}"
+
+
+def _ms(x: Optional[float]) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.2f}" if x < 10 else f"{x:.0f}"
+
+
+def _waits(row: ThreadRow) -> str:
+    if row.wait_p50_ms is None:
+        return "–"
+    return f"{_ms(row.wait_p50_ms)}/{_ms(row.wait_p99_ms)}"
 
 
 def row_cells(row: ThreadRow) -> Tuple[str, ...]:
@@ -31,11 +46,13 @@ def row_cells(row: ThreadRow) -> Tuple[str, ...]:
         f"×{row.members}" if row.shared else str(row.tid),
         str(row.pid),
         _pct(row.gil_share) if row.gil_share is not None else "noGIL",
+        _pct(row.wait_share),
         _pct(row.gil_share_pyspy),
         _pct(row.cpu),
         (row.function or "…")[:12],
         f"{row.handoffs_per_s:5.0f}",
         f"{row.mean_hold_ms:7.1f}"[-7:],
+        _waits(row),
     )
 
 
