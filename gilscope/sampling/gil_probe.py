@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import IO, Any, Deque, Dict, List, NamedTuple, Optional
 
 from gilscope.children import reap, spawn
-from gilscope.sampling.probe_process import CHANGE, DEFAULT_RATE_HZ, FRAME, WAIT
+from gilscope.sampling.probe_process import CHANGE, DEFAULT_RATE_HZ, FRAME, MIN_RATE_HZ, WAIT
 
 KEEP_CHANGES = 400_000  # ~minutes of hand-offs if the session stalls; then the oldest go
 KEEP_WAITS = 200_000
@@ -72,11 +72,19 @@ class GilProbe:
     """One probe process for the whole session; targets come and go with ``watch``."""
 
     def __init__(
-        self, rate_hz: int = DEFAULT_RATE_HZ, scheduling: str = "auto", fixed: bool = False
+        self,
+        rate_hz: int = DEFAULT_RATE_HZ,
+        scheduling: str = "auto",
+        min_rate_hz: int = MIN_RATE_HZ,
+        waits: bool = True,
     ) -> None:
         self.rate_hz = rate_hz  # the most reads/s per process (fewer while the GIL is calm)
         self.scheduling = scheduling  # "auto" (the best allowed), or one policy to compare
-        self.fixed = fixed  # every process at rate_hz, no waits: the old way, for benchmarks
+        # Each process is read between min_rate_hz and rate_hz times a second, as often as
+        # its GIL changes hands; waits=False reads the GIL only (min_rate_hz = rate_hz and
+        # no waits: the probe before it followed waits, for benchmarks).
+        self.min_rate_hz = min_rate_hz
+        self.waits = waits
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._lock = threading.Lock()
         self._changes: Deque[GilChange] = deque(maxlen=KEEP_CHANGES)
@@ -101,7 +109,9 @@ class GilProbe:
                     str(self.rate_hz),
                     "--scheduling",
                     self.scheduling,
-                    *(["--fixed"] if self.fixed else []),
+                    "--min-rate",
+                    str(self.min_rate_hz),
+                    *([] if self.waits else ["--no-waits"]),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

@@ -171,14 +171,20 @@ class Watch:
 
 class Probe:
     def __init__(
-        self, out: BinaryIO, rate_hz: int, scheduling: str = "normal", fixed: bool = False
+        self,
+        out: BinaryIO,
+        rate_hz: int,
+        scheduling: str = "normal",
+        min_rate_hz: int = MIN_RATE_HZ,
+        waits: bool = True,
     ) -> None:
         self.out = out
         self.period_ns = int(1e9 / rate_hz)  # the shortest: the rate asked
-        # fixed: every target at the rate asked, and no thread states (the probe as it was
-        # before it followed waits; bench_probe.py compares the two)
-        self.fixed = fixed
-        self.slowest_ns = self.period_ns if fixed else max(self.period_ns, int(1e9 / MIN_RATE_HZ))
+        # The slowest a target is read. min_rate_hz = rate_hz reads every target at the
+        # rate asked, and with waits=False (no thread states) that is the probe as it was
+        # before it followed waits: bench_probe.py compares the two.
+        self.slowest_ns = max(self.period_ns, int(1e9 / max(1, min_rate_hz)))
+        self.waits = waits
         self.scheduling = scheduling  # how the reads are kept on time: see prompt_scheduling
         self.watches: Dict[int, Watch] = {}
         self.layouts: Dict[Tuple[int, int], Union[GilLayout, ProbeError]] = {}
@@ -241,7 +247,7 @@ class Probe:
             if isinstance(layout, ProbeError):
                 raise layout
             mem = GilMemory(pid, layout)
-            result = Watch(mem, mem.verify(), self.slowest_ns, waits=not self.fixed)
+            result = Watch(mem, mem.verify(), self.slowest_ns, waits=self.waits)
         except ProbeError as e:
             result = e
         except FileNotFoundError:
@@ -348,7 +354,7 @@ class Probe:
     def adapt(self, watch: Watch, now: int) -> None:
         """Read a target only as fast as its GIL changes hands (and faster while a thread
         waits for it); down gently, so a lull of a few reads does not lose the next burst."""
-        if self.fixed or now - watch.mark[0] < ADAPT_NS:
+        if self.slowest_ns == self.period_ns or now - watch.mark[0] < ADAPT_NS:
             return
         t0, handoffs0 = watch.mark
         per_s = (watch.handoffs - handoffs0) / ((now - t0) / 1e9)
@@ -498,9 +504,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gilscope.sampling.probe_process")
     parser.add_argument("--rate", type=int, default=DEFAULT_RATE_HZ)
     parser.add_argument("--scheduling", choices=SCHEDULING, default="auto")
-    parser.add_argument(
-        "--fixed", action="store_true", help="every target at --rate, no waits (benchmarks)"
-    )
+    parser.add_argument("--min-rate", type=int, default=MIN_RATE_HZ, help="reads/s at the least")
+    parser.add_argument("--no-waits", action="store_true", help="the GIL only (benchmarks)")
     args = parser.parse_args(argv)
     parent = os.getppid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with gilscope, even a SIGKILLed one
@@ -511,7 +516,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     rate = max(1, min(args.rate, MAX_RATE_HZ))
     scheduling = prompt_scheduling(args.scheduling, rate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is gilscope's to handle
-    probe = Probe(sys.stdout.buffer, rate, scheduling, fixed=args.fixed)
+    probe = Probe(
+        sys.stdout.buffer, rate, scheduling, min(args.min_rate, rate), waits=not args.no_waits
+    )
 
     def commands() -> None:
         for line in sys.stdin:
