@@ -112,15 +112,14 @@ class GilReads:
     ) -> int:  # fmt: skip
         """``d`` threads took the GIL in turn since the last read; ``last`` was the last."""
         takers = self.between(d - 1, last, states)
-        # Before the first of them, the holder read before may have let the GIL go and
-        # taken it back after a sleep (each of its ended sleeps not ending in its turn in
-        # this chain).
-        holds = locked and last == self.last
-        again = self._ended(self.last, states, sleeps, holds) - [*takers, last].count(self.last)
+        # Before the first of them, the holder read before may have taken the GIL back
+        # after a sleep: if it had let it go and slept in something else (not dropped it
+        # on request, whose sleeps are for the GIL) and takes no turn in this chain.
+        again = 0
+        mine = [*takers, last].count(self.last)
+        if not self.locked and self.states.get(self.last) == BLOCKED and not mine:
+            again = self._ended(self.last, states, sleeps, False)
         if again > 0:
-            if self.locked:
-                self._emit(0, at, switches - d)
-                at += 1
             for _ in range(min(again, MAX_CHAIN)):
                 self._took(self.last, at, switches - d)
                 self._emit(0, at + 1, switches - d)
@@ -176,7 +175,9 @@ class GilReads:
             return 0
         asleep = (WAITING, BLOCKED)
         ended = now - before + (was in asleep) - (isnow in asleep) + (tid in self._pending)
-        if ended > 0 and isnow == RUNNING and not holds:
+        if ended > 0 and isnow == WAITING:
+            ended -= 1  # its last sleep ended in a wait for the GIL, not (yet) in taking it
+        elif ended > 0 and isnow == RUNNING and not holds:
             ended -= 1  # woken, not holding it yet: counted when it has
             self.pending.add(tid)
         return ended
