@@ -77,9 +77,10 @@ class _ProcessTrack:
         # its threads were off a CPU (a busy machine). How far the report can be trusted.
         self.unseen_ns = 0
         self.unseen_gaps = 0
-        # Explicit events: the latest release of the GIL, and by whom.
+        # Explicit events: the latest release of the GIL, by whom, and that hold's start.
         self.released_at = 0
         self.released_by: Optional[Runner] = None
+        self.released_from = 0
 
 
 class Timeline:
@@ -230,8 +231,9 @@ class Timeline:
                 if end > prev.last_stamp:
                     prev.extend_run(prev.last_stamp, end)
             since = runner.wait_since
-            if since and since <= t and _contended(track, prev, runner, since):
-                runner.add_waiting(since, t)
+            waited = _waited_from(track, prev, runner, since) if 0 < since <= t else None
+            if waited is not None:
+                runner.add_waiting(waited, t)
             runner.wait_since = 0
             runner.open_since = t
             track.last = runner
@@ -239,7 +241,7 @@ class Timeline:
             start, runner.open_since = runner.open_since, 0
             runner.begin_run(start, t)
             track.last = None  # nobody holds it until the next stamp or acquisition
-            track.released_at, track.released_by = t, runner
+            track.released_at, track.released_by, track.released_from = t, runner, start
         else:
             return
         track.last_stamp = t
@@ -415,17 +417,24 @@ class Timeline:
             )  # fmt: skip
 
 
-def _contended(track: _ProcessTrack, prev: Optional[Runner], runner: Runner, since: int) -> bool:
-    """Whether another thread held the GIL while ``runner`` wanted it (from ``since``): then
-    it waited for the GIL. Otherwise the GIL was free and it was only being woken (the
-    kernel's doing, not the GIL's): no wait for the GIL."""
-    if (
-        prev is not None
-        and prev is not runner
-        and (prev.open_since or prev.last_stamp + prev.chunk_est >= since)
-    ):
-        return True  # holding it when this one began to want it, or since
-    return track.released_by is not runner and track.released_at > since
+def _waited_from(
+    track: _ProcessTrack, prev: Optional[Runner], runner: Runner, since: int
+) -> Optional[int]:
+    """From when ``runner``, wanting the GIL from ``since`` on, waited for another thread's
+    hold: from ``since``, or from the other hold's start if later (before it, the GIL was
+    free and the thread was only being woken: the kernel's doing, not the GIL's). None:
+    nobody else held it meanwhile. A stamping thread holds the GIL from its last stamp on
+    until another thread takes it, unless it fell silent for longer than a run can (it
+    ended): on a busy machine it may hold it without a CPU."""
+    if prev is not None and prev is not runner:
+        if prev.open_since:
+            return max(since, prev.open_since)
+        if prev.last_stamp + HOLD_GAP_MAX_NS >= since:
+            runs = prev.lane.runs
+            return max(since, runs[-1][0]) if runs else since
+    if track.released_by is not runner and track.released_at > since:
+        return max(since, track.released_from)
+    return None
 
 
 def _without_gil(lane: Lane, end_ns: int, col_ns: int, n: int) -> List[float]:

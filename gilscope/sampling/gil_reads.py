@@ -13,12 +13,13 @@ a thread other than its last holder; and each Python thread's state (``thread_st
   read saw gets about a read period, so over many holds each thread's time is right on
   average, and every hand-off is counted.
 * **Re-acquisitions.** A thread that takes the GIL back with nobody between is no switch. If
-  the count did not move, only the last holder can have held the GIL between two reads:
-  each sleep of that thread that ended since (it woke from a call it had let the GIL go
-  for, as the kernel's count of its sleeps and its state at both reads say) is one
-  acquisition. One that let the GIL go for a call that did not sleep (a send) and took it
-  straight back left no trace: the baton never left its hand. Nor, when the count did
-  move, does one between two switches of the same gap.
+  the count did not move and the GIL was free at the first read, only its last holder can
+  have held it since: each sleep of that thread that ended since (it woke from a call it
+  had let the GIL go for, as the kernel's count of its sleeps and its state at both reads
+  say) is one acquisition. One that let the GIL go for a call that did not sleep (a send)
+  and took it straight back left no trace: the baton never left its hand. Nor, when the
+  count did move, does one between two switches of the same gap (but the previous
+  holder's, before the first switch).
 * **Waits.** A thread read asleep on the GIL's condition variable waits from the middle of
   the gap before; its wait ends when it takes the GIL (a hand-off to it), or at the middle
   of the gap before a read that finds it blocked in anything else.
@@ -137,12 +138,14 @@ class GilReads:
         self, at: int, locked: bool, last: int, switches: int, states: Dict[int, int],
         sleeps: Dict[int, int],
     ) -> int:  # fmt: skip
-        """No switch: only the last holder can have held the GIL since the last read."""
-        ended = self._ended(last, states, sleeps, locked) if last == self.last else 0
+        """No switch: only the last holder can have held the GIL since the last read. Only
+        if the GIL was free at the last read: the GIL, the threads and their sleeps are read
+        a few µs apart, and a holder told to drop the GIL may have slept for it in between
+        (read holding, yet one sleep more)."""
+        ended = 0
+        if last == self.last and not self.locked:
+            ended = self._ended(last, states, sleeps, locked)
         if ended > 0:
-            if self.locked:
-                self._emit(0, at, switches)  # the hold read before ended first
-                at += 1
             for _ in range(min(ended - locked, MAX_CHAIN)):
                 self._took(last, at, switches)
                 self._emit(0, at + 1, switches)
