@@ -51,6 +51,9 @@ class ProbeLedger:
                 self.drawn.add(pid)
                 if t.waits:
                     self.waits.add(pid)
+                elif t.waits_note and pid not in self._noted:
+                    self._noted.add(pid)
+                    problems.append(f"GIL probe: waits for the GIL not seen ({t.waits_note})")
             elif t.state in ("failed", "no-gil"):
                 self.drawn.discard(pid)
                 self.waits.discard(pid)

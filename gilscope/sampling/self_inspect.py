@@ -37,8 +37,10 @@ DEBUG_COOKIE = b"xdebugpy"
 # and mutexes, which follow its first fields inside the struct (found, not assumed: below).
 WAIT_SPAN = 1 << 12  # a word further than this from the GIL struct is not the GIL's
 WAIT_SWITCH_S = 0.0001  # a short switch interval: many hand-offs, so many waits to see
-WAIT_LOOK_S = 0.25  # how long the counting threads are watched (up to WAIT_SEEN waits)
-WAIT_SEEN = 200
+WAIT_LOOK_S = 2.0  # how long the counting threads are watched, at most (a busy machine)
+WAIT_SEEN = 200  # waits to see; at least WAIT_SEEN_MIN
+WAIT_SEEN_MIN = 50
+WAIT_WORD_SHARE = 0.1  # a word seen asleep on less often (the GIL's mutex) is not counted
 
 # _Py_DebugOffsets (3.13+) at the start of _PyRuntime: after the 8-byte cookie, uint64_t
 # fields in the order the minor version's header declares them (3.13: pycore_runtime.h;
@@ -363,8 +365,9 @@ def wait_words(gil: int) -> Dict[str, int]:
     switch interval they are asked to hand it over thousands of times a second. This thread
     reads their ``/proc/self/task/TID/syscall`` while it holds the GIL itself (so both want
     it): each is asleep in the GIL's condition variable, on one of its futex words (glibc
-    alternates two). The span of the words seen, rounded out to whole 8-byte words so that
-    an unlucky sample of one word still covers its neighbour, is what the probe counts as
+    alternates two; now and then one is caught on the GIL's mutex instead, a word too rare
+    to count). The span of the words seen, rounded out to whole 8-byte words so that an
+    unlucky sample of one word still covers its neighbour, is what the probe counts as
     waiting for the GIL in the target. (A holder asked to drop the GIL also sleeps, on the
     GIL's "switch" condition variable, until the next thread has taken it: microseconds,
     which a reader in another process sees only now and then, so a span including them
@@ -383,7 +386,7 @@ def wait_words(gil: int) -> Dict[str, int]:
                 n -= 1
 
     counters = [threading.Thread(target=count) for _ in range(2)]
-    offsets: Set[int] = set()
+    offsets: Dict[int, int] = {}
     seen = 0
     sys.setswitchinterval(WAIT_SWITCH_S)
     fds: List[int] = []
@@ -402,7 +405,7 @@ def wait_words(gil: int) -> Dict[str, int]:
                 nr, addr = blocked
                 if nr != futex or not 0 <= addr - gil < WAIT_SPAN:
                     raise Failed(f"a counting thread slept in syscall {nr} at 0x{addr:x}")
-                offsets.add(addr - gil)
+                offsets[addr - gil] = offsets.get(addr - gil, 0) + 1
                 seen += 1
     finally:
         stop.set()
@@ -411,9 +414,10 @@ def wait_words(gil: int) -> Dict[str, int]:
             t.join()
         for fd in fds:
             os.close(fd)
-    if not offsets:
-        raise Failed("no thread was seen waiting for the GIL")
-    start, end = min(offsets) // 8 * 8, (max(offsets) // 8 + 1) * 8
+    if seen < WAIT_SEEN_MIN:
+        raise Failed(f"threads were seen waiting for the GIL only {seen} times")
+    words = [at for at, n in offsets.items() if n >= WAIT_WORD_SHARE * seen]
+    start, end = min(words) // 8 * 8, (max(words) // 8 + 1) * 8
     if start < SWITCHES_AT + 8:
         raise Failed("a GIL waiter slept on the GIL's own first fields")
     return {"syscall": futex, "start": start, "end": end}
