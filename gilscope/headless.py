@@ -178,9 +178,11 @@ def _thread(
         "handoffs_reference": ref.runs if ref is not None else None,
         "function": top[-1].function if top else "",
     }
-    if ref is not None:
+    if ref is not None and reference is not None:
+        span = max(ref_span[1] - ref_span[0], 1)
         doc.update(
             mean_hold_ms_reference=round(ref.mean_hold_ms, 3),
+            reference_blind=round(reference.blind(key) / span, 4),
             wait_share_reference=round(ref.waits.share, 4),
             wait_p50_ms_reference=_round(ref.waits.p50_ms, 3),
             wait_p99_ms_reference=_round(ref.waits.p99_ms, 3),

@@ -182,9 +182,11 @@ class Runner:
     """One thread in the relay: where it is drawn, what it has held, how it stamps."""
 
     __slots__ = (
+        "blind_ns",
         "chunk_est",
         "key",
         "lane",
+        "last_release",
         "last_stamp",
         "open_since",
         "tally",
@@ -203,6 +205,11 @@ class Runner:
         self.open_since = 0  # explicit events: holding since (0: not holding)
         self.wait_since = 0  # explicit events: waiting for the GIL since
         self.wait_drawn = 0  # probe waits: drawn up to here (an ongoing wait comes in parts)
+        # Explicit events: its latest release, and the time between a release and its next
+        # "waiting" mark while another thread held the GIL (it may have waited for the GIL
+        # there without saying so: see Timeline.blind)
+        self.last_release = 0
+        self.blind_ns = 0
 
     def begin_run(self, start: int, end: int) -> None:
         """A new acquisition: a run held from ``start`` to (so far) ``end``."""

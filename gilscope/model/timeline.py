@@ -215,6 +215,9 @@ class Timeline:
         """An explicit event: the thread itself says when it took or gave up the GIL."""
         if tag == TAG_WAITING:
             runner.wait_since = t
+            released = runner.last_release
+            if 0 < released < t and _waited_from(track, track.last, runner, released) is not None:
+                runner.blind_ns += t - released
             return
         if tag == TAG_ACQUIRED:
             prev = track.last
@@ -242,6 +245,7 @@ class Timeline:
             runner.begin_run(start, t)
             track.last = None  # nobody holds it until the next stamp or acquisition
             track.released_at, track.released_by, track.released_from = t, runner, start
+            runner.last_release = t
         else:
             return
         track.last_stamp = t
@@ -355,6 +359,15 @@ class Timeline:
             if now_ns - track.last_stamp > max(4 * runner.chunk_est, HOLDER_FRESH_NS):
                 return None
             return runner.lane.key
+
+    def blind(self, key: LaneKey) -> int:
+        """Explicit events: ns between a runner's release of the GIL and its next "waiting"
+        mark while another thread held the GIL. Its report says nothing of that time (a
+        convoy responder sends its reply, may wait to take the GIL back, holds it, calls
+        recv; the next request comes later on a busy machine): waits there it cannot see."""
+        with self._lock:
+            runner = self._runners.get(key)
+            return runner.blind_ns if runner is not None else 0
 
     def unseen(self, pid: int) -> Tuple[int, int]:
         """(ns, gaps) of ``pid``'s stamps too far apart to say who held the GIL."""

@@ -48,9 +48,12 @@ def test_convoy_waits_agree_with_the_workers_report(version: str, python: str) -
     # The report counts as waiting the time from a request's arrival to taking the GIL,
     # where another thread held it meanwhile: that includes the thread's wake-up, the
     # kernel's run queue (runq_share), which the report cannot tell apart; and nothing
-    # where its stamps could not see (unseen). Measured here: within 0.8 pp on every
-    # version, p50 within 0.22 ms.
-    assert abs(io["wait_share"] - io["wait_share_reference"]) < 0.01 + unseen + io["runq_share"], io
+    # where its stamps could not see (unseen), nor between its release before sending a
+    # reply and the next request (blind: on a busy machine the client is late, and the
+    # responder may wait there to take the GIL back after its send). Measured on a quiet
+    # machine: within 0.8 pp on every version, p50 within 0.22 ms.
+    bound = 0.01 + unseen + io["runq_share"] + io["reference_blind"]
+    assert abs(io["wait_share"] - io["wait_share_reference"]) < bound, io
     assert abs(io["wait_p50_ms"] - io["wait_p50_ms_reference"]) < 0.5, io
     # The report marks itself released from before a reply's send to after the next recv:
     # a hold in between (it took the GIL back after the send) is not seen, so a wait
