@@ -252,8 +252,9 @@ class GilReads:
         return [(tid, since, max(self.t, since), False) for tid, since in self.waiting.items()]
 
     def forget(self, tids: Iterable[int]) -> None:
+        """Threads that ended: no longer candidates (a wait of theirs ends at the next read,
+        which no longer finds them)."""
         for tid in tids:
-            self.waiting.pop(tid, None)
             self.active.pop(tid, None)
 
     def take(self) -> Tuple[List[Change], List[Wait]]:
