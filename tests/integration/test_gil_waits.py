@@ -90,7 +90,9 @@ def test_io_waits_and_handoffs_agree_with_the_workers_report() -> None:
         # take it, which the report counts as waiting too (the run queue), the probe not.
         assert t["wait_share"] < 0.01 + t["runq_share"], t
         assert t["wait_share_reference"] - t["wait_share"] < 0.01 + t["runq_share"], t
-        if t["wait_p50_ms"] is not None and t["wait_p50_ms_reference"] is not None:
+        # (its few sightings of such waits, each dated to half a read period, make no
+        # percentile: only many of them would)
+        if count(doc, t["waits_per_s"]) >= 20 and t["wait_p50_ms_reference"] is not None:
             assert abs(t["wait_p50_ms"] - t["wait_p50_ms_reference"]) < 0.5, t
 
 
