@@ -38,8 +38,8 @@ DEBUG_COOKIE = b"xdebugpy"
 WAIT_SPAN = 1 << 12  # a word further than this from the GIL struct is not the GIL's
 WAIT_SWITCH_S = 0.0001  # a short switch interval: many hand-offs, so many waits to see
 WAIT_LOOK_S = 2.0  # how long the counting threads are watched, at most (a busy machine)
-WAIT_SEEN = 200  # waits to see; at least WAIT_SEEN_MIN
-WAIT_SEEN_MIN = 50
+WAIT_SEEN = 100  # waits to see; at least WAIT_SEEN_MIN
+WAIT_SEEN_MIN = 20
 WAIT_WORD_SHARE = 0.1  # a word seen asleep on less often (the GIL's mutex) is not counted
 
 # _Py_DebugOffsets (3.13+) at the start of _PyRuntime: after the 8-byte cookie, uint64_t
@@ -327,37 +327,6 @@ def blocked_in(fd: int) -> Optional[Tuple[int, int]]:
     return int(fields[0]), int(fields[1], 16)
 
 
-def futex_syscall() -> int:
-    """The system call a thread blocked on a ``threading.Lock`` sleeps in (futex, whatever
-    its number on this architecture): the GIL's waiters must sleep in the same one."""
-    lock = threading.Lock()
-    lock.acquire()
-    tid = []
-
-    def parked() -> None:
-        tid.append(threading.get_native_id())
-        lock.acquire()
-
-    t = threading.Thread(target=parked)
-    t.start()
-    try:
-        while not tid:
-            pass
-        fd = os.open(f"/proc/self/task/{tid[0]}/syscall", os.O_RDONLY)
-        try:
-            for _ in range(2000):
-                blocked = blocked_in(fd)
-                if blocked is not None:
-                    return blocked[0]
-                threading.Event().wait(0.001)
-        finally:
-            os.close(fd)
-    finally:
-        lock.release()
-        t.join()
-    raise Failed("a thread blocked on a lock was never seen asleep")
-
-
 def wait_words(gil: int) -> Dict[str, int]:
     """Where a thread waiting to take the GIL sleeps: futex words relative to the GIL struct.
 
@@ -368,12 +337,13 @@ def wait_words(gil: int) -> Dict[str, int]:
     alternates two; now and then one is caught on the GIL's mutex instead, a word too rare
     to count). The span of the words seen, rounded out to whole 8-byte words so that an
     unlucky sample of one word still covers its neighbour, is what the probe counts as
-    waiting for the GIL in the target. (A holder asked to drop the GIL also sleeps, on the
+    waiting for the GIL in the target, and the system call they sleep in (futex, whatever its
+    number on this architecture) the one to look for. (A holder asked to drop the GIL also
+    sleeps, on the
     GIL's "switch" condition variable, until the next thread has taken it: microseconds,
     which a reader in another process sees only now and then, so a span including them
     would differ from run to run. That short sleep is not counted as waiting.)
     """
-    futex = futex_syscall()
     before = sys.getswitchinterval()
     stop = threading.Event()
     tids: List[int] = []
@@ -386,7 +356,7 @@ def wait_words(gil: int) -> Dict[str, int]:
                 n -= 1
 
     counters = [threading.Thread(target=count) for _ in range(2)]
-    offsets: Dict[int, int] = {}
+    offsets: Dict[Tuple[int, int], int] = {}  # (syscall, offset) -> sightings
     seen = 0
     sys.setswitchinterval(WAIT_SWITCH_S)
     fds: List[int] = []
@@ -403,9 +373,9 @@ def wait_words(gil: int) -> Dict[str, int]:
                 if blocked is None:
                     continue
                 nr, addr = blocked
-                if nr != futex or not 0 <= addr - gil < WAIT_SPAN:
+                if not 0 <= addr - gil < WAIT_SPAN:
                     raise Failed(f"a counting thread slept in syscall {nr} at 0x{addr:x}")
-                offsets[addr - gil] = offsets.get(addr - gil, 0) + 1
+                offsets[nr, addr - gil] = offsets.get((nr, addr - gil), 0) + 1
                 seen += 1
     finally:
         stop.set()
@@ -416,8 +386,12 @@ def wait_words(gil: int) -> Dict[str, int]:
             os.close(fd)
     if seen < WAIT_SEEN_MIN:
         raise Failed(f"threads were seen waiting for the GIL only {seen} times")
-    words = [at for at, n in offsets.items() if n >= WAIT_WORD_SHARE * seen]
-    start, end = min(words) // 8 * 8, (max(words) // 8 + 1) * 8
+    words = [key for key, n in offsets.items() if n >= WAIT_WORD_SHARE * seen]
+    if len({nr for nr, _ in words}) != 1:
+        raise Failed(f"GIL waiters slept in different system calls: {sorted(words)}")
+    futex = words[0][0]
+    start = min(at for _, at in words) // 8 * 8
+    end = (max(at for _, at in words) // 8 + 1) * 8
     if start < SWITCHES_AT + 8:
         raise Failed("a GIL waiter slept on the GIL's own first fields")
     return {"syscall": futex, "start": start, "end": end}
