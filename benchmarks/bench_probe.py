@@ -14,19 +14,22 @@
    psutil's CPU time of the probe process over the same window is printed next to them.
    ``--rates`` measures those rates instead, ``--policies`` each under every policy named
    (``fifo,normal``: where gilscope's caps on ``--probe-rate`` and on SCHED_FIFO come from).
-2. Slowdown. A countdown of ``--count`` in total (two threads in one process, half each) and
-   the same work as two single-thread processes side by side (both cores busy: the worst case
-   for the probe, which then has to take its CPU from the targets). Each variant runs
-   unobserved (no probe process at all) and observed by a fresh ``GilProbe`` at the default
-   rate. The target waits on stdin until the probe has verified it (or at once when
-   unobserved), and times its countdown itself (``time.perf_counter`` around starting and
-   joining the threads), so interpreter start-up and the probe's verification are outside the
-   figure. For two processes the figure is the mean of the two processes' own times. Observed
-   twice: with the probe's scheduling as gilscope picks it ("auto": SCHED_FIFO as root) and
-   under the normal policy (what an unprivileged user gets on a kernel older than 6.12). The
-   six variants are rotated through every position over ``--reps`` repetitions; printed are the
-   medians with [min–max], the ratio of the medians and the median of the per-repetition
-   ratios observed/unobserved, and the probe's read rate and CPU during the observed runs.
+2. Slowdown, the old way and the new side by side. A countdown of ``--count`` in total (two
+   threads in one process, half each) and the same work as two single-thread processes side
+   by side (both cores busy: the worst case for the probe, which then has to take its CPU
+   from the targets). Each layout runs unobserved (no probe process at all), observed the
+   *old* way (``GilProbe(min_rate_hz=DEFAULT_RATE_HZ, waits=False)``: every process read
+   6,000 times a second, the GIL only, as before issue 12) and the *new* way (``GilProbe()``,
+   gilscope's default: each process read 5 times per hand-off it makes, 200–6,000 times a
+   second, with its threads' states; one wake-up serves every process due). Scheduling as
+   gilscope picks it (SCHED_FIFO as root). The target waits on stdin until the probe has
+   verified it (or at once when unobserved), and times its countdown itself
+   (``time.perf_counter`` around starting and joining the threads), so interpreter start-up
+   and the probe's verification are outside the figure. For two processes the figure is the
+   mean of the two processes' own times. The six variants are rotated through every position
+   over ``--reps`` repetitions; printed are the medians with [min–max], the ratio of the
+   medians and the median of the per-repetition ratios observed/unobserved, and the probe's
+   read rate and CPU during the observed runs.
 3. Agreement, per CPython version installed under ``/root/.pyenv/versions`` (3.9–3.13) and
    ``/opt/sidpy/root/usr/bin`` (Debian's 3.14 and 3.15; missing ones are skipped;
    ``--versions 3.14,3.15`` runs only those). Runs the real CLI, ``python -m gilscope
@@ -57,6 +60,16 @@
    each hand-off (old thread's last stamp, new one's first, ≤ 0.3 ms apart) how far the
    probe's dated change to the new thread is from their middle.
 
+6. Agreement, the old way and the new side by side: gilscope's own workers in a
+   ``Session`` (``--agree-count`` of the threads scenario, ``--agree-reps`` runs per way,
+   ways rotated; the probe built the old or the new way as in 2), each probe's shares and
+   hand-off count against the workers' exact report (as in 3), its reads/s and CPU.
+7. Waits, per CPython version: the convoy scenario (``--convoy-count``) through the CLI,
+   the responder's waits for the GIL as the probe saw them (wait share, p50, p99, count)
+   against the workers' own report of them; the same at N = 1,000 (the countdown ends at
+   once: the responder alone). And io ×2 (``--io-count`` round trips) on the targets'
+   interpreter: hand-offs and waits per thread against the report.
+
 The machine is shared and noisy: compare figures within one printout, not across runs.
 
 Run on demand: ``.venv/bin/python benchmarks/bench_probe.py [--quick] [--high-rates]``.
@@ -78,9 +91,13 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 import psutil
 from _common import footer, header, rotate, summarize
 
+import gilscope.session as session_module
 from gilscope.cli import check_python
+from gilscope.headless import run_headless
 from gilscope.sampling.gil_probe import GilChange, GilProbe
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ
+from gilscope.scenarios.workload import Scenario, WorkloadSpec
+from gilscope.session import Session
 
 HIGH_RATES = (10_000, 20_000)
 VERSIONS = ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")
@@ -172,8 +189,19 @@ class Target:
                     pass
 
 
-def start_probe(rate_hz: int, scheduling: str = "auto") -> GilProbe:
-    probe = GilProbe(rate_hz, scheduling)
+WAYS = ("old", "new")
+
+
+def make_probe(way: str, scheduling: str = "auto") -> GilProbe:
+    """The old way: every process read DEFAULT_RATE_HZ times a second, the GIL only. The
+    new: gilscope's default (as often as the GIL changes hands, with waits)."""
+    if way == "old":
+        return GilProbe(DEFAULT_RATE_HZ, scheduling, min_rate_hz=DEFAULT_RATE_HZ, waits=False)
+    return GilProbe(DEFAULT_RATE_HZ, scheduling)
+
+
+def start_probe(rate_hz: int, scheduling: str = "auto", way: str = "") -> GilProbe:
+    probe = make_probe(way, scheduling) if way else GilProbe(rate_hz, scheduling)
     probe.start()
     if probe.error:
         raise RuntimeError(probe.error)
@@ -283,11 +311,11 @@ def section_rate(
 
 
 # -- 2. slowdown --------------------------------------------------------------------------------
-# layout ("threads" or "processes"), and the probe's scheduling ("": unobserved, no probe;
-# "auto": what gilscope uses, SCHED_FIFO as root; "normal": the default policy)
+# layout ("threads" or "processes"), and how it is observed ("": unobserved, no probe; "old",
+# "new": the probe the old way or the new, see make_probe)
 Variant = Tuple[str, str]
-POLICIES = ("", "auto", "normal")
-VARIANTS: List[Variant] = [(layout, p) for layout in ("threads", "processes") for p in POLICIES]
+OBSERVED = ("", *WAYS)
+VARIANTS: List[Variant] = [(layout, w) for layout in ("threads", "processes") for w in OBSERVED]
 
 
 class Countdown(NamedTuple):
@@ -297,10 +325,8 @@ class Countdown(NamedTuple):
     cores: Optional[float]  # observed: psutil's CPU of the probe from go to the first exit
 
 
-def run_countdown(
-    python: str, script: str, layout: str, total: int, rate_hz: Optional[int], scheduling: str
-) -> Countdown:
-    """One countdown, unobserved (``rate_hz`` None: no probe at all) or observed."""
+def run_countdown(python: str, script: str, layout: str, total: int, way: str) -> Countdown:
+    """One countdown, unobserved (``way`` "": no probe at all) or observed."""
     half = total // 2
     probe: Optional[GilProbe] = None
     proc: Optional[psutil.Process] = None
@@ -314,8 +340,8 @@ def run_countdown(
         else:
             targets += [Target(python, script, 1, half), Target(python, script, 1, half)]
         pids = [t.pid for t in targets]
-        if rate_hz is not None:
-            probe = start_probe(rate_hz, scheduling)
+        if way:
+            probe = start_probe(DEFAULT_RATE_HZ, "auto", way)
             for pid in pids:
                 probe.watch(pid)
             wait_ready(probe, pids)
@@ -356,9 +382,9 @@ def run_countdown(
 
 def section_slowdown(python: str, script: str, total: int, reps: int) -> None:
     print(
-        f"\n## 2. target slowdown · countdown N={total:,} in total on {python} · probe at "
-        f"{DEFAULT_RATE_HZ}/s, scheduling auto (gilscope's) and normal · {reps} reps, "
-        "variants rotated"
+        f"\n## 2. target slowdown · countdown N={total:,} in total on {python} · probe the "
+        f"old way ({DEFAULT_RATE_HZ}/s per process, GIL only) and the new (as often as the "
+        f"GIL changes hands, with waits), scheduling auto · {reps} reps, variants rotated"
     )
     print("#   threads: one process, 2 threads × N/2 · processes: 2 processes × 1 thread × N/2")
     walls: Dict[Variant, List[float]] = {v: [] for v in VARIANTS}
@@ -369,12 +395,11 @@ def section_slowdown(python: str, script: str, total: int, reps: int) -> None:
     for rep in range(reps):
         got: Dict[Variant, float] = {}
         for v in rotate(rep, VARIANTS):
-            layout, policy = v
-            rate = DEFAULT_RATE_HZ if policy else None
+            layout, way = v
             try:
-                run = run_countdown(python, script, layout, total, rate, policy)
+                run = run_countdown(python, script, layout, total, way)
             except RuntimeError as e:
-                print(f"rep {rep + 1} {layout} {policy or 'unobserved'}: FAILED {e}", flush=True)
+                print(f"rep {rep + 1} {layout} {way or 'unobserved'}: FAILED {e}", flush=True)
                 continue
             got[v] = run.wall_s
             walls[v].append(run.wall_s)
@@ -804,6 +829,125 @@ def section_stamps(python: str, reps: int) -> None:
         )
 
 
+# -- 6. agreement, old way and new --------------------------------------------------------------
+def run_session(spec: WorkloadSpec, way: str) -> Dict[str, Any]:
+    """gilscope's own workers, observed headless by a probe made the ``way`` asked."""
+    original = session_module.__dict__["GilProbe"]
+    setattr(session_module, "GilProbe", lambda rate_hz: make_probe(way))  # noqa: B010
+    try:
+        session = Session(spec)
+        try:
+            return run_headless(session, RUN_TIMEOUT_S)
+        finally:
+            session.close()
+    finally:
+        setattr(session_module, "GilProbe", original)  # noqa: B010
+
+
+def convoy_line(doc: Dict[str, Any]) -> str:
+    """The countdown's and the responder's hand-offs and mean holds against the report."""
+    threads = {t["name"]: t for p in doc["processes"] for t in p["threads"]}
+    out = []
+    for name in ("cpu-countdown", "io-responder"):
+        t = threads[name]
+        n = round(t["handoffs_per_s"] * doc["observed_s"])
+        out.append(
+            f"{name} hand-offs {n}/{t['handoffs_reference']} "
+            f"({(n / max(t['handoffs_reference'], 1) - 1) * 100:+.1f} %), mean hold "
+            f"{t['mean_hold_ms']:.3f}/{t['mean_hold_ms_reference']:.3f} ms"
+        )
+    return " · ".join(out) + f" · reads/s {doc['probe']['reads_per_s']} cpu {doc['probe']['cpu']}"
+
+
+def section_agreement(python: str, count: int, convoy_count: int, reps: int) -> None:
+    print(
+        f"\n## 6. agreement, the old way and the new · threads ×2 N={count:,} and convoy "
+        f"N={convoy_count:,} on {python} · {reps} runs per way, ways rotated · probe / report"
+    )
+    figures = {way: VersionFigures() for way in WAYS}
+    for rep in range(reps):
+        for way in rotate(rep, list(WAYS)):
+            spec = WorkloadSpec(Scenario.THREADS, count, 2, python)
+            print(f"rep {rep + 1} {way:<4} threads: {figures[way].add(run_session(spec, way))}")
+            spec = WorkloadSpec(Scenario.CONVOY, convoy_count, 2, python)
+            print(f"rep {rep + 1} {way:<4} convoy: {convoy_line(run_session(spec, way))}")
+            sys.stdout.flush()
+    print(
+        f"\n{'way':<5} {'share err pp, median [min–max]':<34} {'hand-off err %':<30} "
+        f"{'reads/s per process':<30} probe CPU cores"
+    )
+    for way in WAYS:
+        f = figures[way]
+        print(
+            f"{way:<5} {summarize(f.share_err_pp).fmt('.2f'):<34} "
+            f"{summarize(f.handoff_err_pct).fmt('.2f'):<30} "
+            f"{summarize(f.reads).fmt('.0f'):<30} {summarize(f.cpu).fmt('.3f')}"
+        )
+
+
+# -- 7. waits per version ----------------------------------------------------------------------
+def run_cli_doc(python: str, *args: str) -> Dict[str, Any]:
+    argv = [sys.executable, "-m", "gilscope", *args, "--python", python]
+    argv += ["--headless", "--seconds", "60"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"gilscope exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    doc: Dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def wait_line(doc: Dict[str, Any], name: str) -> str:
+    t = next(t for p in doc["processes"] for t in p["threads"] if t["name"] == name)
+    waits = round(t["waits_per_s"] * doc["observed_s"])
+
+    def ms(x: Optional[float]) -> str:
+        return "–" if x is None else f"{x:.2f}"
+
+    return (
+        f"{name}: wait share {t['wait_share']:.4f}/{t['wait_share_reference']:.4f} "
+        f"({(t['wait_share'] - t['wait_share_reference']) * 100:+.2f} pp) · p50 "
+        f"{ms(t['wait_p50_ms'])}/{ms(t['wait_p50_ms_reference'])} ms · p99 "
+        f"{ms(t['wait_p99_ms'])}/{ms(t['wait_p99_ms_reference'])} ms · waits "
+        f"{waits}/{t['waits_reference']} · run queue {t['runq_share']:.4f}"
+    )
+
+
+def section_waits(count: int, io_count: int, python: str, minors: Optional[Sequence[str]]) -> None:
+    found, skipped = interpreters(minors)
+    print(
+        f"\n## 7. waits for the GIL · convoy N={count:,} (and N=1,000: the responder alone) "
+        f"per CPython · io ×2 of {io_count:,} round trips on {python} · probe / report"
+    )
+    for note in skipped:
+        print(f"# skipped: {note}")
+    for version, path in found:
+        for n in (count, 1_000):
+            try:
+                doc = run_cli_doc(path, "--scenario", "convoy", "--count", str(n))
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                print(f"{version} convoy N={n:,}: FAILED {e}", flush=True)
+                continue
+            lat = doc["latency"] or {}
+            print(
+                f"{version:<8} N={n:<11,} {wait_line(doc, 'io-responder')} · latency p50 "
+                f"{lat.get('alone', {}).get('p50_ms')} → {lat.get('with_cpu', {}).get('p50_ms')}"
+                f" ms · {convoy_line(doc) if n > 1_000 else ''}",
+                flush=True,
+            )
+    try:
+        doc = run_cli_doc(python, "--scenario", "io", "--count", str(io_count), "--threads", "2")
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"io: FAILED {e}")
+        return
+    for t in (t for p in doc["processes"] for t in p["threads"]):
+        n = round(t["handoffs_per_s"] * doc["observed_s"])
+        err = (n / max(t["handoffs_reference"], 1) - 1) * 100
+        print(
+            f"io ×2 {t['name']}: hand-offs {n}/{t['handoffs_reference']} ({err:+.1f} %) · "
+            f"{wait_line(doc, t['name'])}"
+        )
+
+
 # -- main -------------------------------------------------------------------------------------
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -824,7 +968,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     p.add_argument("--slice-count", type=int, default=200_000_000, help="4: total N (200M)")
     p.add_argument("--stamp-reps", type=int, default=0, help="5: runs per policy (default 3)")
-    p.add_argument("--sections", default="0,1,2,3,4,5", help="comma-separated subset of 0–5")
+    p.add_argument("--agree-count", type=int, default=100_000_000, help="6: threads N (100M)")
+    p.add_argument("--agree-reps", type=int, default=0, help="6: runs per way (default 3)")
+    p.add_argument("--convoy-count", type=int, default=50_000_000, help="6, 7: convoy N (50M)")
+    p.add_argument("--io-count", type=int, default=2_000, help="7: io round trips (2,000)")
+    p.add_argument("--sections", default="0,1,2,3,4,5,6,7", help="comma-separated subset of 0–7")
     args = p.parse_args(argv)
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
     reps = args.reps or (2 if args.quick else 5)
@@ -854,6 +1002,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             section_slices(python, script, args.slice_count)
         if "5" in sections:
             section_stamps(python, args.stamp_reps or (1 if args.quick else 3))
+        if "6" in sections:
+            agree_reps = args.agree_reps or (1 if args.quick else 3)
+            section_agreement(python, args.agree_count, args.convoy_count, agree_reps)
+        if "7" in sections:
+            minors = [v.strip() for v in args.versions.split(",") if v.strip()] or None
+            section_waits(args.convoy_count, args.io_count, python, minors)
     print()
     footer()
     return 0

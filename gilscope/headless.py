@@ -162,10 +162,16 @@ def _thread(
     ref = reference.totals(key, *ref_span) if reference is not None else None
     held = obs.pyspy.stack(key)
     top = held.stacks[0].frames if held is not None and held.stacks else ()
-    figures = _figures(totals, obs.timeline.tally(key).cpu_ns, end - start, sampled)
+    tally = obs.timeline.tally(key)
+    figures = _figures(totals, tally.cpu_ns, end - start, sampled)
+    # Ready to run but waiting for a CPU (the kernel's run queue): the workers' report
+    # counts its wake-up after a reply as waiting too, and cannot tell the two apart.
+    figures["runq_share"] = (
+        round(min(1.0, tally.runq_ns / (end - start)), 4) if end > start else 0.0
+    )
     if sampled:
         figures["gil_share"] = _round(spy)
-    return {
+    doc = {
         "tid": record.tid or record.ident,
         "name": record.name,
         "alive": record.alive,
@@ -175,16 +181,35 @@ def _thread(
         "gil_share_reference": _round(ref.gil_share) if ref and record.gil else None,
         "handoffs_reference": ref.runs if ref is not None else None,
         "function": top[-1].function if top else "",
-    } | ({} if record.gil else {"gil_share": None, "gil_share_pyspy": None})
+    }
+    if ref is not None and reference is not None:
+        span = max(ref_span[1] - ref_span[0], 1)
+        doc.update(
+            mean_hold_ms_reference=round(ref.mean_hold_ms, 3),
+            reference_blind=round(reference.blind(key) / span, 4),
+            wait_share_reference=round(ref.waits.share, 4),
+            wait_p50_ms_reference=_round(ref.waits.p50_ms, 3),
+            wait_p99_ms_reference=_round(ref.waits.p99_ms, 3),
+            waits_reference=round(ref.waits.per_s * (ref_span[1] - ref_span[0]) / 1e9),
+        )
+    if not record.gil:
+        doc.update(gil_share=None, gil_share_pyspy=None, wait_share=None)
+    return doc
 
 
 def _figures(st: LaneStats, cpu_ns: int, span: int, sampled: bool) -> Dict[str, Any]:
+    # Samples have no runs and no waits: hand-offs, hold times and waits need the probe
+    # or the beacons.
+    w = st.waits
     return {
         "gil_share": round(st.gil_share, 4),
         "cpu": round(min(1.0, cpu_ns / span), 4) if span > 0 else 0.0,
-        # Samples have no runs: hand-offs and hold times need the probe or the beacons.
         "handoffs_per_s": None if sampled else round(st.handoffs_per_s, 2),
         "mean_hold_ms": None if sampled else round(st.mean_hold_ms, 3),
+        "wait_share": None if sampled else round(w.share, 4),
+        "wait_p50_ms": None if sampled else _round(w.p50_ms, 3),
+        "wait_p99_ms": None if sampled else _round(w.p99_ms, 3),
+        "waits_per_s": None if sampled else round(w.per_s, 2),
     }
 
 

@@ -41,6 +41,9 @@ class ThreadRow:
     handoffs_per_s: float
     mean_hold_ms: float
     gil_share_reference: Optional[float] = None  # the workers' own report, if the probe draws
+    wait_share: Optional[float] = None  # waiting for the GIL; None: no GIL
+    wait_p50_ms: Optional[float] = None  # lengths of the waits that ended; None: none did
+    wait_p99_ms: Optional[float] = None
     members: int = 1  # threads drawn in this lane
     shared: bool = False  # a family's lane, not one thread's
 

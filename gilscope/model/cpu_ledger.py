@@ -42,7 +42,7 @@ class CpuLedger:
             for th in sample.threads:
                 key = runner(th.pid, th.tid)
                 if key is not None:
-                    timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns)
+                    timeline.add_cpu(key, sample.start_ns, sample.end_ns, th.cpu_ns, th.runq_ns)
 
     def add_cores(self, cores: Tuple[float, ...], counting: bool) -> None:
         """Per core, how busy since the last sample."""

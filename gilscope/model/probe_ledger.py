@@ -11,7 +11,7 @@ from gilscope.model.journal import DRAWN, SWITCHES, Journal
 from gilscope.model.lanes import LaneKey
 from gilscope.model.metrics import agreement_pp
 from gilscope.model.timeline import Timeline
-from gilscope.sampling.gil_probe import GilChange, ProbeStats, ProbeTarget
+from gilscope.sampling.gil_probe import GilChange, GilWait, ProbeStats, ProbeTarget
 
 STATS_WINDOW_NS = 2_000_000_000  # the live hand-off rate covers the last 2 s
 KEEP_SWITCHES = 512
@@ -37,6 +37,7 @@ class ProbeLedger:
     def __init__(self, rate_hz: int) -> None:
         self.rate_hz = rate_hz  # 0: the probe is off
         self.drawn: set[int] = set()  # pids whose lanes the probe draws
+        self.waits: set[int] = set()  # of those, pids whose threads' waits it follows
         self._noted: set[int] = set()  # pids whose failure was told
         # pid -> (t_ns, switches): the first count seen while running, and the latest
         self._first: Dict[int, Tuple[int, int]] = {}
@@ -51,8 +52,14 @@ class ProbeLedger:
         for pid, t in targets.items():
             if t.state == "ready":
                 self.drawn.add(pid)
+                if t.waits:
+                    self.waits.add(pid)
+                elif t.waits_note and pid not in self._noted:
+                    self._noted.add(pid)
+                    problems.append(f"GIL probe: waits for the GIL not seen ({t.waits_note})")
             elif t.state in ("failed", "no-gil"):
                 self.drawn.discard(pid)
+                self.waits.discard(pid)
                 if t.state == "failed" and pid not in self._noted:
                     self._noted.add(pid)
                     problems.append(f"GIL probe: {t.reason}; drawing from {fallback}")
@@ -96,6 +103,23 @@ class ProbeLedger:
         """Hand-offs ``pid``'s interpreter counted itself since the run began."""
         first, recent = self._first.get(pid), self._recent.get(pid)
         return recent[-1][1] - first[1] if first is not None and recent else None
+
+    def apply_waits(
+        self,
+        waits: Sequence[GilWait],
+        since_ns: int,
+        timeline: Timeline,
+        runner: Callable[[int, int], Optional[LaneKey]],
+    ) -> None:
+        """Fold the threads' waits for the GIL from ``since_ns`` on into ``timeline``."""
+        folded = []
+        for w in waits:
+            if w.pid in self.waits and w.end_ns > since_ns:
+                key = runner(w.pid, w.tid)
+                if key is not None:
+                    folded.append((key, max(w.start_ns, since_ns), w.end_ns, w.ended))
+        if folded:
+            timeline.add_waits(folded)
 
     def handoffs(self) -> Optional[int]:
         """Hand-offs the interpreters counted themselves while the run ran."""

@@ -78,6 +78,10 @@ class _ProcessTrack:
         # its threads were off a CPU (a busy machine). How far the report can be trusted.
         self.unseen_ns = 0
         self.unseen_gaps = 0
+        # Explicit events: the latest release of the GIL, by whom, and that hold's start.
+        self.released_at = 0
+        self.released_by: Optional[Runner] = None
+        self.released_from = 0
 
 
 class _Tracer:
@@ -127,6 +131,9 @@ class Timeline:
             for pid, track in self._procs.items():
                 if track.unseen_gaps:
                     self._trace(J.UNSEEN, pid, track.unseen_ns, track.unseen_gaps)
+            for key, runner in self._runners.items():
+                if runner.blind_ns:
+                    self._trace(J.BLIND, key.pid, key.slot, runner.blind_ns)
 
     def apply(self, ops: Iterable[J.Op]) -> None:
         """Replay a recording's ops for this timeline (their second field already
@@ -162,9 +169,13 @@ class Timeline:
                 (runner.begin_run if args[2] else runner.extend_run)(args[0], args[1])
                 self.latest_ns = max(self.latest_ns, args[1])
             elif kind == J.WAIT:
-                runner.add_waiting(args[0], args[1])
+                runner.draw_waiting(args[0], args[1])
+            elif kind == J.WAIT_ENDED:
+                runner.count_wait(args[0], args[1])
             elif kind == J.CPU:
-                runner.add_cpu(args[0], args[1], args[2])
+                runner.add_cpu(args[0], args[1], args[2], args[3] if len(args) > 3 else 0)
+            elif kind == J.BLIND:
+                runner.blind_ns = args[0]
             elif kind == J.SAMPLED:
                 runner.add_sampled(args[0], args[1], args[2])
 
@@ -307,6 +318,9 @@ class Timeline:
         """An explicit event: the thread itself says when it took or gave up the GIL."""
         if tag == TAG_WAITING:
             runner.wait_since = t
+            released = runner.last_release
+            if 0 < released < t and _waited_from(track, track.last, runner, released) is not None:
+                runner.blind_ns += t - released
             return
         if tag == TAG_ACQUIRED:
             prev = track.last
@@ -322,8 +336,10 @@ class Timeline:
                 end = min(prev.last_stamp + prev.chunk_est, t)
                 if end > prev.last_stamp:
                     prev.extend_run(prev.last_stamp, end)
-            if runner.wait_since and runner.wait_since <= t:
-                runner.add_waiting(runner.wait_since, t)
+            since = runner.wait_since
+            waited = _waited_from(track, prev, runner, since) if 0 < since <= t else None
+            if waited is not None:
+                runner.add_waiting(waited, t)
             runner.wait_since = 0
             runner.open_since = t
             track.last = runner
@@ -331,6 +347,8 @@ class Timeline:
             start, runner.open_since = runner.open_since, 0
             runner.begin_run(start, t)
             track.last = None  # nobody holds it until the next stamp or acquisition
+            track.released_at, track.released_by, track.released_from = t, runner, start
+            runner.last_release = t
         else:
             return
         track.last_stamp = t
@@ -356,10 +374,26 @@ class Timeline:
                 track.last_stamp = t
                 self.latest_ns = max(self.latest_ns, t)
 
+    def add_waits(self, waits: Iterable[Tuple[LaneKey, int, int, bool]]) -> None:
+        """Waits for the GIL the probe saw: (runner, start, end, ended). A wait still going
+        on comes again, longer, until it ends: each part is drawn once, and it is counted
+        (with its length) when it ends."""
+        with self._lock:
+            for key, start, end, ended in waits:
+                runner = self._runners.get(key)
+                if runner is None or end < start:
+                    continue
+                drawn_from = max(start, runner.wait_drawn)
+                if end > drawn_from:
+                    runner.draw_waiting(drawn_from, end)
+                    runner.wait_drawn = end
+                if ended:
+                    runner.count_wait(start, end)
+
     def add_waiting_marks(self, batches: Iterable[Tuple[LaneKey, Sequence[int]]]) -> None:
         """Only the "waiting for the GIL" spans of the workers' own report: for lanes whose
-        holding is drawn from the probe, the threads still say best when they began to
-        wait (the probe sees the GIL, not who queues for it)."""
+        holding is drawn from the probe but whose waits it cannot see (its layout has no
+        wait words: see ``self_inspect.wait_words``)."""
         with self._lock:
             for key, words in batches:
                 runner = self._runners.get(key)
@@ -385,11 +419,14 @@ class Timeline:
             runner.add_sampled(start_ns, end_ns, amount)
             self.latest_ns = max(self.latest_ns, end_ns)
 
-    def add_cpu(self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int) -> None:
+    def add_cpu(
+        self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int, runq_ns: int = 0
+    ) -> None:
+        """CPU time over a span, and time the thread waited for a CPU (the run queue)."""
         with self._lock:
             runner = self._runners.get(key)
             if runner is not None:
-                runner.add_cpu(start_ns, end_ns, cpu_ns)
+                runner.add_cpu(start_ns, end_ns, cpu_ns, runq_ns)
 
     # -- reading (UI thread, headless report) -----------------------------------------
     def keys(self) -> List[LaneKey]:
@@ -425,6 +462,15 @@ class Timeline:
             if now_ns - track.last_stamp > max(4 * runner.chunk_est, HOLDER_FRESH_NS):
                 return None
             return runner.lane.key
+
+    def blind(self, key: LaneKey) -> int:
+        """Explicit events: ns between a runner's release of the GIL and its next "waiting"
+        mark while another thread held the GIL. Its report says nothing of that time (a
+        convoy responder sends its reply, may wait to take the GIL back, holds it, calls
+        recv; the next request comes later on a busy machine): waits there it cannot see."""
+        with self._lock:
+            runner = self._runners.get(key)
+            return runner.blind_ns if runner is not None else 0
 
     def unseen(self, pid: int) -> Tuple[int, int]:
         """(ns, gaps) of ``pid``'s stamps too far apart to say who held the GIL."""
@@ -485,6 +531,26 @@ class Timeline:
                 for ring in (lane.held_fine, lane.held_coarse, lane.wait_fine, lane.wait_coarse,
                              lane.cpu)
             )  # fmt: skip
+
+
+def _waited_from(
+    track: _ProcessTrack, prev: Optional[Runner], runner: Runner, since: int
+) -> Optional[int]:
+    """From when ``runner``, wanting the GIL from ``since`` on, waited for another thread's
+    hold: from ``since``, or from the other hold's start if later (before it, the GIL was
+    free and the thread was only being woken: the kernel's doing, not the GIL's). None:
+    nobody else held it meanwhile. A stamping thread holds the GIL from its last stamp on
+    until another thread takes it, unless it fell silent for longer than a run can (it
+    ended): on a busy machine it may hold it without a CPU."""
+    if prev is not None and prev is not runner:
+        if prev.open_since:
+            return max(since, prev.open_since)
+        if prev.last_stamp + HOLD_GAP_MAX_NS >= since:
+            runs = prev.lane.runs
+            return max(since, runs[-1][0]) if runs else since
+    if track.released_by is not runner and track.released_at > since:
+        return max(since, track.released_from)
+    return None
 
 
 def _without_gil(lane: Lane, end_ns: int, col_ns: int, n: int) -> List[float]:

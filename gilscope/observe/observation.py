@@ -121,6 +121,9 @@ class Observation:
         changes = probe.drain()
         if changes:
             self.probe.apply(changes, self.running_since, self.timeline, self.runner)
+        waits = probe.drain_waits()
+        if waits:
+            self.probe.apply_waits(waits, self.running_since, self.timeline, self.runner)
 
     def native_tids(self, pid: int) -> bool:
         """py-spy names threads by Linux tid on CPython 3.11+, by pthread id before."""
@@ -246,6 +249,9 @@ class Observation:
                     function=function,
                     handoffs_per_s=st.handoffs_per_s,
                     mean_hold_ms=st.mean_hold_ms,
+                    wait_share=st.waits.share if lane.gil else None,
+                    wait_p50_ms=st.waits.p50_ms,
+                    wait_p99_ms=st.waits.p99_ms,
                     members=lane.members,
                     shared=lane.shared,
                 )

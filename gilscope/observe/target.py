@@ -6,7 +6,7 @@ py-spy's windows)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from gilscope.model.lanes import LaneKey
 from gilscope.model.pyspy_ledger import SeenThread
@@ -26,6 +26,10 @@ class TargetObservation(Observation):
         self.kind = target.kind
         self.names = ThreadNames()
         self._moot: Set[int] = set()  # ended before the probe could read them: no failure
+        # py-spy's shares of a process the probe is still verifying: drawn only if it fails
+        # (if it is ready, its exact lanes cover that time; sampled time has no runs, and a
+        # run's figures would count it as time nobody held the GIL)
+        self._held: Dict[int, List[Tuple[LaneKey, int, int, float]]] = {}
 
     @property
     def state(self) -> RunState:
@@ -165,6 +169,7 @@ class TargetObservation(Observation):
             for pid in self.observed_pids():
                 self.threads.end_process(pid)
         self.apply_probe()
+        self._release_held()
         if self.samplers.probe is not None:
             for pid in self.pids:
                 idents = self.samplers.probe.take_idents(pid)
@@ -209,6 +214,23 @@ class TargetObservation(Observation):
         if window.pid in self.probe.drawn:
             return  # the probe's exact lanes win
         start = max(window.start_ns, window.end_ns - int(PERIOD_S * 1e9))
-        for s in seen:
-            self.timeline.add_sampled(s.runner, start, window.end_ns,
-                                      s.gil.samples / window.intervals)  # fmt: skip
+        shares = [(s.runner, start, window.end_ns, s.gil.samples / window.intervals) for s in seen]
+        if self._verifying(window.pid):
+            self._held.setdefault(window.pid, []).extend(shares)
+            return
+        for share in shares:
+            self.timeline.add_sampled(*share)
+
+    def _verifying(self, pid: int) -> bool:
+        probe = self.samplers.probe
+        target = probe.target(pid) if probe is not None else None
+        return target is not None and target.state == "starting"
+
+    def _release_held(self) -> None:
+        """py-spy's shares held back while the probe verified a process: dropped if it
+        draws the process now, drawn if it does not."""
+        for pid in [p for p in self._held if not self._verifying(p)]:
+            shares = self._held.pop(pid)
+            if pid not in self.probe.drawn:
+                for share in shares:
+                    self.timeline.add_sampled(*share)

@@ -159,7 +159,9 @@ class WorkloadObservation(Observation):
         self.own_report.add_stamps(stamps, upto=upto)
         drawn = self.probe.drawn
         self.timeline.add_stamps([(k, s) for k, s in stamps if k.pid not in drawn], upto=upto)
-        self.timeline.add_waiting_marks((k, s) for k, s in stamps if k.pid in drawn)
+        # Where the probe draws, it draws the waits too; unless it cannot see them.
+        unseen = drawn - self.probe.waits
+        self.timeline.add_waiting_marks((k, s) for k, s in stamps if k.pid in unseen)
         for b in batches:
             if b.slot == w.latency_slot:
                 self.latency.add(b.stamps)

@@ -16,9 +16,11 @@ import typing
 from typing import Any, Dict, Tuple, Type, TypeVar, Union, get_args, get_origin
 
 from gilscope.model.lanes import Tally
+from gilscope.model.waits import WaitHistogram
 
 T = TypeVar("T")
-_TALLY = ("held_ns", "runs", "wait_ns", "cpu_ns", "first_ns", "last_ns", "members")
+_TALLY = ("held_ns", "runs", "wait_ns", "waits", "cpu_ns", "runq_ns", "first_ns", "last_ns",
+          "members")  # fmt: skip
 _HINTS: Dict[type, Dict[str, Any]] = {}
 
 
@@ -34,7 +36,9 @@ def encode(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return [encode(getattr(value, f.name)) for f in dataclasses.fields(value)]
     if isinstance(value, Tally):
-        return [getattr(value, name) for name in _TALLY]
+        hist = value.wait_hist
+        waits = None if hist is None else [sorted(hist.bins.items()), hist.n]
+        return [*(getattr(value, name) for name in _TALLY), waits]
     if isinstance(value, dict):
         return [[encode(k), encode(v)] for k, v in value.items()]
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -66,6 +70,11 @@ def _decode(kind: Any, data: Any) -> Any:
             tally = Tally()
             for name, v in zip(_TALLY, data):
                 setattr(tally, name, int(v))
+            if len(data) > len(_TALLY) and data[len(_TALLY)] is not None:
+                bins, n = data[len(_TALLY)]
+                tally.wait_hist = WaitHistogram()
+                tally.wait_hist.bins = {int(b): int(c) for b, c in bins}
+                tally.wait_hist.n = int(n)
             return tally
         if issubclass(kind, enum.Enum):
             return kind(data)

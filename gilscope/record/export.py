@@ -48,7 +48,7 @@ def chrome_trace(replay: Replay) -> Dict[str, Any]:
                     open_runs[key][1] = end
                 else:
                     open_runs[key] = [start, end]
-            elif code == J.WAIT and op[1] == "tl":
+            elif code == J.WAIT_ENDED and op[1] == "tl":
                 _, _, pid, slot, start, end = op
                 events.append(_complete("wait", pid, track(pid, slot), start - t0, end - start))
             elif code == J.RECORD:

@@ -28,8 +28,8 @@ from gilscope.sampling.target import LogLine
 from gilscope.scenarios.workload import RunState, WorkloadSpec
 from gilscope.snapshot import PySpyStatus, Snapshot
 
-TIMELINE_OPS = {J.LANE, J.SHARED, J.RUNNER, J.RENAME, J.RELEASE, J.HOLD, J.WAIT, J.CPU,
-                J.SAMPLED, J.LATEST, J.UNSEEN}  # fmt: skip
+TIMELINE_OPS = {J.LANE, J.SHARED, J.RUNNER, J.RENAME, J.RELEASE, J.HOLD, J.WAIT, J.WAIT_ENDED,
+                J.CPU, J.SAMPLED, J.LATEST, J.UNSEEN, J.BLIND}  # fmt: skip
 STATE_KINDS: Dict[str, Any] = {
     "spec": WorkloadSpec,
     "state": RunState,

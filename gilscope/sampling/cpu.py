@@ -19,6 +19,7 @@ class ThreadCpu:
     tid: int
     cpu: float  # fraction of one core since the previous sample, 0–1
     cpu_ns: int  # CPU time used since the previous sample
+    runq_ns: int = 0  # time it was ready to run but waited for a CPU (the run queue)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class CpuSampler:
     def __init__(self) -> None:
         psutil.cpu_percent(percpu=True)  # the first reading is meaningless: prime it
         self._last_ns = time.monotonic_ns()
-        self._thread_times: Dict[Tuple[int, int], float] = {}
+        self._thread_times: Dict[Tuple[int, int], Tuple[float, float]] = {}
         self._pids: set[int] = set()  # the processes of the previous sample
         self._procs: Dict[int, psutil.Process] = {}
 
@@ -87,30 +88,33 @@ class CpuSampler:
         cores = tuple(p / 100.0 for p in psutil.cpu_percent(percpu=True))
         dt_s = max((now - self._last_ns) / 1e9, 1e-6)
         threads = []
-        seen: Dict[Tuple[int, int], float] = {}
+        seen: Dict[Tuple[int, int], Tuple[float, float]] = {}
         tids: Dict[int, List[int]] = {}
         for pid in pids:
             listed = tids.setdefault(pid, [])
-            for tid, total in self._thread_times_of(pid):
+            for tid, total, queued in self._thread_times_of(pid):
                 listed.append(tid)
                 key = (pid, tid)
-                seen[key] = total
+                seen[key] = (total, queued)
                 before = self._thread_times.get(key)
                 if before is None:
                     if pid not in self._pids:
                         continue  # a process just watched: its threads' CPU is from before
-                    before = 0.0  # a thread born since the last sample: all its CPU is new
-                used = max(0.0, total - before)
-                threads.append(ThreadCpu(pid, tid, min(1.0, used / dt_s), int(used * 1e9)))
+                    before = (0.0, 0.0)  # a thread born since the last sample: all is new
+                used = max(0.0, total - before[0])
+                runq = max(0.0, queued - before[1])
+                threads.append(
+                    ThreadCpu(pid, tid, min(1.0, used / dt_s), int(used * 1e9), int(runq * 1e9))
+                )
         self._thread_times = seen
         self._pids = set(tids)
         sample = CpuSample(self._last_ns, now, cores, tuple(threads), tids)
         self._last_ns = now
         return sample
 
-    def _thread_times_of(self, pid: int) -> Iterable[Tuple[int, float]]:
-        """(tid, seconds on a CPU) per thread. schedstat has ns resolution; psutil's thread
-        times tick at 10 ms, too coarse for 100 ms samples."""
+    def _thread_times_of(self, pid: int) -> Iterable[Tuple[int, float, float]]:
+        """(tid, seconds on a CPU, seconds waiting for one) per thread. schedstat has ns
+        resolution; psutil's thread times tick at 10 ms, too coarse for 100 ms samples."""
         task_dir = f"/proc/{pid}/task"
         try:
             tids = os.listdir(task_dir)
@@ -122,17 +126,18 @@ class CpuSampler:
         for tid in tids:
             try:
                 with open(f"{task_dir}/{tid}/schedstat") as f:
-                    out.append((int(tid), int(f.read().split()[0]) / 1e9))
+                    fields = f.read().split()
+                out.append((int(tid), int(fields[0]) / 1e9, int(fields[1]) / 1e9))
             except (OSError, ValueError, IndexError):
                 continue
         return out
 
-    def _psutil_times(self, pid: int) -> Iterable[Tuple[int, float]]:
+    def _psutil_times(self, pid: int) -> Iterable[Tuple[int, float, float]]:
         proc = self._process(pid)
         if proc is None:
             return []
         try:
-            return [(t.id, t.user_time + t.system_time) for t in proc.threads()]
+            return [(t.id, t.user_time + t.system_time, 0.0) for t in proc.threads()]
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             self._procs.pop(pid, None)
             return []

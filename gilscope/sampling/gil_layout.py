@@ -57,6 +57,12 @@ class GilLayout:
     thread_id: int  # in a thread state: the pthread id (how py-spy names 3.9/3.10 threads)
     pthread_tid: Optional[int]  # 3.9/3.10: the tid inside glibc's thread descriptor
     source: str  # how the offsets were found, for the note in the UI
+    # A thread waiting to take the GIL sleeps in this system call (futex) on a word in
+    # [wait_start, wait_end) of the GIL struct: its condition variable, as self-inspection saw.
+    wait_syscall: int = -1  # -1: waits are not seen (why: wait_error)
+    wait_start: int = 0
+    wait_end: int = 0
+    wait_error: str = ""
 
 
 def parse_layout(text: str) -> GilLayout:
@@ -70,6 +76,7 @@ def parse_layout(text: str) -> GilLayout:
     if "error" in raw:
         raise ProbeError(f"self-inspection failed: {raw['error']}")
     tid = raw["tid"]
+    waits = raw.get("waits", {})
     return GilLayout(
         version=raw["version"],
         library_dev=raw["library"]["dev"],
@@ -86,6 +93,10 @@ def parse_layout(text: str) -> GilLayout:
         thread_id=int(tid["thread_id"]),
         pthread_tid=tid.get("pthread_tid"),
         source=raw["source"],
+        wait_syscall=int(waits.get("syscall", -1)),
+        wait_start=int(waits.get("start", 0)),
+        wait_end=int(waits.get("end", 0)),
+        wait_error=str(waits.get("error", "")) if "syscall" not in waits else "",
     )
 
 

@@ -1,7 +1,7 @@
 """gilscope's side of the GIL probe: starts ``probe_process``, tells it what to watch and
 collects what it reads.
 
-A plain thread reads the probe's frames and keeps the hand-offs in a bounded buffer; the
+A plain thread reads the probe's frames and keeps the hand-offs and waits in bounded buffers; the
 session drains it at its own pace. Per target the probe says ``ready`` (its layout was
 verified on the live process), ``failed`` (with why: the session falls back to py-spy and
 says so), ``no-gil`` (a free-threaded build) or ``ended``.
@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from typing import IO, Any, Deque, Dict, List, NamedTuple, Optional
 
 from gilscope.children import reap, spawn
-from gilscope.sampling.probe_process import CHANGE, DEFAULT_RATE_HZ, FRAME
+from gilscope.sampling.probe_process import CHANGE, DEFAULT_RATE_HZ, FRAME, MIN_RATE_HZ, WAIT
 
 KEEP_CHANGES = 400_000  # ~minutes of hand-offs if the session stalls; then the oldest go
+KEEP_WAITS = 200_000
 
 
 class GilChange(NamedTuple):
@@ -32,6 +33,17 @@ class GilChange(NamedTuple):
     tid: int
     t_ns: int
     switches: int
+
+
+class GilWait(NamedTuple):
+    """Thread ``tid`` of ``pid`` waited for the GIL from ``start_ns`` to ``end_ns``; if not
+    ``ended``, it was still waiting at ``end_ns`` (a later record goes on from there)."""
+
+    pid: int
+    tid: int
+    start_ns: int
+    end_ns: int
+    ended: bool
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ class ProbeTarget:
     interval_us: int = 0  # the target's switch interval, as its GIL says
     reads_per_s: float = 0.0
     reads: int = 0  # reads of its GIL so far
+    waits: bool = False  # whether its threads' waits for the GIL are followed
+    waits_note: str = ""  # if not: why
 
 
 @dataclass(frozen=True)
@@ -58,12 +72,24 @@ class ProbeStats:
 class GilProbe:
     """One probe process for the whole session; targets come and go with ``watch``."""
 
-    def __init__(self, rate_hz: int = DEFAULT_RATE_HZ, scheduling: str = "auto") -> None:
-        self.rate_hz = rate_hz
+    def __init__(
+        self,
+        rate_hz: int = DEFAULT_RATE_HZ,
+        scheduling: str = "auto",
+        min_rate_hz: int = MIN_RATE_HZ,
+        waits: bool = True,
+    ) -> None:
+        self.rate_hz = rate_hz  # the most reads/s per process (fewer while the GIL is calm)
         self.scheduling = scheduling  # "auto" (the best allowed), or one policy to compare
+        # Each process is read between min_rate_hz and rate_hz times a second, as often as
+        # its GIL changes hands; waits=False reads the GIL only (min_rate_hz = rate_hz and
+        # no waits: the probe before it followed waits, for benchmarks).
+        self.min_rate_hz = min_rate_hz
+        self.waits = waits
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._lock = threading.Lock()
         self._changes: Deque[GilChange] = deque(maxlen=KEEP_CHANGES)
+        self._waits: Deque[GilWait] = deque(maxlen=KEEP_WAITS)
         self._targets: Dict[int, ProbeTarget] = {}
         self._idents: Dict[int, Dict[int, int]] = {}  # pid -> tid -> pthread id, not taken yet
         self._reads: Dict[int, tuple[int, int]] = {}  # pid -> (t_ns, reads) at the last stats
@@ -84,6 +110,9 @@ class GilProbe:
                     str(self.rate_hz),
                     "--scheduling",
                     self.scheduling,
+                    "--min-rate",
+                    str(self.min_rate_hz),
+                    *([] if self.waits else ["--no-waits"]),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -121,6 +150,7 @@ class GilProbe:
             self.forget(pid)
         with self._lock:
             self._changes.clear()
+            self._waits.clear()
 
     def take_idents(self, pid: int) -> Dict[int, int]:
         """tid -> pthread id of ``pid``'s threads the probe met since the last call (py-spy
@@ -132,6 +162,12 @@ class GilProbe:
         with self._lock:
             out = list(self._changes)
             self._changes.clear()
+        return out
+
+    def drain_waits(self) -> List[GilWait]:
+        with self._lock:
+            out = list(self._waits)
+            self._waits.clear()
         return out
 
     def target(self, pid: int) -> Optional[ProbeTarget]:
@@ -173,6 +209,13 @@ class GilProbe:
                     changes = [GilChange._make(c) for c in CHANGE.iter_unpack(payload)]
                     with self._lock:
                         self._changes.extend(c for c in changes if c.pid in self._targets)
+                elif kind == b"W":
+                    waits = [
+                        GilWait(pid, tid, start, end, bool(ended))
+                        for pid, tid, start, end, ended in WAIT.iter_unpack(payload)
+                    ]
+                    with self._lock:
+                        self._waits.extend(w for w in waits if w.pid in self._targets)
                 else:
                     self._message(json.loads(payload))
         except (OSError, ValueError):
@@ -193,8 +236,9 @@ class GilProbe:
                 return  # forgotten meanwhile
             if kind == "ready":
                 self._targets[pid] = replace(
-                    known, state="ready", version=msg["version"], source=msg["source"]
-                )
+                    known, state="ready", version=msg["version"], source=msg["source"],
+                    waits=bool(msg.get("waits")), waits_note=str(msg.get("waits_note", "")),
+                )  # fmt: skip
             elif kind in ("failed", "no-gil", "ended"):
                 self._targets[pid] = replace(known, state=kind, reason=msg.get("reason", ""))
             elif kind == "threads":

@@ -4,12 +4,18 @@ It lives in a process of its own so that thousands of reads a second never compe
 gilscope's UI for *its* GIL. Commands arrive on stdin, one per line: ``watch PID`` and
 ``forget PID``; end of input (gilscope gone) ends the probe. Frames go to stdout: a kind
 byte, a length, a payload. ``C`` frames carry packed ``CHANGE`` records, written only when a
-target's GIL changed hands (or its switch count moved); ``J`` frames carry one JSON message:
+target's GIL changed hands (or its switch count moved); ``W`` frames packed ``WAIT`` records
+(a thread's wait for the GIL, ended or still going on); ``J`` frames carry one JSON message:
 ``ready`` / ``failed`` / ``no-gil`` / ``ended`` per target, ``interval`` when a target's
 switch interval changes, and ``stats`` (reads so far, probe CPU) twice a second.
 
-Each read is one ``pread`` of the GIL struct's first 32 bytes through ``/proc/PID/mem``:
-the target is never stopped. A change seen between two reads is dated at their midpoint.
+Each read is one ``pread`` of the GIL struct's first 32 bytes through ``/proc/PID/mem`` and
+one of each Python thread's ``/proc/PID/task/TID/syscall`` (``thread_states``): the target is
+never stopped. ``gil_reads`` turns consecutive reads into hand-offs and waits. A target is
+read only as fast as its GIL changes hands (``READS_PER_HANDOFF`` reads per hand-off, between
+``MIN_RATE_HZ`` and the rate asked): the switch count places the hand-offs between slower
+reads, and every timer wake-up costs CPU the targets could use. One wake-up serves every
+target that is due.
 """
 
 from __future__ import annotations
@@ -36,10 +42,22 @@ from gilscope.sampling.gil_layout import (
     derive_layout,
     layout_key,
 )
+from gilscope.sampling.gil_reads import GilReads
+from gilscope.sampling.thread_states import ThreadStates
 
 FRAME = struct.Struct("<cI")
 CHANGE = struct.Struct("<iiqQ")  # pid, holder's tid (0: nobody, -1: unknown), t_ns, switches
-DEFAULT_RATE_HZ = 6_000  # asked: ~5,000 achieved beside a busy target; ~0.17 core on this VM
+WAIT = struct.Struct("<iiqqi")  # pid, tid, start_ns, end_ns, ended (0: still waiting)
+DEFAULT_RATE_HZ = 6_000  # the most reads/s per target: while its GIL changes hands that often
+# A target is read READS_PER_HANDOFF times per hand-off it made lately (acquisitions, with
+# re-acquisitions), and at least MIN_RATE_HZ times a second: hand-offs are counted by the
+# switch count whatever the rate, and dated to within half a period. While a thread waits,
+# at least WAIT_RATE_HZ: a wait's start is dated to within half a period.
+READS_PER_HANDOFF = 5
+MIN_RATE_HZ = 200
+WAIT_RATE_HZ = 1_000
+ADAPT_NS = 100_000_000  # the rate follows the hand-offs of the last ~0.1 s
+PYTHON_THREADS_NS = 250_000_000  # the interpreter's thread list is re-read this often
 # Each read round costs ~17.5 µs of CPU here (2-core VM, 2026-12-01, bench_probe.py section
 # 1 beside a 2-thread countdown; probe CPU as SCHED_FIFO, all reads on time): 8,000/s 0.14
 # core, 10,000 0.18, 15,000 0.28, 20,000 0.35, 25,000 0.46, 40,000 0.85; at 50,000/s the
@@ -70,24 +88,52 @@ SHORT_SLICE_NS = 100_000  # the shortest slice the kernel allows
 class Watch:
     """One verified target and what its last read showed."""
 
-    def __init__(self, mem: GilMemory, states: Dict[int, int]) -> None:
+    def __init__(
+        self, mem: GilMemory, states: Dict[int, int], period_ns: int, waits: bool = True
+    ) -> None:
         self.mem = mem
         self.pid = mem.pid
         self.raw = b""
-        self.t_ns = 0
-        self.holder = 0  # thread state pointer of the last holder read
+        self.holder = 0  # thread state pointer of the GIL's last holder, as last read
         self.holder_tid = 0
-        self.tid = -2  # what was last reported
         self.switches = -1
         self.interval = 0
         self.reads = 0
         self.unknown = 0
         self.resolved = 0
+        self.period_ns = period_ns  # adapts: see Probe.adapt
+        self.due = 0  # when the next read is due
+        self.gil = GilReads(period_ns)
+        lay = mem.layout
+        self.threads: Optional[ThreadStates] = None
+        if waits and lay.wait_syscall >= 0:
+            lo, hi = mem.gil + lay.wait_start, mem.gil + lay.wait_end
+            self.threads = ThreadStates(self.pid, lay.wait_syscall, lo, hi)
+        self.python_tids = set(states.values())
+        self.listed_ns = time.monotonic_ns()
+        if self.threads is not None:
+            self.threads.track(self.python_tids)
+        self.mark = (time.monotonic_ns(), 0)  # (t_ns, hand-offs so far) at the last adapt
+        self.handoffs = 0  # acquisitions reported so far
         # tid -> pthread id, still to be told: py-spy names 3.9/3.10 threads by the latter
         self.new_threads: Dict[int, int] = {}
         self.told: Dict[Tuple[int, int], None] = {}  # (tid, thread state) pairs told
         for tstate, tid in states.items():
             self.learn(tstate, tid)
+
+    def list_threads(self) -> None:
+        """The interpreter's own thread list (only Python threads can wait for the GIL):
+        its threads are read from now on, and ended ones forgotten."""
+        self.listed_ns = time.monotonic_ns()
+        try:
+            tids = {self.mem.tid_of(ts) for ts in self.mem.thread_states()}
+        except (ProbeError, OSError):
+            return
+        live = tids & self.mem.tasks(refresh=True)
+        self.gil.forget(self.python_tids - live)
+        self.python_tids = live
+        if self.threads is not None:
+            self.threads.track(live)
 
     def learn(self, tstate: int, tid: int) -> None:
         if (tid, tstate) in self.told:
@@ -111,13 +157,34 @@ class Watch:
             self.unknown += 1
             return -1
         self.learn(tstate, tid)
+        if tid not in self.python_tids:
+            self.python_tids.add(tid)
+            if self.threads is not None:
+                self.threads.add(tid)
         return tid
+
+    def close(self) -> None:
+        if self.threads is not None:
+            self.threads.close()
+        self.mem.close()
 
 
 class Probe:
-    def __init__(self, out: BinaryIO, rate_hz: int, scheduling: str = "normal") -> None:
+    def __init__(
+        self,
+        out: BinaryIO,
+        rate_hz: int,
+        scheduling: str = "normal",
+        min_rate_hz: int = MIN_RATE_HZ,
+        waits: bool = True,
+    ) -> None:
         self.out = out
-        self.period_ns = int(1e9 / rate_hz)
+        self.period_ns = int(1e9 / rate_hz)  # the shortest: the rate asked
+        # The slowest a target is read. min_rate_hz = rate_hz reads every target at the
+        # rate asked, and with waits=False (no thread states) that is the probe as it was
+        # before it followed waits: bench_probe.py compares the two.
+        self.slowest_ns = max(self.period_ns, int(1e9 / max(1, min_rate_hz)))
+        self.waits = waits
         self.scheduling = scheduling  # how the reads are kept on time: see prompt_scheduling
         self.watches: Dict[int, Watch] = {}
         self.layouts: Dict[Tuple[int, int], Union[GilLayout, ProbeError]] = {}
@@ -128,6 +195,7 @@ class Probe:
         self.verified: queue.Queue[Tuple[int, Union[Watch, ProbeError]]] = queue.Queue()
         self.forgotten: set[int] = set()
         self.buffer: List[bytes] = []
+        self.wait_buffer: List[bytes] = []
         self.lock = threading.Lock()  # stdout is written by the loop and by verifiers
 
     # -- output -----------------------------------------------------------------------
@@ -143,15 +211,19 @@ class Probe:
                 threads = {str(tid): ident for tid, ident in watch.new_threads.items()}
                 watch.new_threads.clear()
                 self.message(kind="threads", pid=watch.pid, idents=threads)
-            if watch.tid != -2:
+            gil = watch.gil
+            if gil.holder is not None:
                 # Still the same holder at the latest read: lets the view extend its run.
-                self.buffer.append(CHANGE.pack(watch.pid, watch.tid, watch.t_ns, watch.switches))
-        if self.buffer:
-            payload = b"".join(self.buffer)
-            self.buffer.clear()
-            with self.lock:
-                self.out.write(FRAME.pack(b"C", len(payload)) + payload)
-                self.out.flush()
+                self.buffer.append(CHANGE.pack(watch.pid, gil.tid, gil.t, watch.switches))
+            for tid, start, end, ended in gil.ongoing():
+                self.wait_buffer.append(WAIT.pack(watch.pid, tid, start, end, ended))
+        with self.lock:
+            for kind, buffer in ((b"C", self.buffer), (b"W", self.wait_buffer)):
+                if buffer:
+                    payload = b"".join(buffer)
+                    buffer.clear()
+                    self.out.write(FRAME.pack(kind, len(payload)) + payload)
+            self.out.flush()
 
     # -- targets ----------------------------------------------------------------------
     def verify(self, pid: int) -> None:
@@ -175,7 +247,7 @@ class Probe:
             if isinstance(layout, ProbeError):
                 raise layout
             mem = GilMemory(pid, layout)
-            result = Watch(mem, mem.verify())
+            result = Watch(mem, mem.verify(), self.slowest_ns, waits=self.waits)
         except ProbeError as e:
             result = e
         except FileNotFoundError:
@@ -196,12 +268,15 @@ class Probe:
                 return
             if pid in self.forgotten:
                 if isinstance(result, Watch):
-                    result.mem.close()
+                    result.close()
                 continue
             if isinstance(result, Watch):
                 self.watches[pid] = result
                 lay = result.mem.layout
-                self.message(kind="ready", pid=pid, version=lay.version, source=lay.source)
+                self.message(
+                    kind="ready", pid=pid, version=lay.version, source=lay.source,
+                    waits=result.threads is not None, waits_note=lay.wait_error,
+                )  # fmt: skip
             elif isinstance(result, NoGil):
                 self.message(kind="no-gil", pid=pid, reason=str(result))
             else:
@@ -219,12 +294,12 @@ class Probe:
             self.forgotten.add(pid)
             watch = self.watches.pop(pid, None)
             if watch is not None:
-                watch.mem.close()
+                watch.close()
 
     def end(self, watch: Watch, reason: str = "") -> None:
         self.flush()
         self.watches.pop(watch.pid, None)
-        watch.mem.close()
+        watch.close()
         if reason:
             self.message(kind="failed", pid=watch.pid, reason=reason)
         else:
@@ -240,25 +315,14 @@ class Probe:
             self.end(watch)  # exited: its memory is gone
             return
         watch.reads += 1
+        interval, holder, locked, _, switches = GIL_READ.unpack(raw)
         if raw != watch.raw:
-            interval, holder, locked, _, switches = GIL_READ.unpack(raw)
-            tid = 0
-            if locked == 1:
-                # A new holder, or the same thread state after hand-offs we did not see
-                # (it may belong to a new thread by now): which thread is it?
-                if holder != watch.holder or switches != watch.switches:
-                    watch.holder, watch.holder_tid = holder, watch.resolve(holder)
-                tid = watch.holder_tid
-            if tid != watch.tid or switches != watch.switches:
-                # Between the last read and this one: at the middle of an on-time gap. A
-                # late read was most often late *because* of the hand-off (the new holder
-                # woke and took the core), which then lies near the gap's start.
-                if watch.t_ns:
-                    t_change = watch.t_ns + min((t - watch.t_ns) // 2, self.period_ns)
-                else:
-                    t_change = t
-                self.buffer.append(CHANGE.pack(watch.pid, tid, t_change, switches))
-                watch.tid, watch.switches = tid, switches
+            if holder != watch.holder or switches != watch.switches:
+                # A new last holder, or the same thread state after hand-offs (it may
+                # belong to a new thread by now): which thread is it?
+                watch.holder = holder
+                watch.holder_tid = watch.resolve(holder) if holder else -1
+            watch.switches = switches
             if interval != watch.interval:
                 watch.interval = interval
                 self.message(kind="interval", pid=watch.pid, us=interval)
@@ -266,11 +330,45 @@ class Probe:
             if watch.unknown > max(UNKNOWN_LIMIT, UNKNOWN_SHARE * watch.resolved):
                 self.end(watch, "the GIL's holder is often not a thread of the process")
                 return
-        watch.t_ns = t
+        threads = watch.threads
+        states = threads.read() if threads is not None else {}
+        last = watch.holder_tid
+        gil = watch.gil
+        sleeps: Dict[int, int] = {}
+        if threads is not None:
+            # The last holder's, and the one's before if it changed: their sleeps tell
+            # re-acquisitions no switch counted (~2.5 µs each).
+            for tid in {last, gil.last}:
+                if tid > 0:
+                    sleeps[tid] = threads.sleeps(tid)
+        gil.read(t, locked == 1, last, switches, states, sleeps)
+        if gil.changes or gil.waits:
+            changes, waits = gil.take()
+            pid = watch.pid
+            for tid, at, count in changes:
+                self.buffer.append(CHANGE.pack(pid, tid, at, count))
+                watch.handoffs += tid != 0
+            for tid, start, end, ended in waits:
+                self.wait_buffer.append(WAIT.pack(pid, tid, start, end, ended))
+
+    def adapt(self, watch: Watch, now: int) -> None:
+        """Read a target only as fast as its GIL changes hands (and faster while a thread
+        waits for it); down gently, so a lull of a few reads does not lose the next burst."""
+        if self.slowest_ns == self.period_ns or now - watch.mark[0] < ADAPT_NS:
+            return
+        t0, handoffs0 = watch.mark
+        per_s = (watch.handoffs - handoffs0) / ((now - t0) / 1e9)
+        watch.mark = (now, watch.handoffs)
+        wanted = max(READS_PER_HANDOFF * per_s, MIN_RATE_HZ)
+        if watch.gil.waiting:
+            wanted = max(wanted, WAIT_RATE_HZ)
+        period = max(self.period_ns, min(self.slowest_ns, int(1e9 / wanted)))
+        watch.period_ns = period if period < watch.period_ns else min(2 * watch.period_ns, period)
+        watch.gil.period_ns = watch.period_ns
 
     def run(self) -> None:
-        next_t = time.monotonic_ns()
-        last_stats = next_t
+        now = time.monotonic_ns()
+        last_stats = now
         while True:
             # Housekeeping every ~10 ms; in between, only reads and sleeps (each loop
             # iteration costs CPU the targets could use).
@@ -291,26 +389,35 @@ class Probe:
             watches = list(self.watches.values())
             if not watches:
                 time.sleep(FLUSH_NS / 1e9)
-                next_t = time.monotonic_ns()
                 continue
+            for watch in watches:
+                if now - watch.listed_ns >= PYTHON_THREADS_NS:
+                    watch.list_threads()
+                self.adapt(watch, now)
             until = now + FLUSH_NS
             while now < until:
+                # One wake-up serves every target due within half the shortest period.
+                ahead = min(w.period_ns for w in watches) // 2
                 for watch in watches:
+                    if watch.due - now > ahead:
+                        continue
                     try:
                         self.read(watch, time.monotonic_ns())
                     except ProbeError as e:
                         self.end(watch, str(e))
+                    watch.due += watch.period_ns
+                    if watch.due < now - 4 * watch.period_ns:
+                        # Late by more than jitter (descheduled): skip the missed reads. A
+                        # burst of make-up reads would add reads of one instant, not
+                        # resolution.
+                        watch.due = now + watch.period_ns
                 if len(watches) != len(self.watches):
                     break  # one ended
-                next_t += self.period_ns
                 now = time.monotonic_ns()
-                delay = next_t - now
+                delay = min(min(w.due for w in watches), until) - now
                 if delay > 0:
                     time.sleep(delay / 1e9)
-                elif delay < -4 * self.period_ns:
-                    # Late by more than jitter (descheduled): skip the missed reads. A burst
-                    # of make-up reads would add reads of one instant, not resolution.
-                    next_t = now
+                    now = time.monotonic_ns()
             self.flush()
 
     def housekeeping(self) -> bool:
@@ -397,6 +504,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gilscope.sampling.probe_process")
     parser.add_argument("--rate", type=int, default=DEFAULT_RATE_HZ)
     parser.add_argument("--scheduling", choices=SCHEDULING, default="auto")
+    parser.add_argument("--min-rate", type=int, default=MIN_RATE_HZ, help="reads/s at the least")
+    parser.add_argument("--no-waits", action="store_true", help="the GIL only (benchmarks)")
     args = parser.parse_args(argv)
     parent = os.getppid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with gilscope, even a SIGKILLed one
@@ -407,7 +516,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     rate = max(1, min(args.rate, MAX_RATE_HZ))
     scheduling = prompt_scheduling(args.scheduling, rate)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is gilscope's to handle
-    probe = Probe(sys.stdout.buffer, rate, scheduling)
+    probe = Probe(
+        sys.stdout.buffer, rate, scheduling, min(args.min_rate, rate), waits=not args.no_waits
+    )
 
     def commands() -> None:
         for line in sys.stdin:

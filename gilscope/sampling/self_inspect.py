@@ -17,6 +17,7 @@ import struct
 import sys
 import sysconfig
 import threading
+import time
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 Thread = Tuple[int, int, int]  # thread state address, pthread id, Linux tid
@@ -32,6 +33,14 @@ INTERP_SPAN = 1 << 16
 TSTATE_SPAN = 1 << 12
 PTHREAD_SPAN = 1 << 12
 DEBUG_COOKIE = b"xdebugpy"
+# Where a thread waiting for the GIL sleeps: futex words of the GIL's own condition variables
+# and mutexes, which follow its first fields inside the struct (found, not assumed: below).
+WAIT_SPAN = 1 << 12  # a word further than this from the GIL struct is not the GIL's
+WAIT_SWITCH_S = 0.0001  # a short switch interval: many hand-offs, so many waits to see
+WAIT_LOOK_S = 2.0  # how long the counting threads are watched, at most (a busy machine)
+WAIT_SEEN = 100  # waits to see; at least WAIT_SEEN_MIN
+WAIT_SEEN_MIN = 20
+WAIT_WORD_SHARE = 0.1  # a word seen asleep on less often (the GIL's mutex) is not counted
 
 # _Py_DebugOffsets (3.13+) at the start of _PyRuntime: after the 8-byte cookie, uint64_t
 # fields in the order the minor version's header declares them (3.13: pycore_runtime.h;
@@ -179,6 +188,11 @@ def inspect() -> Layout:
         layout.update(thread_list(interp, threads))
         layout["switches"] = SWITCHES_AT
         check_switches(runtime, interp, layout)
+        try:
+            layout["waits"] = wait_words(gil_address(runtime, interp, layout))
+        except (Failed, OSError) as e:
+            # The GIL is still readable: the probe draws who holds it, not who waits.
+            layout["waits"] = {"error": str(e)}
     finally:
         go.set()
         for t in parkers:
@@ -269,9 +283,14 @@ def thread_list(interp: int, threads: List[Thread]) -> Dict[str, int]:
     raise Failed("the interpreter's thread list was not found")
 
 
+def gil_address(runtime: int, interp: int, layout: Layout) -> int:
+    base = runtime if layout["gil"]["base"] == "runtime" else interp
+    return base + int(layout["gil"]["offset"])
+
+
 def check_switches(runtime: int, interp: int, layout: Layout) -> None:
     """Another thread must show up as the holder, and the switch count must move."""
-    gil = (runtime if layout["gil"]["base"] == "runtime" else interp) + layout["gil"]["offset"]
+    gil = gil_address(runtime, interp, layout)
     before = qword(gil + SWITCHES_AT)
     inside = []
 
@@ -289,6 +308,93 @@ def check_switches(runtime: int, interp: int, layout: Layout) -> None:
         raise Failed("another thread did not show up as the GIL's holder")
     if after < before + 2:
         raise Failed(f"the GIL's switch count did not move ({before} -> {after})")
+
+
+_held_pread = ctypes.PyDLL(None).pread  # PyDLL: called with the GIL held, never released
+_held_pread.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_long]
+_held_pread.restype = ctypes.c_ssize_t
+
+
+def blocked_in(fd: int) -> Optional[Tuple[int, int]]:
+    """(syscall number, first argument) of a thread asleep in a system call, from its
+    ``/proc/self/task/TID/syscall``; None while it runs. Read with the GIL held, so that
+    the threads that want it are asleep waiting (os.pread would let one of them run)."""
+    buf = ctypes.create_string_buffer(256)
+    n = _held_pread(fd, buf, 256, 0)
+    fields = buf.raw[: max(n, 0)].split()
+    if len(fields) < 2 or not fields[0].isdigit():
+        return None  # "running"
+    return int(fields[0]), int(fields[1], 16)
+
+
+def wait_words(gil: int) -> Dict[str, int]:
+    """Where a thread waiting to take the GIL sleeps: futex words relative to the GIL struct.
+
+    Two threads that do nothing but count can block on nothing but the GIL; with a short
+    switch interval they are asked to hand it over thousands of times a second. This thread
+    reads their ``/proc/self/task/TID/syscall`` while it holds the GIL itself (so both want
+    it): each is asleep in the GIL's condition variable, on one of its futex words (glibc
+    alternates two; now and then one is caught on the GIL's mutex instead, a word too rare
+    to count). The span of the words seen, rounded out to whole 8-byte words so that an
+    unlucky sample of one word still covers its neighbour, is what the probe counts as
+    waiting for the GIL in the target, and the system call they sleep in (futex, whatever its
+    number on this architecture) the one to look for. (A holder asked to drop the GIL also
+    sleeps, on the
+    GIL's "switch" condition variable, until the next thread has taken it: microseconds,
+    which a reader in another process sees only now and then, so a span including them
+    would differ from run to run. That short sleep is not counted as waiting.)
+    """
+    before = sys.getswitchinterval()
+    stop = threading.Event()
+    tids: List[int] = []
+
+    def count() -> None:
+        tids.append(threading.get_native_id())
+        while not stop.is_set():
+            n = 1000
+            while n > 0:
+                n -= 1
+
+    counters = [threading.Thread(target=count) for _ in range(2)]
+    offsets: Dict[Tuple[int, int], int] = {}  # (syscall, offset) -> sightings
+    seen = 0
+    sys.setswitchinterval(WAIT_SWITCH_S)
+    fds: List[int] = []
+    try:
+        for t in counters:
+            t.start()
+        while len(tids) < 2:
+            pass
+        fds = [os.open(f"/proc/self/task/{tid}/syscall", os.O_RDONLY) for tid in tids]
+        deadline = time.monotonic() + WAIT_LOOK_S
+        while seen < WAIT_SEEN and time.monotonic() < deadline:
+            for fd in fds:
+                blocked = blocked_in(fd)
+                if blocked is None:
+                    continue
+                nr, addr = blocked
+                if not 0 <= addr - gil < WAIT_SPAN:
+                    raise Failed(f"a counting thread slept in syscall {nr} at 0x{addr:x}")
+                offsets[nr, addr - gil] = offsets.get((nr, addr - gil), 0) + 1
+                seen += 1
+    finally:
+        stop.set()
+        sys.setswitchinterval(before)
+        for t in counters:
+            t.join()
+        for fd in fds:
+            os.close(fd)
+    if seen < WAIT_SEEN_MIN:
+        raise Failed(f"threads were seen waiting for the GIL only {seen} times")
+    words = [key for key, n in offsets.items() if n >= WAIT_WORD_SHARE * seen]
+    if len({nr for nr, _ in words}) != 1:
+        raise Failed(f"GIL waiters slept in different system calls: {sorted(words)}")
+    futex = words[0][0]
+    start = min(at for _, at in words) // 8 * 8
+    end = (max(at for _, at in words) // 8 + 1) * 8
+    if start < SWITCHES_AT + 8:
+        raise Failed("a GIL waiter slept on the GIL's own first fields")
+    return {"syscall": futex, "start": start, "end": end}
 
 
 def debug_offsets(runtime: int, hexversion: int = sys.hexversion) -> Optional[Dict[str, int]]:

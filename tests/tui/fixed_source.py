@@ -49,6 +49,9 @@ def synthetic_snapshot(scenario: Scenario = Scenario.THREADS) -> Snapshot:
             function="countdown",
             handoffs_per_s=100.0,
             mean_hold_ms=5.0,
+            wait_share=0.49,
+            wait_p50_ms=5.0,
+            wait_p99_ms=5.3,
         )
         for lane in lanes
     )
@@ -137,9 +140,11 @@ def convoy_snapshot() -> Snapshot:
         LaneInfo(io, "io-responder", 0, 3141591, 140000001),
     )
     rows = (
-        replace(base.threads[0], key=cpu, name="cpu-countdown", gil_share=0.9, cpu=0.93),
+        replace(base.threads[0], key=cpu, name="cpu-countdown", gil_share=0.9, cpu=0.93,
+                wait_share=0.0, wait_p50_ms=None, wait_p99_ms=None),
         replace(base.threads[1], key=io, name="io-responder", gil_share=0.05, cpu=0.04,
-                function="responder", handoffs_per_s=100.0, mean_hold_ms=0.5),
+                function="responder", handoffs_per_s=100.0, mean_hold_ms=0.5,
+                wait_share=0.45, wait_p50_ms=4.5, wait_p99_ms=9.6),
     )  # fmt: skip
     latency = LatencyFigures(0.12, 0.31, 498, 4.9, 9.8, 201)
     return replace(

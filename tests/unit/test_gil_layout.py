@@ -30,6 +30,16 @@ def test_a_layout_is_parsed() -> None:
     assert (layout.library_dev, layout.library_inode) == ("fe:00", 26933)
 
 
+def test_where_gil_waiters_sleep_is_part_of_the_layout() -> None:
+    raw = dict(LAYOUT_311, waits={"syscall": 202, "start": 72, "end": 80})
+    layout = parse_layout(json.dumps(raw))
+    assert (layout.wait_syscall, layout.wait_start, layout.wait_end) == (202, 72, 80)
+    # without them the probe still reads the GIL; it says why it cannot see waits
+    failed = dict(LAYOUT_311, waits={"error": "no thread was seen waiting for the GIL"})
+    layout = parse_layout(json.dumps(failed))
+    assert layout.wait_syscall == -1 and "waiting" in layout.wait_error
+
+
 def test_a_39_layout_goes_through_the_pthread_descriptor() -> None:
     raw = dict(LAYOUT_311, tid={"thread_id": 176, "pthread_tid": 720}, version="3.9.18")
     layout = parse_layout(json.dumps(raw))

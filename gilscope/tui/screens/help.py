@@ -13,7 +13,7 @@ READING = (
     "Each lane is one thread, like a runner in a relay race. A block [b]█[/b] means the "
     "thread held its process's GIL in that slice of time; the track [dim]─[/dim] means it "
     "waited; [b]░[/b] means it was on a CPU without the GIL (native code); [b]▒[/b] means "
-    "it was awake and waiting for the baton (convoy). Only the runner "
+    "it was waiting for the baton while another runner held it (convoy). Only the runner "
     "holding the baton [b]●[/b] can run Python. In [b]threads[/b] the blocks alternate "
     "(every 5 ms by default) and, together, they keep one core busy; in [b]processes[/b] "
     "each process has its own GIL and baton, so every lane is solid and every core is busy."
@@ -26,8 +26,10 @@ BEYOND = (
 )
 FIGURES = (
     "The relay comes from the [b]GIL probe[/b]: a process of its own reads each process's "
-    "GIL straight from its memory thousands of times a second, so the relay and GIL% are "
-    "exact. For gilscope's own runs the workers' own report (a stamp about every ms) is the "
+    "GIL straight from its memory, as often as the GIL changes hands, and the interpreter's "
+    "own count of hand-offs, so the relay, GIL% and acq/s are exact; it also reads which "
+    "threads are asleep waiting for the GIL: wait% and the waits' p50/p99 in ms. For "
+    "gilscope's own runs the workers' own report (a stamp about every ms) is the "
     "reference it is checked against (±pp in the relay's title). spy% and the GIL stacks "
     "come from [b]py-spy[/b]'s samples, and so does the relay of a process the probe "
     "cannot read."

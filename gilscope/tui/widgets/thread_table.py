@@ -1,4 +1,5 @@
-"""Per thread: who it is, its GIL share (exact and py-spy's), CPU, where it is, hand-offs."""
+"""Per thread: who it is, its GIL share (exact and py-spy's), CPU, where it is, hand-offs,
+and how long it waited for the GIL."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ COLUMNS = (
     ("tid", "tid"),
     ("pid", "pid"),
     ("gil", "GIL%"),
+    ("wait", "wait%"),
     ("spy", "spy%"),
     ("cpu", "CPU%"),
     ("func", "function"),
     ("hand", "acq/s"),
     ("hold", "hold ms"),
+    ("waitms", "wait p50/p99"),  # ms, like the hold
 )
 
 
@@ -27,8 +30,20 @@ def _pct(x: Optional[float]) -> str:
 
 
 # What the columns after the name take, padding included: the name gets the rest.
-OTHER_COLUMNS = 66
+OTHER_COLUMNS = 66 + 21  # and the waits: wait% and p50/p99
 NAME_MIN = 13
+
+
+def _ms(x: Optional[float]) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.2f}" if x < 10 else f"{x:.0f}"
+
+
+def _waits(row: ThreadRow) -> str:
+    if row.wait_p50_ms is None:
+        return "–"
+    return f"{_ms(row.wait_p50_ms)}/{_ms(row.wait_p99_ms)}"
 
 
 def row_cells(row: ThreadRow, name: str = "") -> Tuple[str, ...]:
@@ -37,11 +52,13 @@ def row_cells(row: ThreadRow, name: str = "") -> Tuple[str, ...]:
         f"×{row.members}" if row.shared else str(row.tid),
         str(row.pid),
         _pct(row.gil_share) if row.gil_share is not None else "noGIL",
+        _pct(row.wait_share),
         _pct(row.gil_share_pyspy),
         _pct(row.cpu),
         (row.function or "…")[:12],
         f"{row.handoffs_per_s:5.0f}",
         f"{row.mean_hold_ms:7.1f}"[-7:],
+        _waits(row),
     )
 
 
