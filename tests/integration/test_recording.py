@@ -49,8 +49,9 @@ def test_a_replay_of_threads_that_come_and_go(tmp_path: Path) -> None:
     live = report("run", "--headless", "--seconds", "20", "--record", str(rec), "--",
                   sys.executable, "-c", CHURN_NOW.format(churn=CHURN, out=out))  # fmt: skip
     assert report("replay", str(rec), "--headless") == live
-    names = {t["name"] for p in live["processes"] for t in p["threads"]}
-    assert {"job-0", "job-1"} <= names, names
+    # the threads that came and went, each on its own (names: see test_churn.py)
+    threads = [t for p in live["processes"] for t in p["threads"] if t["name"] != "MainThread"]
+    assert len(threads) >= 4 and all(not t["alive"] for t in threads), threads
 
 
 # the churn target without its "go" line and waiting: it starts at once and ends
