@@ -93,7 +93,8 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
     results = [_result(r) for r in snap.results]
     doc = {
         # probe: read from each process's memory at kHz; beacons: the workers stamp who holds
-        # the GIL (probe off or failed); py-spy: sampled windows
+        # the GIL (probe off or failed); py-spy: sampled windows; cpu: no GIL, the lanes are
+        # the threads' CPU time
         "source": snap.gil_source,
         "scenario": snap.target_kind or str(snap.spec.scenario),
         "count": snap.spec.count,
@@ -128,6 +129,7 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
             "scheduling": probe.scheduling,
         },
         "processes": processes,
+        "thread_cpu": _thread_cpu(obs),
         "latency": _latency(snap.latency),
         "results": results,
         "problems": list(snap.problems),
@@ -198,12 +200,22 @@ def _probe_agreement(
     return agreement_pp(pairs)
 
 
+def _thread_cpu(obs: Observation) -> Optional[Dict[str, Any]]:
+    """Processes without a GIL: how often their threads' CPU time was read, at what cost."""
+    rate, cpu = obs.samplers.thread_cpu.stats()
+    if not rate:
+        return None
+    return {"reads_per_s": round(rate, 1), "cpu": round(cpu, 4)}
+
+
 def _result(r: RunRecord) -> Dict[str, Any]:
     return {
         "scenario": r.scenario,
         "count": r.count,
         "workers": r.workers,
         "wall_s": round(r.wall_s, 4),
+        "gil": r.gil,
+        "python_version": r.python_version,
         "latency": _latency(r.latency),
         # cores other processes kept busy meanwhile: a high figure makes the ratio suspect
         "other_cpu": _round(r.other_cpu, 3),

@@ -30,6 +30,7 @@ from gilscope.sampling.cpu import BusyMeter, CpuSampler
 from gilscope.sampling.gil_probe import GilProbe
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ, rate_note
 from gilscope.sampling.pyspy import PySpyProblem, PySpySampler, PySpyWindow
+from gilscope.sampling.thread_cpu import ThreadCpuSampler
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, WorkloadSpec
 from gilscope.snapshot import PySpyStatus, Snapshot
@@ -69,7 +70,7 @@ class Session:
         probe = GilProbe(probe_rate_hz) if probe_rate_hz > 0 else None
         if probe is not None and rate_note(probe_rate_hz):
             self._problems.append(rate_note(probe_rate_hz))
-        self._samplers = Samplers(sampler, probe)
+        self._samplers = Samplers(sampler, probe, ThreadCpuSampler())
         self._cpu = CpuSampler()
         self._busy = BusyMeter()
         self._target = target
@@ -167,6 +168,7 @@ class Session:
         with self._lock:
             self.observation.stop()
         self._samplers.pyspy.stop()
+        self._samplers.thread_cpu.stop()
         if self._samplers.probe is not None:
             self._samplers.probe.stop()
         reap_all(grace_s=0.3)
@@ -222,6 +224,7 @@ class Session:
         with self._lock:
             obs = self.observation
             obs.poll()
+            self._fine_cpu(obs)
             self._take_problems(obs)
             if obs.state is RunState.FAILED:
                 self._plan.clear()
@@ -230,6 +233,17 @@ class Session:
                 obs.record = None
                 if self._plan:
                     self._replace(self._plan.popleft())  # the comparison's next step
+
+    def _fine_cpu(self, obs: Observation) -> None:
+        """Processes without a GIL get their threads' CPU read at 100 Hz: their lanes."""
+        sampler = self._samplers.thread_cpu
+        wanted = obs.no_gil_pids()
+        watched = sampler.watched
+        for pid in wanted - watched:
+            sampler.watch(pid)
+        for pid in watched - wanted:
+            sampler.forget(pid)
+        obs.add_fine_cpu(sampler.drain())
 
     def _take_problems(self, obs: Observation) -> None:
         if obs.problems:

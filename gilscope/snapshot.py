@@ -91,7 +91,8 @@ class Snapshot:
     log: Tuple[LogLine, ...] = ()
     exit_code: Optional[int] = None
     # "probe": read from the process's memory; "beacons": the workers' own report (probe
-    # off or failed); "py-spy": sampled windows (a target the probe cannot read)
+    # off or failed); "py-spy": sampled windows (a target the probe cannot read); "cpu": no
+    # GIL at all (a free-threaded build): the lanes are each thread's time on a CPU
     gil_source: str = "beacons"
     probe: ProbeStatus = field(default_factory=lambda: ProbeStatus("off"))
     plan: Tuple[int, int] = (0, 0)  # a guided comparison: (this run's step, steps); (0, 0): none

@@ -108,6 +108,9 @@ class Lane:
         self.wait_fine = BinRing(FINE_NS, FINE_BINS)
         self.wait_coarse = BinRing(COARSE_NS, COARSE_BINS)
         self.cpu = BinRing(COARSE_NS, COARSE_BINS)
+        # CPU time at 100 Hz, for threads of a process without a GIL (no pages otherwise)
+        self.cpu_fine = BinRing(FINE_NS, FINE_BINS)
+        self.first_cpu_ns = 0  # its first fine CPU time: when a thread without a GIL began
         self.runs: Deque[List[int]] = deque(maxlen=RECENT_RUNS)  # [start_ns, end_ns]
         self.tally = Tally()  # everything drawn here, whoever ran it
         self.released = False  # its fine history is gone (an ended thread, long ago)
@@ -130,6 +133,7 @@ class Lane:
         """Drop what only the fine zooms read; the coarse bins and tallies stay."""
         self.held_fine.clear()
         self.wait_fine.clear()
+        self.cpu_fine.clear()
         self.runs.clear()
         self.released = True
 
@@ -197,6 +201,12 @@ class Runner:
         self.lane.cpu.add(start, end, max(cpu_ns, 0))
         self.lane.tally.cpu_ns += max(cpu_ns, 0)
         self.tally.cpu_ns += max(cpu_ns, 0)
+
+    def add_cpu_fine(self, start: int, end: int, cpu_ns: int) -> None:
+        """For drawing only: the tallies count the 10 Hz samples (``add_cpu``) alone."""
+        self.lane.cpu_fine.add(start, end, max(cpu_ns, 0))
+        if cpu_ns > 0 and not self.lane.first_cpu_ns:
+            self.lane.first_cpu_ns = start
 
     def totals(self, start_ns: int, end_ns: int) -> LaneStats:
         """Its own figures over a whole observation; exact from its lane's runs when the

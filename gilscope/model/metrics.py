@@ -56,6 +56,8 @@ class RunRecord:
     wall_s: float
     latency: Optional[LatencyFigures] = None  # convoy only
     other_cpu: Optional[float] = None  # cores other processes kept busy while it ran
+    gil: bool = True  # False: a free-threaded build running without its GIL
+    python_version: str = ""  # of the workers: '3.11.7', '3.13.1t'
 
 
 COUNTDOWN_FAMILY = ("sequential", "threads", "processes")

@@ -4,7 +4,7 @@ and stamp it while they hold the GIL (the reference the probe is checked against
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from gilscope.model.lanes import LaneKey
 from gilscope.model.latency_ledger import LatencyLedger
@@ -63,6 +63,7 @@ class WorkloadObservation(Observation):
 
     def stop(self) -> None:
         self.samplers.pyspy.detach_all()
+        self.samplers.thread_cpu.forget_all()
         if self.samplers.probe is not None:
             self.samplers.probe.forget_all()
         self.workload.stop()
@@ -91,8 +92,13 @@ class WorkloadObservation(Observation):
             "python_version": self.python_version(),
         }
 
+    def no_gil_pids(self) -> Set[int]:
+        return {self._slots[slot].pid for slot in self._no_gil} & set(self.pids)
+
     def gil_source(self) -> str:
         pids = self.observed_pids()
+        if pids and self._no_gil and set(pids) <= {self._slots[s].pid for s in self._no_gil}:
+            return "cpu"  # no GIL: the lanes are the threads' CPU time
         return "probe" if pids and all(p in self.probe.drawn for p in pids) else "beacons"
 
     # -- the collector ----------------------------------------------------------------
@@ -112,7 +118,8 @@ class WorkloadObservation(Observation):
         if state is RunState.DONE and before is not RunState.DONE and w.wall_s is not None:
             self.record = RunRecord(
                 str(w.spec.scenario), w.spec.count, w.spec.workers, w.wall_s,
-                self.latency_figures(), self.cpu.other_cpu(),
+                self.latency_figures(), self.cpu.other_cpu(), gil=not self._no_gil,
+                python_version=self.python_version(),
             )  # fmt: skip
         if state is RunState.FAILED and before is not RunState.FAILED and w.error:
             self.problems.append(f"{w.spec.scenario} run failed: {w.error}")

@@ -52,6 +52,11 @@ class Scenario(str, enum.Enum):
         return EXPLANATIONS[self]
 
     @property
+    def explanation_without_gil(self) -> str:
+        """The same scenario on a free-threaded build running without its GIL."""
+        return NO_GIL_EXPLANATIONS.get(self, EXPLANATIONS[self])
+
+    @property
     def unit(self) -> str:
         """What N counts in this scenario."""
         return {Scenario.IO: "round-trips", Scenario.NATIVE: "MiB hashed"}.get(self, "iterations")
@@ -74,6 +79,10 @@ EXPLANATIONS: Dict[Scenario, str] = {
     Scenario.IO: "K threads share N round-trips: the GIL is free while they wait",
     Scenario.NATIVE: "K threads hash N MiB: hashlib drops the GIL, so K cores at once",
     Scenario.CONVOY: "a countdown joins an I/O thread after 1 s: replies wait for the baton",
+}
+NO_GIL_EXPLANATIONS: Dict[Scenario, str] = {
+    Scenario.THREADS: "K threads share N: no GIL here, so K cores at once, like processes",
+    Scenario.CONVOY: "a countdown joins an I/O thread after 1 s: no GIL, so no baton to wait for",
 }
 DEFAULT_COUNTS: Dict[Scenario, int] = {Scenario.IO: 2000, Scenario.NATIVE: 2048}
 # Presets for sys.setswitchinterval, in ms: at 100 ms and more an audience can follow each

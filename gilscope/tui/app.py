@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from gilscope.model.metrics import RunRecord, label
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
+from gilscope.sampling.thread_cpu import FINE_CPU_HZ
 from gilscope.scenarios.workload import (
     SWITCH_PRESETS_MS,
     RunState,
@@ -371,9 +372,13 @@ def explanation(snap: Snapshot) -> str:
                 f"GIL read from the process's memory {_rate(probe.reads_per_s)} · "
                 f"hand-offs {handoffs or '…'}/s (its own count) · offsets: {probe.note}"
             )
+        if snap.gil_source == "cpu":
+            return NO_GIL_NOTE
         why = probe.note if probe.state in ("failed", "no-gil") else "the probe is off"
         return f"GIL from py-spy samples, 0.5 s resolution ({why})"
-    text = f"{snap.spec.scenario}: {snap.spec.scenario.explanation}"
+    scenario = snap.spec.scenario
+    said = scenario.explanation_without_gil if snap.gil is False else scenario.explanation
+    text = f"{scenario}: {said}"
     step, steps = snap.plan
     if steps:
         text = f"compare {step}/{steps} · {text}"
@@ -381,6 +386,10 @@ def explanation(snap: Snapshot) -> str:
 
 
 TIMELINE_TITLE = "Relay race: who holds the GIL"
+NO_GIL_NOTE = (
+    f"no GIL (a free-threaded build): each lane is its thread's time on a CPU, read "
+    f"{FINE_CPU_HZ} times a second"
+)
 
 
 def timeline_title(snap: Snapshot) -> str:
@@ -388,6 +397,8 @@ def timeline_title(snap: Snapshot) -> str:
     agrees with their report), the workers' report, or py-spy's samples."""
     if snap.gil_source == "py-spy":
         return "Relay race · py-spy samples"
+    if snap.gil_source == "cpu":
+        return f"Relay race · no GIL: CPU per thread {FINE_CPU_HZ}/s"
     probe = snap.probe
     if snap.gil_source != "probe" or probe.reads_per_s is None:
         return TIMELINE_TITLE

@@ -204,23 +204,38 @@ def attach_snapshot() -> Snapshot:
 
 
 def no_gil_snapshot() -> Snapshot:
-    """A free-threaded interpreter running the threads scenario: no GIL, lanes from CPU."""
+    """A free-threaded interpreter running the threads scenario: no GIL, lanes from each
+    thread's CPU time at 100 Hz (the second thread off its CPU for 20 ms now and then)."""
     base = synthetic_snapshot()
     timeline = Timeline()
-    for lane in base.lanes:
+    for i, lane in enumerate(base.lanes):
         timeline.add_lane(lane.key, lane.name, 0, MS)
         for b in range(30):
             t = NOW_NS - 3_000 * MS + b * 100 * MS
             timeline.add_cpu(lane.key, t, t + 100 * MS, 98 * MS)
+        for b in range(300):
+            t = NOW_NS - 3_000 * MS + b * 10 * MS
+            off = i == 1 and b % 10 in (3, 4)
+            timeline.add_cpu_fine(lane.key, t, t + 10 * MS, 0 if off else 10 * MS)
     return replace(
         base,
         lanes=tuple(replace(lane, gil=False) for lane in base.lanes),
         threads=tuple(
-            replace(r, gil_share=None, gil_share_pyspy=None, cpu=0.98) for r in base.threads
+            replace(
+                r,
+                gil_share=None,
+                gil_share_pyspy=None,
+                cpu=0.98,
+                handoffs_per_s=0.0,
+                mean_hold_ms=0.0,
+            )
+            for r in base.threads
         ),
         batons=(),
         timeline=timeline,
         cores=(0.99, 0.98),
-        python_version="3.13.0",
+        python_version="3.13.1t",
         gil=False,
+        gil_source="cpu",
+        probe=ProbeStatus("no-gil", "a free-threaded build running without its GIL"),
     )

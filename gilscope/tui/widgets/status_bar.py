@@ -43,6 +43,9 @@ def status_text(snap: Snapshot, zoom: str, paused: bool) -> Text:
         text.append(f" · py{snap.python_version} ")
         if snap.gil is False:
             text.append("no GIL", style="reverse magenta")
+        elif snap.python_version.endswith("t"):
+            # a free-threaded build with its GIL switched on (-X gil=1, PYTHON_GIL=1)
+            text.append("GIL on", style="bold")
         else:
             text.append("GIL", style="bold")
     text.append(f" · {zoom}/col · ")
