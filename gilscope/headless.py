@@ -7,7 +7,14 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from gilscope.model.lanes import LaneStats
-from gilscope.model.metrics import LatencyFigures, RunRecord, agreement_pp
+from gilscope.model.metrics import (
+    LatencyFigures,
+    RunRecord,
+    agreement_pp,
+    label,
+    mixes_builds,
+    result_rows,
+)
 from gilscope.model.threads import ThreadRecord
 from gilscope.model.timeline import Timeline
 from gilscope.observe.observation import Observation
@@ -90,7 +97,14 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
         processes.append(entry)
     pyspy = obs.pyspy.figures()
     probe = snap.probe
-    results = [_result(r) for r in snap.results]
+    builds = mixes_builds(snap.results)
+    results = [_result(r, builds) for r in snap.results]
+    # each label's latest run against its baseline (a run without a GIL: its GIL twin)
+    ratios = [
+        {"label": row.label, "vs": row.vs, "ratio": round(row.ratio, 4)}
+        for row in result_rows(snap.results)
+        if row.ratio is not None
+    ]
     doc = {
         # probe: read from each process's memory at kHz; beacons: the workers stamp who holds
         # the GIL (probe off or failed); py-spy: sampled windows; cpu: no GIL, the lanes are
@@ -117,6 +131,9 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
             if snap.gil_source == "py-spy"
             else _round(pyspy.overall_agreement_pp, 2),
             "windows": pyspy.windows,
+            # "profiler": the target interpreter's own, where py-spy cannot read it (3.15+)
+            "source": snap.pyspy.source,
+            "problem": snap.pyspy.problem or None,  # why there are no stacks at all
         },
         "probe": {
             "state": probe.state,
@@ -132,6 +149,7 @@ def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[s
         "thread_cpu": _thread_cpu(obs),
         "latency": _latency(snap.latency),
         "results": results,
+        "ratios": ratios,
         "problems": list(snap.problems),
     }
     if snap.target:
@@ -208,8 +226,9 @@ def _thread_cpu(obs: Observation) -> Optional[Dict[str, Any]]:
     return {"reads_per_s": round(rate, 1), "cpu": round(cpu, 4)}
 
 
-def _result(r: RunRecord) -> Dict[str, Any]:
+def _result(r: RunRecord, builds: bool) -> Dict[str, Any]:
     return {
+        "label": label(r, builds),  # as the results table names it
         "scenario": r.scenario,
         "count": r.count,
         "workers": r.workers,

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Deque, List, Optional
+from typing import Deque, List, Optional, Tuple
 
 from gilscope.children import reap_all
 from gilscope.model.metrics import RunRecord
@@ -29,7 +29,7 @@ from gilscope.observe.workload import WorkloadObservation
 from gilscope.sampling.cpu import BusyMeter, CpuSampler
 from gilscope.sampling.gil_probe import GilProbe
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ, rate_note
-from gilscope.sampling.pyspy import PySpyProblem, PySpySampler, PySpyWindow
+from gilscope.sampling.pyspy import PROFILER, PYSPY, PySpyProblem, PySpySampler, PySpyWindow
 from gilscope.sampling.thread_cpu import ThreadCpuSampler
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, WorkloadSpec
@@ -90,8 +90,8 @@ class Session:
     # -- control ----------------------------------------------------------------------
     def start(self, plan: Optional[List[WorkloadSpec]] = None) -> None:
         """Start sampling and the first run (or a guided comparison: ``plan``)."""
-        if self._samplers.pyspy.available:
-            self._samplers.pyspy.start()
+        # Without py-spy too: a target whose interpreter has its own profiler (3.15+)
+        self._samplers.pyspy.start()
         if self._samplers.probe is not None:
             self._samplers.probe.start()
         if plan:
@@ -279,6 +279,7 @@ class Session:
             obs = self.observation
             snap = obs.freeze(now)
             figures = obs.pyspy.figures()
+            source, problem = self._stacks_source(obs, snap.python_version)
             snap = replace(
                 snap,
                 pyspy=PySpyStatus(
@@ -286,6 +287,8 @@ class Session:
                     rate_hz=figures.rate_hz,
                     agreement_pp=figures.agreement_pp if snap.gil_source != "py-spy" else None,
                     windows=figures.windows,
+                    source=source,
+                    problem=problem,
                 ),
                 results=tuple(self._results),
                 problems=tuple(self._problems),
@@ -295,6 +298,19 @@ class Session:
             )
             self._snapshot = snap
             return snap
+
+    def _stacks_source(self, obs: Observation, python_version: str) -> Tuple[str, str]:
+        """What samples the stacks ("py-spy", or "profiler": the interpreter's own, where
+        py-spy cannot read it) and, if nothing can, why: one line for the stacks pane."""
+        sampler = self._samplers.pyspy
+        pids = obs.observed_pids()
+        sources = {sampler.source(pid) for pid in pids}
+        source = PROFILER if sources == {PROFILER} else PYSPY
+        unreadable = [pid for pid in pids if sampler.unreadable(pid) and not sampler.source(pid)]
+        if not pids or len(unreadable) < len(pids):
+            return source, ""
+        what = f"Python {python_version}" if python_version else "this interpreter"
+        return source, f"py-spy cannot read {what}: no GIL stacks"
 
 
 def sweep_scratch() -> None:

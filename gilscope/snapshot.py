@@ -58,6 +58,10 @@ class PySpyStatus:
     rate_hz: Optional[float]  # achieved, all of a process's overlapping windows together
     agreement_pp: Optional[float]  # mean |py-spy share - exact share| over recent windows
     windows: int
+    # what sampled the stacks: "py-spy", or "profiler" (the target interpreter's own,
+    # where py-spy cannot read it: CPython 3.15+)
+    source: str = "py-spy"
+    problem: str = ""  # one line: why there are no stacks at all (py-spy cannot read it)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from gilscope.model.metrics import RunRecord, label
+from gilscope.model.metrics import running_label
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.sampling.thread_cpu import FINE_CPU_HZ
 from gilscope.scenarios.workload import (
@@ -213,7 +213,7 @@ class GilscopeApp(App[int]):
                 if snap.target:
                     self._results.show_target(snap)
                 else:
-                    running = spec_label(snap.spec) if snap.state in _ACTIVE else None
+                    running = spec_label(snap) if snap.state in _ACTIVE else None
                     self._results.show(snap.results, running, _short_spec(snap), snap.latency)
                 self._force = False
             explained = explanation(snap)
@@ -355,9 +355,10 @@ def count_kind(scenario: Scenario) -> str:
     return scenario.value if scenario in (Scenario.IO, Scenario.NATIVE) else "countdown"
 
 
-def spec_label(spec: WorkloadSpec) -> str:
-    """The results' name for a run of ``spec``: 'threads ×2'."""
-    return label(RunRecord(str(spec.scenario), spec.count, spec.workers, 0.0))
+def spec_label(snap: Snapshot) -> str:
+    """The results' name for the run in progress: 'threads ×2', 'threads ×2 (no GIL)'."""
+    spec = snap.spec
+    return running_label(snap.results, str(spec.scenario), spec.workers, snap.gil is not False)
 
 
 def explanation(snap: Snapshot) -> str:

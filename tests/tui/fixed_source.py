@@ -228,6 +228,7 @@ def no_gil_snapshot() -> Snapshot:
                 cpu=0.98,
                 handoffs_per_s=0.0,
                 mean_hold_ms=0.0,
+                function="",  # py-spy cannot read this build
             )
             for r in base.threads
         ),
@@ -238,4 +239,8 @@ def no_gil_snapshot() -> Snapshot:
         gil=False,
         gil_source="cpu",
         probe=ProbeStatus("no-gil", "a free-threaded build running without its GIL"),
+        stacks=(),
+        pyspy=PySpyStatus(
+            True, None, None, 0, problem="py-spy cannot read Python 3.13.1t: no GIL stacks"
+        ),
     )

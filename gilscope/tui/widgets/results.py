@@ -41,6 +41,7 @@ def results_text(
     """
     rows: List[ResultRow] = result_rows(records)
     labels = [r.label for r in rows]
+    width = max([12, *(len(x) for x in labels), len(running or "")])
     text = Text(no_wrap=True, overflow="ellipsis", end="")
     lines: List[Text] = []
     if not rows:
@@ -50,7 +51,7 @@ def results_text(
     for row in rows:
         if row.label == running:
             continue
-        line = Text(f"{row.label:<12} ")
+        line = Text(f"{row.label:<{width}} ")
         if row.latency is not None:
             line.append(latency_text(row.latency))
         else:
@@ -60,7 +61,7 @@ def results_text(
             line.append(f" busy: others {row.busy:.1f} cores", style="red")
         lines.append(line)
     if running is not None:
-        line = Text(f"{running:<12} ", style="bold")
+        line = Text(f"{running:<{width}} ", style="bold")
         if latency is not None and (latency.alone_n or latency.busy_n):
             line.append(latency_text(latency), style="yellow")
         else:
