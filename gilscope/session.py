@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Deque, List, Optional, Tuple
 
 from gilscope.children import reap_all
-from gilscope.model.metrics import RunRecord
+from gilscope.model.metrics import RunRecord, label
 from gilscope.observe.observation import Observation, Samplers
 from gilscope.observe.target import TargetObservation
 from gilscope.observe.workload import WorkloadObservation
@@ -33,7 +33,7 @@ from gilscope.sampling.pyspy import PROFILER, PYSPY, PySpyProblem, PySpySampler,
 from gilscope.sampling.thread_cpu import ThreadCpuSampler
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, WorkloadSpec
-from gilscope.snapshot import PySpyStatus, Snapshot
+from gilscope.snapshot import EarlierRelay, PySpyStatus, Snapshot
 
 COLLECT_HZ = 50
 SNAPSHOT_EVERY = 5  # collector ticks per snapshot: 10 Hz
@@ -79,6 +79,8 @@ class Session:
         self._results: List[RunRecord] = []
         self._plan: Deque[WorkloadSpec] = deque()  # runs still to come in a comparison
         self._plan_steps = 0
+        self._earlier: List[EarlierRelay] = []  # a plan across interpreters: steps done
+        self._side_by_side = False  # the plan runs on more than one interpreter
         self._snapshot: Optional[Snapshot] = None
         self._stop = threading.Event()
         self._collector = threading.Thread(
@@ -102,11 +104,13 @@ class Session:
 
     def run_plan(self, specs: List[WorkloadSpec]) -> None:
         """Run ``specs`` one after another, each starting when the one before is done:
-        the guided comparison, filling the results for all of them with one key."""
+        the guided comparison, filling the results for all of them with one key. Across
+        interpreters (GIL vs free-threaded) each finished step's relay stays on screen."""
         with self._lock:
             self.restart(specs[0])
             self._plan.extend(specs[1:])
             self._plan_steps = len(specs)
+            self._side_by_side = len({spec.python for spec in specs}) > 1
 
     @property
     def plan_remaining(self) -> int:
@@ -122,6 +126,8 @@ class Session:
             if self._target is None:
                 self._plan.clear()  # any run the user asks for ends a guided comparison
                 self._plan_steps = 0
+                self._earlier.clear()
+                self._side_by_side = False
             self._replace(spec)
 
     def _replace(self, spec: Optional[WorkloadSpec]) -> None:
@@ -232,6 +238,8 @@ class Session:
                 self._results.append(obs.record)
                 obs.record = None
                 if self._plan:
+                    if self._side_by_side:
+                        self._earlier.append(earlier_relay(obs, self._results[-1]))
                     self._replace(self._plan.popleft())  # the comparison's next step
 
     def _fine_cpu(self, obs: Observation) -> None:
@@ -295,6 +303,7 @@ class Session:
                 plan=(self._plan_steps - len(self._plan), self._plan_steps)
                 if self._plan_steps
                 else (0, 0),
+                earlier=tuple(self._earlier),
             )
             self._snapshot = snap
             return snap
@@ -311,6 +320,16 @@ class Session:
             return source, ""
         what = f"Python {python_version}" if python_version else "this interpreter"
         return source, f"py-spy cannot read {what}: no GIL stacks"
+
+
+def earlier_relay(obs: Observation, record: RunRecord) -> EarlierRelay:
+    """A finished step of a comparison, as it will be drawn above the next one."""
+    timeline = obs.timeline
+    title = label(record, builds=True)
+    if record.python_version:
+        title += f" · py{record.python_version}"
+    title += f" · {record.wall_s:.2f} s"
+    return EarlierRelay(title, obs.lanes(), timeline, timeline.started_ns(), timeline.latest_ns)
 
 
 def sweep_scratch() -> None:

@@ -17,6 +17,7 @@ from gilscope.sampling.target import LogLine
 from gilscope.scenarios.workload import RunState, WorkloadSpec
 
 __all__ = [
+    "EarlierRelay",
     "LaneInfo",
     "ProbeStatus",
     "PySpyStatus",
@@ -65,6 +66,18 @@ class PySpyStatus:
 
 
 @dataclass(frozen=True)
+class EarlierRelay:
+    """A finished step of a comparison across interpreters (GIL vs free-threaded), kept to
+    be drawn above the run after it, replayed in step with it from its own start."""
+
+    title: str  # 'threads ×2 (GIL) · py3.11.7 · 0.90 s'
+    lanes: Tuple[LaneInfo, ...]
+    timeline: Timeline = field(compare=False, repr=False)
+    start_ns: int  # its first hand-off (or first time on a CPU)
+    end_ns: int  # its last
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything a view needs for one frame, frozen."""
 
@@ -103,3 +116,4 @@ class Snapshot:
     other_cpu: Optional[float] = None  # cores busy with processes gilscope does not observe
     processes: int = 0  # processes observed (ended ones included)
     processes_live: int = 0  # of those, the ones still running
+    earlier: Tuple[EarlierRelay, ...] = ()  # a comparison across interpreters: steps done

@@ -8,10 +8,12 @@ Runs each scenario in a real Session inside Textual's headless driver and saves 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
 
+from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds, find_free_threaded
 from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec
 from gilscope.session import Session
 from gilscope.tui.app import make_app
@@ -59,6 +61,35 @@ async def results() -> None:
         session.close()
 
 
+FT_PYTHON = "/opt/ft313/bin/python3.13t"  # a free-threaded build (configure --disable-gil)
+
+
+async def gil_vs_ft() -> None:
+    """The GIL vs free-threaded comparison (key g) run to its end: the GIL build's relay
+    above the free-threaded one's, from a common start; both wall times and their ratio."""
+    ft = FT_PYTHON if os.access(FT_PYTHON, os.X_OK) else find_free_threaded()
+    if ft is None:
+        print(f"gil-vs-ft.svg not taken: {HOW_TO_GET_ONE}")
+        return
+    session = Session(WorkloadSpec(Scenario.THREADS, 50_000_000, 2, sys.executable))
+    session.start()
+    app = make_app(session, builds=Builds(gil=sys.executable, ft=ft))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("g")
+            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 120
+            while (
+                session.state is not RunState.DONE or session.plan_remaining
+            ) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)  # paused at the end, zoomed to the longer run
+            await pilot.pause()
+            app.save_screenshot(str(HERE / "gil-vs-ft.svg"))
+    finally:
+        session.close()
+
+
 DEMO_SCRIPT = """\
 import threading
 def crunch(name):
@@ -100,12 +131,16 @@ async def run_target() -> None:
 
 
 async def main() -> None:
+    if sys.argv[1:] == ["gil-vs-ft"]:  # that one alone
+        await gil_vs_ft()
+        return
     await mid_run(Scenario.THREADS, 400_000_000, "threads")
     await mid_run(Scenario.PROCESSES, 400_000_000, "processes", zoom_presses="--")
     await mid_run(Scenario.CONVOY, 400_000_000, "convoy", zoom_presses="+")
     await mid_run(Scenario.IO, 20_000, "io", workers=4)
     await mid_run(Scenario.NATIVE, 16_384, "native", zoom_presses="---")
     await results()
+    await gil_vs_ft()
     await run_target()
 
 

@@ -13,6 +13,7 @@ from gilscope.model.pyspy_ledger import SeenThread
 from gilscope.model.timeline import Timeline
 from gilscope.observe.observation import Observation, Samplers
 from gilscope.sampling.pyspy import PySpyWindow
+from gilscope.sampling.report import STATE_EMPTY
 from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec
 
 # Workers wait this long for the probe's verdict before "go", so it sees the run from its
@@ -167,8 +168,8 @@ class WorkloadObservation(Observation):
         infos = w.infos()
         for lane in w.lanes:
             info = infos[lane.slot]
-            if lane.slot in self._slots or not info.pid:
-                continue
+            if lane.slot in self._slots or not info.pid or info.state == STATE_EMPTY:
+                continue  # not announced yet (its state is written last: the rest is there)
             key = LaneKey(info.pid, lane.slot)
             self._slots[lane.slot] = key
             self.threads.add_worker(

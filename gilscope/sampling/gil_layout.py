@@ -41,8 +41,8 @@ class NoGil(ProbeError):
 
 
 class GilOff(Exception):
-    """Self-inspection ran on a free-threaded build with its GIL off: run it again with
-    ``-X gil=1``, the only way it can find the GIL (by holding it)."""
+    """Self-inspection ran on a free-threaded build with its GIL off: it can find the GIL
+    only by holding it (``-X gil=1``)."""
 
 
 @dataclass(frozen=True)
@@ -117,12 +117,13 @@ def derive_layout(pid: int) -> GilLayout:
     if not is_python_executable(exe.removesuffix(" (deleted)")):
         # Running a program that embeds Python with our arguments could do anything.
         raise ProbeError(f"Python is embedded in {os.path.basename(exe)}, not a python binary")
+    # -X gil=1: a free-threaded build finds its GIL struct only by holding it, and it is
+    # the same struct whether the target enabled its GIL or not (whether it did is read
+    # from the target: GilMemory.verify). A GIL build accepts and ignores the option.
     try:
-        return parse_layout(_self_inspect(pid, []))
-    except GilOff:
-        # A free-threaded build: its GIL struct is the same whether the target enabled it
-        # or not; whether it did is read from the target itself (GilMemory.verify).
         return parse_layout(_self_inspect(pid, ["-X", "gil=1"]))
+    except GilOff:
+        raise ProbeError("self-inspection ran without the GIL, though asked for it") from None
 
 
 def _self_inspect(pid: int, options: List[str]) -> str:

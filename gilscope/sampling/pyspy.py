@@ -368,7 +368,12 @@ class PySpySampler:
         with self._lock:
             wanted = window.pid in self._targets
         if text is None or not window.start_ns:
-            if wanted and not process_alive(window.pid):
+            failed = proc.returncode not in (0, None)
+            if failed and window.source == PYSPY and explain_failure(0, stderr).unreadable:
+                # Not a race with the target's exit (that reads "no such process"): its
+                # interpreter is one py-spy cannot read, and the next window would not either.
+                self._cannot_read(window, stderr)
+            elif wanted and not process_alive(window.pid):
                 self.detach(window.pid)  # the target has exited: stop launching py-spy at it
             elif wanted and proc.returncode not in (0, None):
                 self._failed(window, stderr)
@@ -414,15 +419,21 @@ class PySpySampler:
             self.detach(pid)
             self._problem(PySpyProblem(pid, last[0][:160], "", sampler="its own profiler"))
             return
-        problem = explain_failure(pid, stderr)
-        if problem.unreadable:
-            with self._lock:
-                self._unreadable[pid] = problem
-            if self._fall_back(pid):
-                return  # its interpreter samples itself from the next window on
         self.detach(pid)
-        if not problem.unreadable:  # a limit, not a fault: the stacks pane says so
-            self._problem(problem)
+        self._problem(explain_failure(pid, stderr))
+
+    def _cannot_read(self, window: _Window, stderr: str) -> None:
+        """py-spy does not know this interpreter (a free-threaded build, a newer version):
+        a limit, not a fault (the stacks pane says so), unless its own profiler can go."""
+        pid = window.pid
+        with self._lock:
+            if pid in self._unreadable:
+                return  # an overlapping window said so already
+            self._unreadable[pid] = explain_failure(pid, stderr)
+            wanted = pid in self._targets
+        self._failures.pop(pid, None)
+        if not (wanted and self._fall_back(pid)):
+            self.detach(pid)
 
     def _fall_back(self, pid: int) -> str:
         """PROFILER if ``pid``'s interpreter ships its own sampling profiler, else ""."""

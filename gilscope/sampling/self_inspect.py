@@ -1,7 +1,8 @@
 """Run by an interpreter of the target's exact build: where does this build keep its GIL?
 
-gilscope runs this file with the target's own binary (``/proc/PID/exe -I -S self_inspect.py``)
-so that no offset is ever copied by hand: the interpreter looks at its own memory (through
+gilscope runs this file with the target's own binary (``/proc/PID/exe -X gil=1 -I -S
+self_inspect.py``: a free-threaded build has a GIL only when asked) so that no offset is ever
+copied by hand: the interpreter looks at its own memory (through
 ``/proc/self/mem``, which answers a bad address with an error instead of a crash) while it
 holds the GIL, lets other threads take it, and reports where the fields that changed live.
 From 3.13 on the interpreter also publishes ``_Py_DebugOffsets``; those must agree.

@@ -24,7 +24,6 @@ from typing import Deque, Dict, List, NamedTuple, Optional, Set, Tuple
 FINE_CPU_HZ = 100
 RELIST_EVERY = 10  # each process's threads are listed again every 10 reads (0.1 s)
 KEEP_SLICES = 200_000  # ~minutes of slices if the session stalls; then the oldest go
-STATS_NS = 1_000_000_000
 
 
 class CpuSlice(NamedTuple):
@@ -60,7 +59,7 @@ class ThreadCpuSampler:
         self._wake = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._rounds = 0
-        self._stats: Tuple[float, float] = (0.0, 0.0)  # (rounds/s, cores) over the last second
+        self._stats: Tuple[float, float] = (0.0, 0.0)  # (rounds/s, cores) while it sampled
 
     # -- control (any thread) ---------------------------------------------------------
     def watch(self, pid: int) -> None:
@@ -78,6 +77,7 @@ class ThreadCpuSampler:
             self._wanted.discard(pid)
 
     def forget_all(self) -> None:
+        """A new observation: what is not drained yet belonged to the one before."""
         with self._lock:
             self._wanted.clear()
             self._slices.clear()
@@ -94,8 +94,8 @@ class ThreadCpuSampler:
         return out
 
     def stats(self) -> Tuple[float, float]:
-        """(reads per second of each thread, cores this sampler's thread used), over the
-        last second it sampled anything."""
+        """(reads per second of each thread, cores this sampler's thread used), since it
+        last began to sample (it sleeps while no process needs it)."""
         with self._lock:
             return self._stats
 
@@ -110,31 +110,34 @@ class ThreadCpuSampler:
     def _run(self) -> None:
         period = 1_000_000_000 // self.rate_hz
         next_t = time.monotonic_ns()
-        mark = (next_t, time.thread_time_ns(), 0)
+        mark: Optional[Tuple[int, int, int]] = None  # (t, thread CPU, rounds) at the first round
         try:
             while not self._stop.is_set():
                 with self._lock:
                     wanted = set(self._wanted)
+                done: List[CpuSlice] = []
                 for pid in [p for p in self._threads if p not in wanted]:
-                    self._close(pid)
+                    self._close(pid, done)  # a process that ended: its last slices too
+                if done:
+                    with self._lock:
+                        self._slices.extend(done)
                 if not wanted:
                     self._wake.wait(1.0)
                     self._wake.clear()
                     next_t = time.monotonic_ns()
-                    mark = (next_t, time.thread_time_ns(), self._rounds)
+                    mark = None
                     continue
                 out: List[CpuSlice] = []
                 for pid in wanted:
                     self._read(pid, out)
                 self._rounds += 1
-                now = time.monotonic_ns()
-                if now - mark[0] >= STATS_NS:
-                    cpu = time.thread_time_ns()
-                    stats = ((self._rounds - mark[2]) / ((now - mark[0]) / 1e9),
-                             (cpu - mark[1]) / (now - mark[0]))  # fmt: skip
+                now, cpu = time.monotonic_ns(), time.thread_time_ns()
+                if mark is None or now <= mark[0]:
                     mark = (now, cpu, self._rounds)
-                else:
                     stats = None
+                else:
+                    span = now - mark[0]
+                    stats = ((self._rounds - mark[2]) / (span / 1e9), (cpu - mark[1]) / span)
                 with self._lock:
                     self._slices.extend(out)
                     if stats is not None:
@@ -146,7 +149,7 @@ class ThreadCpuSampler:
                 self._stop.wait(max(delay, 0) / 1e9)
         finally:
             for pid in list(self._threads):
-                self._close(pid)
+                self._close(pid, [])
 
     def _read(self, pid: int, out: List[CpuSlice]) -> None:
         threads = self._threads.get(pid)
@@ -187,9 +190,11 @@ class ThreadCpuSampler:
             out.append(CpuSlice(pid, tid, *th.pending))
         os.close(th.fd)
 
-    def _close(self, pid: int) -> None:
-        for th in self._threads.pop(pid, {}).values():
-            os.close(th.fd)
+    def _close(self, pid: int, out: List[CpuSlice]) -> None:
+        threads = self._threads.get(pid, {})
+        for tid in list(threads):
+            self._end(pid, tid, threads, out)
+        self._threads.pop(pid, None)
 
 
 def _advance(th: _Thread, pid: int, tid: int, now: int, cpu: int, out: List[CpuSlice]) -> None:

@@ -20,17 +20,19 @@ from textual.widgets import Footer, Static
 from gilscope.model.metrics import running_label
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.sampling.thread_cpu import FINE_CPU_HZ
+from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds, find_free_threaded
 from gilscope.scenarios.workload import (
     SWITCH_PRESETS_MS,
     RunState,
     Scenario,
     WorkloadSpec,
+    gil_vs_ft_plan,
     guided_plan,
 )
 from gilscope.snapshot import Snapshot
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
-from gilscope.tui.screens.picker import MIXED, ScenarioPicker, choices
+from gilscope.tui.screens.picker import GIL_VS_FT, MIXED, ScenarioPicker, choices
 from gilscope.tui.screens.settings import SettingsScreen
 from gilscope.tui.source import SnapshotSource
 from gilscope.tui.widgets.core_meters import CoreMeters
@@ -50,9 +52,10 @@ class GilscopeApp(App[int]):
         *(
             Binding(key, f"scenario('{name}')", name, show=False)
             for name, key, _ in choices()
-            if name != MIXED
+            if name not in (MIXED, GIL_VS_FT)
         ),
         Binding("m", "mixed", "Compare"),
+        Binding("g", "gil_vs_ft", "GIL vs no GIL", show=False),
         Binding("r", "restart", "Restart"),
         Binding("space", "toggle_pause", "Pause", key_display="␣"),
         Binding("plus,equals_sign", "zoom(-1)", "Zoom", key_display="+-"),
@@ -74,10 +77,14 @@ class GilscopeApp(App[int]):
         source: SnapshotSource,
         fps: int = 10,
         on_signal: Optional[Callable[[], None]] = None,
+        builds: Optional[Builds] = None,
     ):
-        """``on_signal``: if given, SIGTERM, SIGHUP and SIGINT call it, then quit."""
+        """``on_signal``: if given, SIGTERM, SIGHUP and SIGINT call it, then quit.
+        ``builds``: the interpreters key g compares (default: the workloads' own, and a
+        free-threaded one looked for when g is pressed)."""
         super().__init__()
         self.source = source
+        self.builds = builds
         self.fps = fps
         self._on_signal = on_signal
         self._problems_seen = 0
@@ -190,7 +197,14 @@ class GilscopeApp(App[int]):
         ):
             # A 50,000,000 countdown takes about a second: keep its end on screen instead of
             # letting it scroll away. Space goes back to live; zoom out to see all of it.
-            self._timeline.paused_end_ns = self._timeline.end_ns(snap.timeline.latest_ns)
+            latest = snap.timeline.latest_ns
+            if snap.earlier:
+                # Side by side: the longest step whole, from the common start.
+                start = snap.timeline.started_ns() or latest
+                longest = max([latest - start, *(e.end_ns - e.start_ns for e in snap.earlier)])
+                self._timeline.pause_fitted(start, longest)
+            else:
+                self._timeline.paused_end_ns = self._timeline.end_ns(latest)
         # The timeline and meters move every frame; the table, stacks and results hold
         # 2 s figures and py-spy windows that land twice a second: redraw those at 2 Hz.
         now = time.monotonic()
@@ -263,6 +277,8 @@ class GilscopeApp(App[int]):
         def chosen(name: Optional[str]) -> None:
             if name == MIXED:
                 self.action_mixed()
+            elif name == GIL_VS_FT:
+                self.action_gil_vs_ft()
             elif name is not None:
                 self.action_scenario(name)
 
@@ -278,6 +294,32 @@ class GilscopeApp(App[int]):
             self._counts.get("countdown", Scenario.THREADS.default_count),
             self._counts.get("native", Scenario.NATIVE.default_count),
         )
+        timeline.paused_end_ns = None
+        self.source.run_plan(specs)
+        self._force = True
+        self.pull()
+
+    def action_gil_vs_ft(self) -> None:
+        """The demo of 2026: K threads on a GIL build, then on a free-threaded one without
+        its GIL; both relays side by side, both wall times in the results."""
+        snap, timeline = self._spec()
+        if self._observing_target():
+            return
+        builds = self.builds or Builds(gil=snap.spec.python, ft=None)
+        if builds.ft is None:
+            builds = self.builds = Builds(builds.gil, find_free_threaded())
+        if builds.ft is None:
+            self.notify(HOW_TO_GET_ONE, severity="warning", timeout=10)
+            return
+        if builds.gil is None:
+            self.notify(
+                "the workloads' Python is free-threaded: start gilscope with --python set to "
+                "a build with a GIL to compare the two",
+                severity="warning",
+            )
+            return
+        count = self._counts.get("countdown", Scenario.THREADS.default_count)
+        specs = gil_vs_ft_plan(replace(snap.spec, count=count), builds.gil, builds.ft)
         timeline.paused_end_ns = None
         self.source.run_plan(specs)
         self._force = True
@@ -422,7 +464,10 @@ def _short_spec(snap: Snapshot) -> str:
 
 
 def make_app(
-    source: SnapshotSource, fps: int = 10, on_signal: Optional[Callable[[], None]] = None
+    source: SnapshotSource,
+    fps: int = 10,
+    on_signal: Optional[Callable[[], None]] = None,
+    builds: Optional[Builds] = None,
 ) -> GilscopeApp:
     """The one way to build the app: the CLI and the tests both come through here."""
-    return GilscopeApp(source, fps=fps, on_signal=on_signal)
+    return GilscopeApp(source, fps=fps, on_signal=on_signal, builds=builds)

@@ -1,11 +1,15 @@
 """A free-threaded CPython (3.13t), live: without its GIL the lanes are each thread's time on
 a CPU, read at 100 Hz, and agree with the threads' own exact CPU clocks column by column;
-with ``PYTHON_GIL=1`` the same build has a GIL again, and the probe draws its relay."""
+with ``PYTHON_GIL=1`` the same build has a GIL again, and the probe draws its relay; the
+GIL vs free-threaded comparison fills both results and keeps the GIL build's relay."""
 
 from __future__ import annotations
 
 import bisect
+import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -13,8 +17,10 @@ import pytest
 
 from gilscope.headless import run_headless
 from gilscope.model.timeline import MS
+from gilscope.sampling.gil_layout import GilLayout, NoGil
+from gilscope.sampling.probe_process import Probe, Watch
 from gilscope.scenarios.external import ExternalTarget
-from gilscope.scenarios.workload import Scenario, WorkloadSpec
+from gilscope.scenarios.workload import Scenario, WorkloadSpec, gil_vs_ft_plan
 from gilscope.session import Session
 from tests.pythons import FT_PYTHONS, missing_free_threaded
 
@@ -54,14 +60,15 @@ def test_run_draws_each_thread_from_its_cpu_time_at_100_hz(tmp_path: Path) -> No
     assert doc["source"] == "cpu" and doc["gil"] is False
     assert doc["python_version"] == FT_VERSION
     assert doc["processes"][0]["source"] == "cpu"
-    assert doc["probe"]["state"] == "no-gil"  # it read the GIL's enabled flag: 0
     assert not any("GIL probe:" in p for p in doc["problems"]), doc["problems"]  # no failure
     truth: Dict[int, List[List[int]]] = {int(k): v for k, v in json.loads(out.read_text()).items()}
     lanes = {lane.tid: lane for lane in snap.lanes if lane.tid in truth}
     assert len(lanes) == 2 and not any(lane.gil for lane in lanes.values())
-    # Columns both threads lived through, from gilscope's first fine reading on.
+    # Columns both threads lived through, from gilscope's first fine reading on, and not
+    # their last ones: what a thread runs after its last reading is never read (its
+    # /proc entry goes with it).
     start = max(max(m[0][0] for m in truth.values()), timeline.started_ns())
-    end = min(m[-1][0] for m in truth.values())
+    end = min(m[-1][0] for m in truth.values()) - 3 * COL
     first, last = (start // COL + 1) * COL, (end // COL) * COL
     n = (last - first) // COL
     assert n >= 50, (start, end)
@@ -84,6 +91,41 @@ def test_run_draws_each_thread_from_its_cpu_time_at_100_hz(tmp_path: Path) -> No
     assert len(both) >= 0.8 * len(together)
 
 
+# Two busy threads until stdin closes: the target lives as long as the probe takes.
+BUSY = """
+import sys, threading
+stop = threading.Event()
+def busy():
+    while not stop.is_set():
+        n = 20_000
+        while n > 0:
+            n -= 1
+threads = [threading.Thread(target=busy) for _ in range(2)]
+for t in threads:
+    t.start()
+sys.stdin.read()
+stop.set()
+"""
+
+
+@pytest.mark.parametrize(("gil", "verdict"), [("0", NoGil), ("1", Watch)], ids=["off", "on"])
+def test_the_probe_reads_whether_the_gil_is_enabled(gil: str, verdict: type) -> None:
+    """One layout for the build, found under -X gil=1 whatever the target runs with; the
+    target's own enabled flag says whether there is a GIL to read."""
+    target = subprocess.Popen([FT, "-X", f"gil={gil}", "-c", BUSY], stdin=subprocess.PIPE)
+    probe = Probe(io.BytesIO(), 1000)
+    try:
+        probe.verify(target.pid)
+    finally:
+        assert target.stdin is not None
+        target.stdin.close()
+        target.wait(10)
+    pid, result = probe.verified.get_nowait()
+    assert pid == target.pid and isinstance(result, verdict), result
+    (layout,) = probe.layouts.values()
+    assert isinstance(layout, GilLayout) and layout.free_threaded
+
+
 def test_threads_without_a_gil_are_labelled_so() -> None:
     spec = WorkloadSpec(Scenario.THREADS, 10_000_000, 2, FT)
     session = Session(spec)
@@ -104,7 +146,7 @@ def test_threads_without_a_gil_are_labelled_so() -> None:
 
 def test_with_python_gil_1_the_probe_draws_the_relay(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_GIL", "1")  # the workers inherit it: the same build, a GIL
-    session = Session(WorkloadSpec(Scenario.THREADS, 20_000_000, 2, FT))
+    session = Session(WorkloadSpec(Scenario.THREADS, 40_000_000, 2, FT))
     try:
         doc = run_headless(session, 60.0)
     finally:
@@ -119,3 +161,31 @@ def test_with_python_gil_1_the_probe_draws_the_relay(monkeypatch: pytest.MonkeyP
     assert all(s is not None and s > 0 for s in shares)
     assert sum(shares) <= 1.0 + 1e-6
     assert doc["probe"]["handoffs"] > 0
+
+
+def test_the_gil_vs_ft_plan_fills_both_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Even where PYTHON_GIL=1 is set, the comparison's second step runs without its GIL.
+    monkeypatch.setenv("PYTHON_GIL", "1")
+    base = WorkloadSpec(Scenario.THREADS, 10_000_000, 2, sys.executable)
+    plan = gil_vs_ft_plan(base, sys.executable, FT)
+    session = Session(base)
+    try:
+        doc = run_headless(session, 60.0, plan=plan)
+        snap = session.snapshot()
+    finally:
+        session.close()
+    assert doc["state"] == "done", doc["error"]
+    gil, free = doc["results"]
+    assert (gil["label"], gil["gil"]) == ("threads ×2 (GIL)", True)
+    assert (free["label"], free["gil"], free["python_version"]) == (
+        "threads ×2 (no GIL)", False, FT_VERSION,
+    )  # fmt: skip
+    (ratio,) = doc["ratios"]
+    assert ratio["vs"] == "threads ×2 (GIL)"
+    assert ratio["ratio"] == pytest.approx(free["wall_s"] / gil["wall_s"], abs=1e-3)
+    # The GIL build's relay stays, to be drawn above the free-threaded one's.
+    (step,) = snap.earlier
+    assert step.title.startswith("threads ×2 (GIL) · py") and all(lane.gil for lane in step.lanes)
+    assert all(step.timeline.tally(lane.key).runs > 0 for lane in step.lanes)  # hand-offs
+    assert step.end_ns > step.start_ns
+    assert snap.gil is False and not any(lane.gil for lane in snap.lanes)

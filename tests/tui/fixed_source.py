@@ -244,3 +244,38 @@ def no_gil_snapshot() -> Snapshot:
             True, None, None, 0, problem="py-spy cannot read Python 3.13.1t: no GIL stacks"
         ),
     )
+
+
+def gil_vs_ft_snapshot() -> Snapshot:
+    """The GIL vs free-threaded comparison, done: threads ×2 took 1 s on the GIL build
+    (kept above, its lanes taking turns) and 0.5 s without a GIL (both lanes at once)."""
+    from gilscope.snapshot import EarlierRelay
+
+    earlier_timeline = synthetic_timeline(seconds=1.0)
+    gil_lanes = synthetic_snapshot().lanes
+    base = no_gil_snapshot()
+    timeline = Timeline()
+    for lane in base.lanes:
+        timeline.add_lane(lane.key, lane.name, 0, MS)
+        for b in range(50):
+            t = NOW_NS - 500 * MS + b * 10 * MS
+            timeline.add_cpu_fine(lane.key, t, t + 10 * MS, 10 * MS)
+    step = EarlierRelay(
+        "threads ×2 (GIL) · py3.11.7 · 1.00 s",
+        gil_lanes,
+        earlier_timeline,
+        earlier_timeline.started_ns(),
+        earlier_timeline.latest_ns,
+    )
+    return replace(
+        base,
+        state=RunState.DONE,
+        wall_s=0.5,
+        timeline=timeline,
+        earlier=(step,),
+        plan=(2, 2),
+        results=(
+            RunRecord("threads", 50_000_000, 2, 1.0, python_version="3.11.7"),
+            RunRecord("threads", 50_000_000, 2, 0.5, gil=False, python_version="3.13.1t"),
+        ),
+    )

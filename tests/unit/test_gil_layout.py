@@ -36,9 +36,9 @@ def test_a_39_layout_goes_through_the_pthread_descriptor() -> None:
     assert (layout.native_tid, layout.thread_id, layout.pthread_tid) == (None, 176, 720)
 
 
-def test_a_free_threaded_build_with_its_gil_off_is_asked_again() -> None:
-    # What self_inspect.py prints under a 3.13t without -X gil=1: it cannot hold a GIL to
-    # find it, so derive_layout runs it again with the GIL on.
+def test_a_free_threaded_build_with_its_gil_off_cannot_say() -> None:
+    # What self_inspect.py prints under a 3.13t without -X gil=1 (derive_layout passes it):
+    # it cannot hold a GIL to find it.
     with pytest.raises(GilOff):
         parse_layout('{"free_threaded": true, "gil_enabled": false}')
 

@@ -12,7 +12,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS, LaneCells, Timeline
-from gilscope.snapshot import Snapshot
+from gilscope.snapshot import LaneInfo, Snapshot
 
 GUTTER = 15  # baton + lane name
 BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -21,6 +21,7 @@ NATIVE = "░"  # on a CPU without the GIL (native code)
 WAITING = "▒"  # awake, waiting for the baton (its reply arrived, the GIL is busy)
 BATON = "●"
 PROCESS_COLORS = ("green", "cyan", "magenta", "yellow", "blue", "red")
+EARLIER_COLORS = ("blue", "yellow")  # a comparison's earlier steps, apart from this run's
 DEFAULT_ZOOM = ZOOM_LEVELS_NS.index(2 * MS)
 
 
@@ -58,6 +59,7 @@ class RelayTimeline(ScrollView, can_focus=True):
     def __init__(self, *, id: Optional[str] = None) -> None:
         super().__init__(id=id)
         self._strips: List[Strip] = []
+        self._fit: Optional[tuple[int, int]] = None  # a pause_fitted waiting for a width
         self._snapshot: Optional[Snapshot] = None
         self._timeline: Optional[Timeline] = None
 
@@ -83,7 +85,22 @@ class RelayTimeline(ScrollView, can_focus=True):
         self._rebuild()
 
     def on_resize(self) -> None:
+        if self._fit is not None and self.paused_end_ns is None:
+            self.pause_fitted(*self._fit)
         self._rebuild()
+
+    def pause_fitted(self, start_ns: int, span_ns: int) -> None:
+        """Pause on [start_ns, start_ns + span_ns), at the closest zoom that shows it whole
+        (once the widget knows its width: it may not be laid out yet)."""
+        self._fit = (start_ns, span_ns)
+        width = self.scrollable_content_region.width or self.size.width
+        if width <= GUTTER:
+            return
+        cols = width - GUTTER
+        fits = [i for i, z in enumerate(ZOOM_LEVELS_NS) if z * cols >= span_ns]
+        self.zoom = fits[0] if fits else len(ZOOM_LEVELS_NS) - 1
+        self.paused_end_ns = self.end_ns(start_ns + span_ns)
+        self._fit = None
 
     def end_ns(self, now_ns: int) -> int:
         if self.paused_end_ns is not None:
@@ -128,8 +145,20 @@ class RelayTimeline(ScrollView, can_focus=True):
         if not snap.lanes:
             rows.append(Strip([Segment(f" {snap.state.value}: waiting for the workers…", dim)]))
         # Taller lanes when there is room (a projector at the back of a room), up to 6 rows.
-        spare = max(self.size.height, 1) - len(pids) - 1 - len(rows)
-        lane_rows = max(1, min(6, spare // max(len(shown), 1)))
+        earlier = sum(len(e.lanes) for e in snap.earlier)
+        spare = max(self.size.height, 1) - len(pids) - len(snap.earlier) - 1 - len(rows)
+        lane_rows = max(1, min(6, spare // max(len(shown) + earlier, 1)))
+        # A comparison across interpreters: each step done, replayed in step with this run
+        # (its start at this run's start), so the two relays race side by side.
+        now_start = timeline.started_ns() or snap.now_ns
+        for i, step in enumerate(snap.earlier):
+            color = EARLIER_COLORS[i % len(EARLIER_COLORS)]
+            rows.append(Strip([Segment(f"▌{step.title}"[:width], Style(color=color, bold=True))]))
+            at = end - now_start + step.start_ns
+            for lane in step.lanes:
+                cells = step.timeline.cells(lane.key, at, col_ns, cols)
+                rows += _lane_rows(lane, cells, f"  {lane.label}", Style(color=color), color,
+                                   lane_rows)  # fmt: skip
         for pid in pids:
             color = PROCESS_COLORS[order.index(pid) % len(PROCESS_COLORS)]
             lanes = [lane for lane in shown if lane.key.pid == pid]
@@ -142,17 +171,10 @@ class RelayTimeline(ScrollView, can_focus=True):
             rows.append(Strip([Segment(f"▌{title}"[:width], Style(color=color, bold=True))]))
             for lane in lanes:
                 has_baton = lane.key in batons
-                label = f"{BATON if has_baton else ' '} {lane.label}"[: GUTTER - 1].ljust(GUTTER)
                 label_style = Style(color="yellow", bold=True) if has_baton else Style(color=color)
                 cells = timeline.cells(lane.key, end, col_ns, cols)
-                if not lane.gil:
-                    # No GIL to hold: draw the thread's CPU time, so parallel threads show
-                    # as parallel solid lanes.
-                    cells = LaneCells(cells.without_gil, (0.0,) * cols)
-                for level in range(lane_rows - 1, -1, -1):  # top row first
-                    segments = [Segment(label if level == 0 else " " * GUTTER, label_style)]
-                    segments.extend(_lane_segments(cells, color, level, lane_rows))
-                    rows.append(Strip(segments))
+                label = f"{BATON if has_baton else ' '} {lane.label}"
+                rows += _lane_rows(lane, cells, label, label_style, color, lane_rows)
         rows.append(self._axis(cols, col_ns, width))
         self._strips = rows
         size = Size(width, len(rows))
@@ -181,6 +203,23 @@ class RelayTimeline(ScrollView, can_focus=True):
         if 0 <= index < len(self._strips):
             return self._strips[index].crop_extend(0, width, Style())
         return Strip.blank(width, Style())
+
+
+def _lane_rows(
+    lane: LaneInfo, cells: LaneCells, label: str, label_style: Style, color: str, rows: int
+) -> List[Strip]:
+    """A lane's ``rows`` text rows, its label on the bottom one."""
+    label = label[: GUTTER - 1].ljust(GUTTER)
+    if not lane.gil:
+        # No GIL to hold: draw the thread's CPU time, so parallel threads show as parallel
+        # solid lanes.
+        cells = LaneCells(cells.without_gil, (0.0,) * len(cells.held))
+    out = []
+    for level in range(rows - 1, -1, -1):  # top row first
+        segments = [Segment(label if level == 0 else " " * GUTTER, label_style)]
+        segments.extend(_lane_segments(cells, color, level, rows))
+        out.append(Strip(segments))
+    return out
 
 
 def _lane_segments(cells: LaneCells, color: str, level: int = 0, rows: int = 1) -> List[Segment]:
