@@ -375,7 +375,7 @@ class PySpySampler:
                 self._cannot_read(window, stderr)
             elif wanted and not process_alive(window.pid):
                 self.detach(window.pid)  # the target has exited: stop launching py-spy at it
-            elif wanted and proc.returncode not in (0, None):
+            elif wanted and failed:
                 self._failed(window, stderr)
             return
         self._failures.pop(window.pid, None)

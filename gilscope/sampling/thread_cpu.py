@@ -4,7 +4,8 @@ Without a GIL there is no baton to read: a free-threaded process's threads run a
 what a lane can show is when each thread was on a CPU. The session's 10 Hz CPU sample is
 too coarse for a relay drawn at 1-50 ms a column, so a thread of its own reads each such
 thread's ``/proc/PID/task/TID/schedstat`` (its time on a CPU, in ns) a hundred times a
-second, through a descriptor kept open per thread (one ``pread`` each, ~0.5 µs).
+second, through a descriptor kept open per thread (one ``pread`` each, ~0.5 µs); the
+process's threads are listed again each round.
 
 The kernel adds a running thread's time to that counter at each scheduler tick (every 4 ms
 at HZ=250) or when it leaves the CPU, so a read lags the truth by up to a tick: a thread on a
@@ -22,7 +23,6 @@ from collections import deque
 from typing import Deque, Dict, List, NamedTuple, Optional, Set, Tuple
 
 FINE_CPU_HZ = 100
-RELIST_EVERY = 10  # each process's threads are listed again every 10 reads (0.1 s)
 KEEP_SLICES = 200_000  # ~minutes of slices if the session stalls; then the oldest go
 
 
@@ -152,9 +152,8 @@ class ThreadCpuSampler:
                 self._close(pid, [])
 
     def _read(self, pid: int, out: List[CpuSlice]) -> None:
-        threads = self._threads.get(pid)
-        if threads is None or self._rounds % RELIST_EVERY == 0:
-            threads = self._relist(pid, threads or {}, out)
+        # Listed every round (~15 µs): a thread is read from within 10 ms of its start.
+        threads = self._relist(pid, self._threads.get(pid, {}), out)
         for tid, th in list(threads.items()):
             try:
                 raw = os.pread(th.fd, 64, 0)

@@ -28,6 +28,17 @@ class Builds:
     ft: Optional[str]  # a free-threaded build (--ft-python, or one found)
 
 
+NO_GIL_BUILD = (
+    "the workloads' Python is free-threaded: start gilscope with --python set to a build "
+    "with a GIL to compare the two"
+)
+
+
+def with_free_threaded(builds: Builds) -> Builds:
+    """``builds``, with a free-threaded interpreter looked for if it has none yet."""
+    return builds if builds.ft is not None else Builds(builds.gil, find_free_threaded())
+
+
 def is_free_threaded(python: str) -> bool:
     """Whether ``python`` is a free-threaded build (its GIL may still be enabled at run
     time: ``-X gil=1``, ``PYTHON_GIL=1``)."""

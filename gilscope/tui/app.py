@@ -20,7 +20,7 @@ from textual.widgets import Footer, Static
 from gilscope.model.metrics import running_label
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
 from gilscope.sampling.thread_cpu import FINE_CPU_HZ
-from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds, find_free_threaded
+from gilscope.scenarios.builds import HOW_TO_GET_ONE, NO_GIL_BUILD, Builds, with_free_threaded
 from gilscope.scenarios.workload import (
     SWITCH_PRESETS_MS,
     RunState,
@@ -197,14 +197,7 @@ class GilscopeApp(App[int]):
         ):
             # A 50,000,000 countdown takes about a second: keep its end on screen instead of
             # letting it scroll away. Space goes back to live; zoom out to see all of it.
-            latest = snap.timeline.latest_ns
-            if snap.earlier:
-                # Side by side: the longest step whole, from the common start.
-                start = snap.timeline.started_ns() or latest
-                longest = max([latest - start, *(e.end_ns - e.start_ns for e in snap.earlier)])
-                self._timeline.pause_fitted(start, longest)
-            else:
-                self._timeline.paused_end_ns = self._timeline.end_ns(latest)
+            self._timeline.pause_at_end(snap)
         # The timeline and meters move every frame; the table, stacks and results hold
         # 2 s figures and py-spy windows that land twice a second: redraw those at 2 Hz.
         now = time.monotonic()
@@ -305,18 +298,9 @@ class GilscopeApp(App[int]):
         snap, timeline = self._spec()
         if self._observing_target():
             return
-        builds = self.builds or Builds(gil=snap.spec.python, ft=None)
-        if builds.ft is None:
-            builds = self.builds = Builds(builds.gil, find_free_threaded())
-        if builds.ft is None:
-            self.notify(HOW_TO_GET_ONE, severity="warning", timeout=10)
-            return
-        if builds.gil is None:
-            self.notify(
-                "the workloads' Python is free-threaded: start gilscope with --python set to "
-                "a build with a GIL to compare the two",
-                severity="warning",
-            )
+        self.builds = builds = with_free_threaded(self.builds or Builds(snap.spec.python, None))
+        if builds.ft is None or builds.gil is None:
+            self.notify(HOW_TO_GET_ONE if builds.ft is None else NO_GIL_BUILD, severity="warning")
             return
         count = self._counts.get("countdown", Scenario.THREADS.default_count)
         specs = gil_vs_ft_plan(replace(snap.spec, count=count), builds.gil, builds.ft)

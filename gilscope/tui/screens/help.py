@@ -32,7 +32,7 @@ FIGURES = (
     "exact. For gilscope's own runs the workers' own report (a stamp about every ms) is the "
     "reference it is checked against (±pp in the relay's title). spy% and the GIL stacks "
     "come from [b]py-spy[/b]'s samples, and so does the relay of a process the probe "
-    "cannot read."
+    "cannot read; a CPython 3.15+ that py-spy cannot read is sampled by its own profiler."
 )
 KEYS = """\
 [b]Keys[/b]

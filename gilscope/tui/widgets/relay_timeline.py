@@ -89,6 +89,17 @@ class RelayTimeline(ScrollView, can_focus=True):
             self.pause_fitted(*self._fit)
         self._rebuild()
 
+    def pause_at_end(self, snap: Snapshot) -> None:
+        """Keep a run that has ended on screen. After a comparison across interpreters, the
+        longest of its steps whole, from their common start (see ``_rebuild``)."""
+        latest = snap.timeline.latest_ns
+        if not snap.earlier:
+            self.paused_end_ns = self.end_ns(latest)
+            return
+        start = snap.timeline.started_ns() or latest
+        longest = max([latest - start, *(e.end_ns - e.start_ns for e in snap.earlier)])
+        self.pause_fitted(start, longest)
+
     def pause_fitted(self, start_ns: int, span_ns: int) -> None:
         """Pause on [start_ns, start_ns + span_ns), at the closest zoom that shows it whole
         (once the widget knows its width: it may not be laid out yet)."""
