@@ -10,9 +10,9 @@ from textual import events
 from textual.pilot import Pilot
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
+from gilscope.scenarios import builds as builds_module
 from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds
 from gilscope.scenarios.workload import RunState, Scenario
-from gilscope.tui import app as app_module
 from gilscope.tui.app import GilscopeApp, make_app
 from gilscope.tui.screens.help import HELP, HelpScreen
 from gilscope.tui.screens.settings import SettingsScreen, parse_settings
@@ -297,7 +297,7 @@ async def test_gil_vs_ft_key_runs_the_countdown_on_both_builds() -> None:
 async def test_gil_vs_ft_without_a_free_threaded_build_says_how_to_get_one(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(app_module, "find_free_threaded", lambda: None)
+    monkeypatch.setattr(builds_module, "find_free_threaded", lambda: None)
     source = FixedSource()
     app = make_app(source)
     async with app.run_test(size=(100, 30)) as pilot:
