@@ -10,7 +10,8 @@ The version comes from running the target's own interpreter binary through
 Whether the *running* interpreter has its GIL can differ from what a fresh one reports: a
 free-threaded build honours ``-X gil`` and ``PYTHON_GIL`` at start-up, so those are read from
 the target's own command line and environment. An extension module without free-threading
-support can still switch the GIL on at import time; that is not visible from outside.
+support can still switch the GIL on at import time: the GIL probe reads the process's own
+flag when it first reads it, and its verdict wins (one enabled later is not followed).
 """
 
 from __future__ import annotations
