@@ -121,6 +121,7 @@ def lanes(ft: str, k: int, seconds: float, reps: int) -> None:
             rates.append(doc["thread_cpu"]["reads_per_s"])
             cpus.append(doc["thread_cpu"]["cpu"])
             truth = {int(t): m for t, m in json.loads(out.read_text()).items()}
+        first_mark = min(m[0][0] for m in truth.values())
         # Each thread over its own life (not its last columns: what it ran after its last
         # reading is never read, its /proc entry goes with it).
         drawn_sum = real_sum = 0.0
@@ -141,6 +142,12 @@ def lanes(ft: str, k: int, seconds: float, reps: int) -> None:
             real_sum += sum(real)
         errors.append(sum(errs) / len(errs))
         totals.append(drawn_sum / real_sum)
+        if totals[-1] < 0.9:  # say what happened: a lane that lost time is worth a look
+            print(
+                f"  drawn {drawn_sum:.1f} / own {real_sum:.1f} columns; lanes "
+                f"{[(lane.tid, lane.label, lane.gil) for lane in snap.lanes]}, "
+                f"sampler from {(timeline.started_ns() - first_mark) / 1e6:.0f} ms"
+            )
     print(f"sampler reads per thread per second: {summarize(rates).fmt('.1f')}")
     print(f"sampler CPU (its thread), cores:     {summarize(cpus).fmt('.4f')}")
     print(f"mean |drawn - own clock| per 10 ms column: {summarize(errors).fmt('.3f')}")

@@ -316,10 +316,13 @@ class Session:
         sources = {sampler.source(pid) for pid in pids}
         source = PROFILER if sources == {PROFILER} else PYSPY
         unreadable = [pid for pid in pids if sampler.unreadable(pid) and not sampler.source(pid)]
-        if not pids or len(unreadable) < len(pids):
-            return source, ""
         what = f"Python {python_version}" if python_version else "this interpreter"
-        return source, f"py-spy cannot read {what}: no GIL stacks"
+        if pids and len(unreadable) == len(pids):
+            return source, f"py-spy cannot read {what}: no GIL stacks"
+        if obs.gil_source() == "cpu":
+            # py-spy may read a free-threaded process, but samples only a GIL's holder
+            return source, f"{what} runs without a GIL: no GIL stacks to sample"
+        return source, ""
 
 
 def earlier_relay(obs: Observation, record: RunRecord) -> EarlierRelay:
