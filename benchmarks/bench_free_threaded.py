@@ -14,7 +14,7 @@ cores), and how far the lanes drawn at 10 ms a column are from the threads' own 
 (mean |drawn - own| per column, and the totals).
 
 Run on demand: ``.venv/bin/python benchmarks/bench_free_threaded.py [--quick]
-[--ft PATH] [--gil PATH]``.
+[--ft PATH] [--gil PATH] [--reps N] [--sections 1,2]``.
 """
 
 from __future__ import annotations
@@ -161,13 +161,16 @@ def main() -> None:
     p.add_argument("--gil", default=GIL313, help="a GIL build of the same minor")
     p.add_argument("--count", type=int, default=50_000_000)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--sections", default="1,2", help="which sections to run (default 1,2)")
     args = p.parse_args()
+    sections = {int(x) for x in args.sections.split(",")}
     reps = 1 if args.quick else args.reps
     count = 20_000_000 if args.quick else args.count
     pythons = {"gil": check_python(args.gil), "ft": check_python(args.ft), "own": sys.executable}
     header(f"free-threaded {pythons['ft']} vs GIL builds {pythons['gil']}, {sys.executable}")
-    wall_times(pythons, 2, count, reps)
-    for k in (2, 8):
+    if 1 in sections:
+        wall_times(pythons, 2, count, reps)
+    for k in (2, 8) if 2 in sections else ():
         lanes(pythons["ft"], k, 1.0 if args.quick else 3.0, reps)
     footer()
 

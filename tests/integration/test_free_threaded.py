@@ -91,16 +91,12 @@ def test_run_draws_each_thread_from_its_cpu_time_at_100_hz(tmp_path: Path) -> No
     assert len(both) >= 0.8 * len(together)
 
 
-# Two busy threads until stdin closes: the target lives as long as the probe takes.
-BUSY = """
+# Two threads that wait until stdin closes: the target lives as long as the probe takes,
+# and leaves the CPU to it (two threads spinning without a GIL would take both cores).
+WAITING = """
 import sys, threading
 stop = threading.Event()
-def busy():
-    while not stop.is_set():
-        n = 20_000
-        while n > 0:
-            n -= 1
-threads = [threading.Thread(target=busy) for _ in range(2)]
+threads = [threading.Thread(target=stop.wait) for _ in range(2)]
 for t in threads:
     t.start()
 sys.stdin.read()
@@ -112,7 +108,7 @@ stop.set()
 def test_the_probe_reads_whether_the_gil_is_enabled(gil: str, verdict: type) -> None:
     """One layout for the build, found under -X gil=1 whatever the target runs with; the
     target's own enabled flag says whether there is a GIL to read."""
-    target = subprocess.Popen([FT, "-X", f"gil={gil}", "-c", BUSY], stdin=subprocess.PIPE)
+    target = subprocess.Popen([FT, "-X", f"gil={gil}", "-c", WAITING], stdin=subprocess.PIPE)
     probe = Probe(io.BytesIO(), 1000)
     try:
         probe.verify(target.pid)
