@@ -79,8 +79,9 @@ def test_run_draws_each_thread_from_its_cpu_time_at_100_hz(tmp_path: Path) -> No
         drawn[tid] = timeline.cells(lane.key, last, COL, n).without_gil
         real[tid] = own_cpu(truth[tid], first, n)
         errors += [abs(d - r) for d, r in zip(drawn[tid], real[tid])]
-        # all its time on a CPU, and no more
-        assert sum(drawn[tid]) == pytest.approx(sum(real[tid]), rel=0.1)
+        # All its time on a CPU, and no more, but for the window's two ends: each cuts one
+        # 10 ms reading, which the lane spreads evenly over its 10 ms.
+        assert abs(sum(drawn[tid]) - sum(real[tid])) <= 0.1 * sum(real[tid]) + 2
     # Read every 10 ms, a thread's lane follows its own clock column by column (the
     # kernel's counter moves at scheduler ticks: up to 4 ms late, which is put back).
     assert sum(errors) / len(errors) < 0.15
