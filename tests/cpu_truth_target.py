@@ -3,11 +3,14 @@
 Each thread counts in short chunks and after each one notes ``(time.monotonic_ns(),
 time.thread_time_ns())``: its own CPU clock, which the kernel keeps exact (unlike
 ``/proc/.../schedstat``, updated at scheduler ticks). Ground truth for the lanes gilscope
-draws for a process without a GIL. Usage: ``python cpu_truth_target.py OUT SECONDS K``;
-writes ``{tid: [[t_ns, cpu_ns], ...]}`` as JSON to OUT when its K threads are done.
+draws for a process without a GIL. Usage: ``python cpu_truth_target.py OUT SECONDS K [GO]``;
+if GO is given, its threads start once that file exists (the observer is ready: on a busy
+machine that can take longer than SECONDS); writes ``{tid: [[t_ns, cpu_ns], ...]}`` as JSON
+to OUT when its K threads are done.
 """
 
 import json
+import os
 import sys
 import threading
 import time
@@ -30,6 +33,9 @@ def work(seconds):
 
 
 seconds, k = float(sys.argv[2]), int(sys.argv[3])
+if len(sys.argv) > 4:
+    while not os.path.exists(sys.argv[4]):
+        time.sleep(0.01)
 threads = [threading.Thread(target=work, args=(seconds,), name=f"spin-{i}") for i in range(k)]
 for t in threads:
     t.start()

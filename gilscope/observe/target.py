@@ -63,7 +63,10 @@ class TargetObservation(Observation):
                 continue
             if self.target.state is not RunState.RUNNING:
                 continue  # found as it ended: nothing to read any more
-            self.threads.set_gil(pid, process.info.gil_enabled is not False)
+            # A free-threaded build whose environment could not be read (it may be
+            # mid-exec) runs without its GIL unless told otherwise: take that, and let the
+            # probe, which reads the process's own flag, say if it is on.
+            self.threads.set_gil(pid, process.info.gil_enabled is True)
             self.samplers.pyspy.attach(pid)
             if probe is not None:
                 if probe.target(pid) is not None:

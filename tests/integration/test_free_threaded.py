@@ -10,17 +10,18 @@ import io
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import pytest
 
-from gilscope.headless import run_headless
+from gilscope.headless import report, run_headless
 from gilscope.model.timeline import MS
 from gilscope.sampling.gil_layout import GilLayout, NoGil
 from gilscope.sampling.probe_process import Probe, Watch
 from gilscope.scenarios.external import ExternalTarget
-from gilscope.scenarios.workload import Scenario, WorkloadSpec, gil_vs_ft_plan
+from gilscope.scenarios.workload import RunState, Scenario, WorkloadSpec, gil_vs_ft_plan
 from gilscope.session import Session
 from tests.pythons import FT_PYTHONS, missing_free_threaded
 
@@ -45,12 +46,39 @@ def own_cpu(marks: List[List[int]], first: int, n: int) -> List[float]:
     return [(at(first + (i + 1) * COL) - at(first + i * COL)) / COL for i in range(n)]
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
 def test_run_draws_each_thread_from_its_cpu_time_at_100_hz(tmp_path: Path) -> None:
-    out = tmp_path / "truth.json"
-    target = ExternalTarget(argv=[FT, str(TRUTH_TARGET), str(out), "1.5", "2"])
+    out, go = tmp_path / "truth.json", tmp_path / "go"
+    target = ExternalTarget(argv=[FT, str(TRUTH_TARGET), str(out), "1.5", "2", str(go)])
     session = Session(WorkloadSpec(), target=target)
     try:
-        doc = run_headless(session, 30.0)
+        session.start()
+
+        def watched() -> bool:  # adopted, known to run without a GIL, its threads read
+            with session.observed() as obs:
+                return bool(obs.no_gil_pids())
+
+        wait_for(watched, "the target was never read as a process without a GIL")
+        go.touch()
+        wait_for(lambda: session.snapshot().state is RunState.DONE, "the target did not end")
+        wait_for(out.exists, "no truth written")
+        truth: Dict[int, List[List[int]]] = {
+            int(k): v for k, v in json.loads(out.read_text()).items()
+        }
+        ended = min(m[-1][0] for m in truth.values())
+
+        def drained() -> bool:  # the collector has folded in the threads' last readings
+            with session.observed() as obs:
+                return obs.timeline.latest_ns >= ended - 3 * COL
+
+        wait_for(drained, "the lanes never reached the threads' end")
+        doc = report(session)
         with session.observed() as obs:
             timeline = obs.timeline
             snap = session.snapshot()
@@ -61,7 +89,6 @@ def test_run_draws_each_thread_from_its_cpu_time_at_100_hz(tmp_path: Path) -> No
     assert doc["python_version"] == FT_VERSION
     assert doc["processes"][0]["source"] == "cpu"
     assert not any("GIL probe:" in p for p in doc["problems"]), doc["problems"]  # no failure
-    truth: Dict[int, List[List[int]]] = {int(k): v for k, v in json.loads(out.read_text()).items()}
     lanes = {lane.tid: lane for lane in snap.lanes if lane.tid in truth}
     assert len(lanes) == 2 and not any(lane.gil for lane in lanes.values())
     # Columns both threads lived through, from gilscope's first fine reading on, and not
