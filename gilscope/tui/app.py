@@ -384,7 +384,9 @@ def count_kind(scenario: Scenario) -> str:
 def spec_label(snap: Snapshot) -> str:
     """The results' name for the run in progress: 'threads ×2', 'threads ×2 (no GIL)'."""
     spec = snap.spec
-    return running_label(snap.results, str(spec.scenario), spec.workers, snap.gil is not False)
+    # Until the workers say, what the run was asked for (gil-vs-ft: -X gil=0)
+    gil = snap.gil if snap.gil is not None else spec.gil is not False
+    return running_label(snap.results, str(spec.scenario), spec.workers, gil)
 
 
 def explanation(snap: Snapshot) -> str:
