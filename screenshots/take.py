@@ -62,6 +62,7 @@ async def results() -> None:
 
 
 FT_PYTHON = "/opt/ft313/bin/python3.13t"  # a free-threaded build (configure --disable-gil)
+GIL_313 = os.path.expanduser("~/.pyenv/versions/3.13.0/bin/python")  # its minor, with a GIL
 
 
 async def gil_vs_ft() -> None:
@@ -71,9 +72,11 @@ async def gil_vs_ft() -> None:
     if ft is None:
         print(f"gil-vs-ft.svg not taken: {HOW_TO_GET_ONE}")
         return
-    session = Session(WorkloadSpec(Scenario.THREADS, 50_000_000, 2, sys.executable))
+    # The same minor with its GIL, where there is one: like for like
+    gil = GIL_313 if os.access(GIL_313, os.X_OK) else sys.executable
+    session = Session(WorkloadSpec(Scenario.THREADS, 50_000_000, 2, gil))
     session.start()
-    app = make_app(session, builds=Builds(gil=sys.executable, ft=ft))
+    app = make_app(session, builds=Builds(gil=gil, ft=ft))
     try:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("g")
