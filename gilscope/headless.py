@@ -62,7 +62,7 @@ def interrupted(session: Session) -> Dict[str, Any]:
 def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
     """The whole observation, up to ``until_ns`` (monotonic) if given."""
     with session.observed() as obs:
-        return _report(session.snapshot(), obs, until_ns)
+        return _report(session.snapshot(fresh=True), obs, until_ns)
 
 
 def _report(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[str, Any]:

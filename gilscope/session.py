@@ -182,9 +182,11 @@ class Session:
         self._close_done.set()
 
     # -- reading ----------------------------------------------------------------------
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, fresh: bool = False) -> Snapshot:
+        """The latest frozen snapshot (10 Hz); ``fresh``: one frozen now (a report, which
+        must not show a run as running because the collector was still reaping it)."""
         snap = self._snapshot
-        return snap if snap is not None else self._freeze()
+        return snap if snap is not None and not fresh else self._freeze()
 
     @property
     def state(self) -> RunState:
