@@ -19,10 +19,12 @@ from gilscope.sampling.probe_process import DEFAULT_RATE_HZ as DEFAULT_PROBE_HZ
 from gilscope.sampling.probe_process import FIFO_MAX_RATE_HZ as FIFO_PROBE_HZ
 from gilscope.sampling.probe_process import MAX_RATE_HZ as MAX_PROBE_HZ
 from gilscope.sampling.report import version_string
+from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds, find_free_threaded
 from gilscope.scenarios.workload import (
     MAX_WORKERS,
     Scenario,
     WorkloadSpec,
+    gil_vs_ft_plan,
     guided_plan,
     share_problem,
 )
@@ -30,6 +32,7 @@ from gilscope.session import Session
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 
 MIXED = "mixed"  # not a workload: the guided comparison, run after run
+GIL_VS_FT = "gil-vs-ft"  # the countdown in K threads on a GIL build, then a free-threaded one
 
 
 class UsageError(Exception):
@@ -172,10 +175,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--scenario",
-        choices=[*(s.value for s in Scenario), MIXED],
+        choices=[*(s.value for s in Scenario), MIXED, GIL_VS_FT],
         default=Scenario.THREADS.value,
         help="what to run first (default: threads); mixed: the whole comparison, one run after "
-        "another",
+        "another; gil-vs-ft: K threads on --python, then on a free-threaded build without its "
+        "GIL (--ft-python)",
     )
     p.add_argument(
         "--count",
@@ -205,6 +209,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=sys.executable,
         help="interpreter for the workloads (default: the one running gilscope)",
     )
+    p.add_argument(
+        "--ft-python",
+        default=None,
+        metavar="PATH",
+        help="a free-threaded interpreter (3.13t+) for gil-vs-ft and its key g (default: "
+        "python3.13t, python3.14t… on PATH or under pyenv)",
+    )
     add_observation_flags(p)
     p.add_argument("--version", action="version", version=f"gilscope {__version__}")
     p.epilog = (
@@ -222,13 +233,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 PYTHON_ANSWER_S = 15.0  # a cold interpreter on a loaded machine answers in well under that
 # Runs on any Python from 2.7 up (no print function there), so an old one is named.
 _ASK_PYTHON = (
-    "import platform, sys; sys.stdout.write('%s %d\\n%s\\n' % ("
-    "platform.python_implementation(), sys.hexversion, sys.executable))"
+    "import platform, sys, sysconfig; sys.stdout.write('%s %d %s\\n%s\\n' % ("
+    "platform.python_implementation(), sys.hexversion, "
+    "sysconfig.get_config_var('Py_GIL_DISABLED') or 0, sys.executable))"
 )
 
 
 def check_python(path: str, timeout_s: float = PYTHON_ANSWER_S) -> str:
-    """The workloads' interpreter: an executable CPython 3.9+, as the binary itself.
+    """The workloads' interpreter: an executable CPython 3.9+, as the binary itself."""
+    return ask_python(path, timeout_s)[0]
+
+
+def ask_python(
+    path: str, timeout_s: float = PYTHON_ANSWER_S, flag: str = "--python"
+) -> Tuple[str, bool]:
+    """(the binary itself, whether it is a free-threaded build) of an executable CPython 3.9+.
 
     A pyenv shim is a shell script that execs Python; py-spy would attach to the shell, so
     ask the interpreter where it really lives. A program that does not answer within
@@ -236,7 +255,7 @@ def check_python(path: str, timeout_s: float = PYTHON_ANSWER_S) -> str:
     """
     resolved = shutil.which(path) if os.sep not in path else path
     if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
-        raise UsageError(f"--python {path!r} is not an executable file")
+        raise UsageError(f"{flag} {path!r} is not an executable file")
     try:
         # A session of its own: on a timeout its whole process group goes, children too.
         proc = subprocess.Popen(
@@ -248,7 +267,7 @@ def check_python(path: str, timeout_s: float = PYTHON_ANSWER_S) -> str:
             start_new_session=True,
         )
     except OSError:
-        raise UsageError(f"--python {path!r} is not a Python interpreter") from None
+        raise UsageError(f"{flag} {path!r} is not a Python interpreter") from None
     try:
         out, _ = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -260,19 +279,20 @@ def check_python(path: str, timeout_s: float = PYTHON_ANSWER_S) -> str:
         proc.wait()  # not communicate(): a child that left the group may hold the pipe
         if proc.stdout is not None:
             proc.stdout.close()
-        raise UsageError(f"--python {path!r} did not answer within {timeout_s:g} s") from None
+        raise UsageError(f"{flag} {path!r} did not answer within {timeout_s:g} s") from None
     try:
         if proc.returncode != 0:
             raise ValueError(proc.returncode)
         first, real = out.splitlines()[:2]
-        impl, hexversion = first.split()[0], int(first.split()[1])
+        impl, hexversion_text, gil_disabled = first.split()[:3]
+        hexversion = int(hexversion_text)
     except (ValueError, IndexError):
-        raise UsageError(f"--python {path!r} is not a Python interpreter") from None
+        raise UsageError(f"{flag} {path!r} is not a Python interpreter") from None
     if impl != "CPython" or hexversion < 0x03090000:
         raise UsageError(
-            f"--python {path!r} is {impl} {version_string(hexversion)}; gilscope needs CPython 3.9+"
+            f"{flag} {path!r} is {impl} {version_string(hexversion)}; gilscope needs CPython 3.9+"
         )
-    return real
+    return real, gil_disabled == "1"
 
 
 def check_share(spec: WorkloadSpec) -> None:
@@ -300,12 +320,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         return serve_main(argv[1:])
     args = parse_args(argv)
     mixed = args.scenario == MIXED
-    scenario = Scenario.SEQUENTIAL if mixed else Scenario(args.scenario)
+    versus = args.scenario == GIL_VS_FT
+    scenario = Scenario(args.scenario) if not (mixed or versus) else Scenario.SEQUENTIAL
+    scenario = Scenario.THREADS if versus else scenario
     count = args.count or scenario.default_count
     try:
-        python = check_python(args.python)
+        python, python_ft = ask_python(args.python)
+        builds = Builds(gil=None if python_ft else python, ft=find_ft_python(args, versus))
         spec = WorkloadSpec(scenario, count, args.workers, python, args.switch_ms)
         plan = guided_plan(spec, count, Scenario.NATIVE.default_count) if mixed else None
+        if versus:
+            if builds.gil is None:
+                raise UsageError(
+                    f"--scenario gil-vs-ft: --python {args.python!r} is free-threaded; give "
+                    "--python a build with a GIL (default: the one running gilscope)"
+                )
+            assert builds.ft is not None
+            plan = gil_vs_ft_plan(spec, builds.gil, builds.ft)
         for step in plan or [spec]:
             check_share(step)
         problem = live_view_problem(args.headless)
@@ -320,7 +351,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"gilscope: error: {e}", file=sys.stderr)
         return 2
     session = Session(spec, rate_hz=args.rate, probe_rate_hz=args.probe_rate, recorder=recorder)
-    return observe(session, args, plan)
+    return observe(session, args, plan, builds)
+
+
+def find_ft_python(args: argparse.Namespace, needed: bool) -> Optional[str]:
+    """``--ft-python`` (which must be a free-threaded build), else one found on PATH or
+    under pyenv; UsageError if ``needed`` and there is none."""
+    if args.ft_python is not None:
+        real, free_threaded = ask_python(args.ft_python, flag="--ft-python")
+        if not free_threaded:
+            raise UsageError(
+                f"--ft-python {args.ft_python!r} has a GIL: give a free-threaded build "
+                "(python3.13t, configured with --disable-gil)"
+            )
+        return real
+    found = find_free_threaded() if needed else None
+    if needed and found is None:
+        raise UsageError(f"--scenario gil-vs-ft: {HOW_TO_GET_ONE}")
+    return found
 
 
 def make_recorder(path: Optional[str], argv: List[str]) -> Optional[Recorder]:
@@ -434,14 +482,22 @@ def live_view_problem(headless: bool) -> str:
     return ""
 
 
-def observe(session: Session, args: argparse.Namespace, plan: Optional[List[WorkloadSpec]]) -> int:
-    """Run ``session`` headless or in the live view, and always close it."""
+def observe(
+    session: Session,
+    args: argparse.Namespace,
+    plan: Optional[List[WorkloadSpec]],
+    builds: Optional[Builds] = None,
+) -> int:
+    """Run ``session`` headless or in the live view, and always close it. ``builds``: the
+    interpreters key g compares (the GIL vs free-threaded comparison)."""
     if args.headless:
         return _headless(session, args.seconds, plan)
     try:
         from gilscope.tui.make import make_app
 
-        app = make_app(session, fps=args.fps, on_signal=session.close, talk=args.talk)
+        app = make_app(
+            session, fps=args.fps, on_signal=session.close, talk=args.talk, builds=builds
+        )
         session.start(plan)
         app.run()
     finally:

@@ -7,7 +7,14 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from gilscope.model.lanes import LaneStats
-from gilscope.model.metrics import LatencyFigures, RunRecord, agreement_pp
+from gilscope.model.metrics import (
+    LatencyFigures,
+    RunRecord,
+    agreement_pp,
+    label,
+    mixes_builds,
+    result_rows,
+)
 from gilscope.model.threads import ThreadRecord
 from gilscope.model.timeline import Timeline
 from gilscope.observe.observation import Observation
@@ -58,7 +65,7 @@ def interrupted(session: Session) -> Dict[str, Any]:
 def report(session: Session, until_ns: Optional[int] = None) -> Dict[str, Any]:
     """The whole observation, up to ``until_ns`` (monotonic) if given."""
     with session.observed() as obs:
-        return report_of(session.snapshot(), obs, until_ns)
+        return report_of(session.snapshot(fresh=True), obs, until_ns)
 
 
 def report_of(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict[str, Any]:
@@ -95,10 +102,18 @@ def report_of(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict
         processes.append(entry)
     pyspy = obs.pyspy.figures()
     probe = snap.probe
-    results = [_result(r) for r in snap.results]
+    builds = mixes_builds(snap.results)
+    results = [_result(r, builds) for r in snap.results]
+    # each label's latest run against its baseline (a run without a GIL: its GIL twin)
+    ratios = [
+        {"label": row.label, "vs": row.vs, "ratio": round(row.ratio, 4)}
+        for row in result_rows(snap.results)
+        if row.ratio is not None
+    ]
     doc = {
         # probe: read from each process's memory at kHz; beacons: the workers stamp who holds
-        # the GIL (probe off or failed); py-spy: sampled windows
+        # the GIL (probe off or failed); py-spy: sampled windows; cpu: no GIL, the lanes are
+        # the threads' CPU time
         "source": snap.gil_source,
         "scenario": snap.target_kind or str(snap.spec.scenario),
         "count": snap.spec.count,
@@ -121,6 +136,9 @@ def report_of(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict
             if snap.gil_source == "py-spy"
             else _round(pyspy.overall_agreement_pp, 2),
             "windows": pyspy.windows,
+            # "profiler": the target interpreter's own, where py-spy cannot read it (3.15+)
+            "source": snap.pyspy.source,
+            "problem": snap.pyspy.problem or None,  # why there are no stacks at all
         },
         "probe": {
             "state": probe.state,
@@ -133,8 +151,10 @@ def report_of(snap: Snapshot, obs: Observation, until_ns: Optional[int]) -> Dict
             "scheduling": probe.scheduling,
         },
         "processes": processes,
+        "thread_cpu": _thread_cpu(obs),
         "latency": _latency(snap.latency),
         "results": results,
+        "ratios": ratios,
         "problems": list(snap.problems),
     }
     if snap.target:
@@ -227,12 +247,23 @@ def _probe_agreement(
     return agreement_pp(pairs)
 
 
-def _result(r: RunRecord) -> Dict[str, Any]:
+def _thread_cpu(obs: Observation) -> Optional[Dict[str, Any]]:
+    """Processes without a GIL: how often their threads' CPU time was read, at what cost."""
+    rate, cpu = obs.thread_cpu_stats()
+    if not rate:
+        return None
+    return {"reads_per_s": round(rate, 1), "cpu": round(cpu, 4)}
+
+
+def _result(r: RunRecord, builds: bool) -> Dict[str, Any]:
     return {
+        "label": label(r, builds),  # as the results table names it
         "scenario": r.scenario,
         "count": r.count,
         "workers": r.workers,
         "wall_s": round(r.wall_s, 4),
+        "gil": r.gil,
+        "python_version": r.python_version,
         "latency": _latency(r.latency),
         # cores other processes kept busy meanwhile: a high figure makes the ratio suspect
         "other_cpu": _round(r.other_cpu, 3),

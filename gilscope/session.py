@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Deque, List, Optional
+from typing import Deque, List, Optional, Tuple
 
 from gilscope.children import reap_all
-from gilscope.model.metrics import RunRecord
+from gilscope.model.metrics import RunRecord, label
 from gilscope.observe.observation import Observation, Samplers
 from gilscope.observe.target import TargetObservation
 from gilscope.observe.workload import WorkloadObservation
@@ -30,10 +30,11 @@ from gilscope.record.recorder import Recorder
 from gilscope.sampling.cpu import BusyMeter, CpuSampler
 from gilscope.sampling.gil_probe import GilProbe
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ, rate_note
-from gilscope.sampling.pyspy import PySpyProblem, PySpySampler, PySpyWindow
+from gilscope.sampling.pyspy import PROFILER, PYSPY, PySpyProblem, PySpySampler, PySpyWindow
+from gilscope.sampling.thread_cpu import ThreadCpuSampler
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, WorkloadSpec
-from gilscope.snapshot import PySpyStatus, Snapshot
+from gilscope.snapshot import EarlierRelay, PySpyStatus, Snapshot
 
 COLLECT_HZ = 50
 SNAPSHOT_EVERY = 5  # collector ticks per snapshot: 10 Hz
@@ -72,7 +73,7 @@ class Session:
         probe = GilProbe(probe_rate_hz) if probe_rate_hz > 0 else None
         if probe is not None and rate_note(probe_rate_hz):
             self._problems.append(rate_note(probe_rate_hz))
-        self._samplers = Samplers(sampler, probe)
+        self._samplers = Samplers(sampler, probe, ThreadCpuSampler())
         self._cpu = CpuSampler()
         self._busy = BusyMeter()
         self._target = target
@@ -81,6 +82,8 @@ class Session:
         self._results: List[RunRecord] = []
         self._plan: Deque[WorkloadSpec] = deque()  # runs still to come in a comparison
         self._plan_steps = 0
+        self._earlier: List[EarlierRelay] = []  # a plan across interpreters: steps done
+        self._side_by_side = False  # the plan runs on more than one interpreter
         self._snapshot: Optional[Snapshot] = None
         self._stop = threading.Event()
         self._collector = threading.Thread(
@@ -93,8 +96,8 @@ class Session:
     # -- control ----------------------------------------------------------------------
     def start(self, plan: Optional[List[WorkloadSpec]] = None) -> None:
         """Start sampling and the first run (or a guided comparison: ``plan``)."""
-        if self._samplers.pyspy.available:
-            self._samplers.pyspy.start()
+        # Without py-spy too: a target whose interpreter has its own profiler (3.15+)
+        self._samplers.pyspy.start()
         if self._samplers.probe is not None:
             self._samplers.probe.start()
         if plan:
@@ -105,11 +108,13 @@ class Session:
 
     def run_plan(self, specs: List[WorkloadSpec]) -> None:
         """Run ``specs`` one after another, each starting when the one before is done:
-        the guided comparison, filling the results for all of them with one key."""
+        the guided comparison, filling the results for all of them with one key. Across
+        interpreters (GIL vs free-threaded) each finished step's relay stays on screen."""
         with self._lock:
             self.restart(specs[0])
             self._plan.extend(specs[1:])
             self._plan_steps = len(specs)
+            self._side_by_side = len({spec.python for spec in specs}) > 1
 
     @property
     def plan_remaining(self) -> int:
@@ -125,6 +130,8 @@ class Session:
             if self._target is None:
                 self._plan.clear()  # any run the user asks for ends a guided comparison
                 self._plan_steps = 0
+                self._earlier.clear()
+                self._side_by_side = False
             self._replace(spec)
 
     def _replace(self, spec: Optional[WorkloadSpec]) -> None:
@@ -176,6 +183,7 @@ class Session:
             self.observation.stop()
             self.finish_recording()
         self._samplers.pyspy.stop()
+        self._samplers.thread_cpu.stop()
         if self._samplers.probe is not None:
             self._samplers.probe.stop()
         reap_all(grace_s=0.3)
@@ -183,9 +191,11 @@ class Session:
         self._close_done.set()
 
     # -- reading ----------------------------------------------------------------------
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, fresh: bool = False) -> Snapshot:
+        """The latest frozen snapshot (10 Hz); ``fresh``: one frozen now (a report, which
+        must not show a run as running because the collector was still reaping it)."""
         snap = self._snapshot
-        return snap if snap is not None else self._freeze()
+        return snap if snap is not None and not fresh else self._freeze()
 
     @property
     def state(self) -> RunState:
@@ -245,6 +255,7 @@ class Session:
         with self._lock:
             obs = self.observation
             obs.poll()
+            self._fine_cpu(obs)
             self._take_problems(obs)
             if obs.state is RunState.FAILED:
                 self._plan.clear()
@@ -252,7 +263,20 @@ class Session:
                 self._results.append(obs.record)
                 obs.record = None
                 if self._plan:
+                    if self._side_by_side:
+                        self._earlier.append(earlier_relay(obs, self._results[-1]))
                     self._replace(self._plan.popleft())  # the comparison's next step
+
+    def _fine_cpu(self, obs: Observation) -> None:
+        """Processes without a GIL get their threads' CPU read at 100 Hz: their lanes."""
+        sampler = self._samplers.thread_cpu
+        wanted = obs.no_gil_pids()
+        watched = sampler.watched
+        for pid in wanted - watched:
+            sampler.watch(pid)
+        for pid in watched - wanted:
+            sampler.forget(pid)
+        obs.add_fine_cpu(sampler.drain())
 
     def _take_problems(self, obs: Observation) -> None:
         if obs.problems:
@@ -288,6 +312,7 @@ class Session:
             obs = self.observation
             snap = obs.freeze(now)
             figures = obs.pyspy.figures()
+            source, problem = self._stacks_source(obs, snap.python_version)
             snap = replace(
                 snap,
                 pyspy=PySpyStatus(
@@ -295,15 +320,44 @@ class Session:
                     rate_hz=figures.rate_hz,
                     agreement_pp=figures.agreement_pp if snap.gil_source != "py-spy" else None,
                     windows=figures.windows,
+                    source=source,
+                    problem=problem,
                 ),
                 results=tuple(self._results),
                 problems=tuple(self._problems),
                 plan=(self._plan_steps - len(self._plan), self._plan_steps)
                 if self._plan_steps
                 else (0, 0),
+                earlier=tuple(self._earlier),
             )
             self._snapshot = snap
             return snap
+
+    def _stacks_source(self, obs: Observation, python_version: str) -> Tuple[str, str]:
+        """What samples the stacks ("py-spy", or "profiler": the interpreter's own, where
+        py-spy cannot read it) and, if nothing can, why: one line for the stacks pane."""
+        sampler = self._samplers.pyspy
+        pids = obs.observed_pids()
+        sources = {sampler.source(pid) for pid in pids}
+        source = PROFILER if sources == {PROFILER} else PYSPY
+        unreadable = [pid for pid in pids if sampler.unreadable(pid) and not sampler.source(pid)]
+        what = f"Python {python_version}" if python_version else "this interpreter"
+        if pids and len(unreadable) == len(pids):
+            return source, f"py-spy cannot read {what}: no GIL stacks"
+        if obs.gil_source() == "cpu":
+            # py-spy may read a free-threaded process, but samples only a GIL's holder
+            return source, f"{what} runs without a GIL: no GIL stacks to sample"
+        return source, ""
+
+
+def earlier_relay(obs: Observation, record: RunRecord) -> EarlierRelay:
+    """A finished step of a comparison, as it will be drawn above the next one."""
+    timeline = obs.timeline
+    title = label(record, builds=True)
+    if record.python_version:
+        title += f" · py{record.python_version}"
+    title += f" · {record.wall_s:.2f} s"
+    return EarlierRelay(title, obs.lanes(), timeline, timeline.started_ns(), timeline.latest_ns)
 
 
 def sweep_scratch() -> None:

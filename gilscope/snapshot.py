@@ -17,6 +17,7 @@ from gilscope.sampling.target import LogLine
 from gilscope.scenarios.workload import RunState, WorkloadSpec
 
 __all__ = [
+    "EarlierRelay",
     "LaneInfo",
     "ProbeStatus",
     "PySpyStatus",
@@ -61,6 +62,22 @@ class PySpyStatus:
     rate_hz: Optional[float]  # achieved, all of a process's overlapping windows together
     agreement_pp: Optional[float]  # mean |py-spy share - exact share| over recent windows
     windows: int
+    # what sampled the stacks: "py-spy", or "profiler" (the target interpreter's own,
+    # where py-spy cannot read it: CPython 3.15+)
+    source: str = "py-spy"
+    problem: str = ""  # one line: why there are no stacks at all (py-spy cannot read it)
+
+
+@dataclass(frozen=True)
+class EarlierRelay:
+    """A finished step of a comparison across interpreters (GIL vs free-threaded), kept to
+    be drawn above the run after it, replayed in step with it from its own start."""
+
+    title: str  # 'threads ×2 (GIL) · py3.11.7 · 0.90 s'
+    lanes: Tuple[LaneInfo, ...]
+    timeline: Timeline = field(compare=False, repr=False)
+    start_ns: int  # its first hand-off (or first time on a CPU)
+    end_ns: int  # its last
 
 
 @dataclass(frozen=True)
@@ -94,7 +111,8 @@ class Snapshot:
     log: Tuple[LogLine, ...] = ()
     exit_code: Optional[int] = None
     # "probe": read from the process's memory; "beacons": the workers' own report (probe
-    # off or failed); "py-spy": sampled windows (a target the probe cannot read)
+    # off or failed); "py-spy": sampled windows (a target the probe cannot read); "cpu": no
+    # GIL at all (a free-threaded build): the lanes are each thread's time on a CPU
     gil_source: str = "beacons"
     probe: ProbeStatus = field(default_factory=lambda: ProbeStatus("off"))
     plan: Tuple[int, int] = (0, 0)  # a guided comparison: (this run's step, steps); (0, 0): none
@@ -106,3 +124,4 @@ class Snapshot:
     # calibration; None: not a countdown, or not known yet), and how long it has run
     expected_s: Optional[float] = None
     run_s: Optional[float] = None  # since the workers' "go"; None before it
+    earlier: Tuple[EarlierRelay, ...] = ()  # a comparison across interpreters: steps done

@@ -19,6 +19,7 @@ from typing import Awaitable, Callable, Dict, List
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))  # the repository: gilscope, and tests' browser helper
 
+from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds, find_free_threaded  # noqa: E402
 from gilscope.scenarios.workload import COUNTDOWN_N, RunState, Scenario, WorkloadSpec  # noqa: E402
 from gilscope.session import Session  # noqa: E402
 from gilscope.tui.make import make_app  # noqa: E402
@@ -67,6 +68,38 @@ async def results() -> None:
             await pilot.press("minus", "minus", "minus")  # 20 ms/col: the last run's end
             await pilot.pause()
             app.save_screenshot(str(HERE / "results.svg"))
+    finally:
+        session.close()
+
+
+FT_PYTHON = "/opt/ft313/bin/python3.13t"  # a free-threaded build (configure --disable-gil)
+GIL_313 = os.path.expanduser("~/.pyenv/versions/3.13.0/bin/python")  # its minor, with a GIL
+
+
+async def gil_vs_ft() -> None:
+    """The GIL vs free-threaded comparison (key g) run to its end: the GIL build's relay
+    above the free-threaded one's, from a common start; both wall times and their ratio."""
+    ft = FT_PYTHON if os.access(FT_PYTHON, os.X_OK) else find_free_threaded()
+    if ft is None:
+        print(f"gil-vs-ft.svg not taken: {HOW_TO_GET_ONE}")
+        return
+    # The same minor with its GIL, where there is one: like for like
+    gil = GIL_313 if os.access(GIL_313, os.X_OK) else sys.executable
+    session = Session(WorkloadSpec(Scenario.THREADS, 50_000_000, 2, gil))
+    session.start()
+    app = make_app(session, builds=Builds(gil=gil, ft=ft))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("g")
+            await asyncio.sleep(0.5)
+            deadline = time.monotonic() + 120
+            while (
+                session.state is not RunState.DONE or session.plan_remaining
+            ) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(1.0)  # paused at the end, zoomed to the longer run
+            await pilot.pause()
+            app.save_screenshot(str(HERE / "gil-vs-ft.svg"))
     finally:
         session.close()
 
@@ -178,6 +211,7 @@ async def main(only: List[str]) -> None:
         "io": lambda: mid_run(Scenario.IO, 20_000, "io", workers=4),
         "native": lambda: mid_run(Scenario.NATIVE, 16_384, "native", zoom_presses="---"),
         "results": results,
+        "gil-vs-ft": gil_vs_ft,
         "run": run_target,
     }
     for name, step in steps.items():

@@ -1,5 +1,6 @@
 """The CPython interpreters the tests run real processes under: every 3.9+ pyenv has, and
-Debian's builds under /opt/sidpy (3.14, 3.15) where they are installed."""
+Debian's builds under /opt/sidpy (3.14, 3.15) where they are installed; apart from those, the
+free-threaded builds (3.13t: /opt/ft313, built with --disable-gil, or a pyenv 3.13t)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,46 @@ def missing_sidpy(minor: str) -> Optional[str]:
     return None
 
 
+# A free-threaded CPython built from source with --disable-gil (its own prefix)
+FT313 = "/opt/ft313/bin/python3.13t"
+_ASK_FT = (
+    "import sys, sysconfig; "
+    "print('%d.%d.%d' % sys.version_info[:3], sysconfig.get_config_var('Py_GIL_DISABLED'))"
+)
+
+
+def free_threaded_pythons() -> List[Tuple[str, str]]:
+    """(version + 't', path) of each free-threaded build that runs here: /opt/ft313's and
+    pyenv's ``3.13t``-style versions."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = [
+        FT313,
+        *sorted(glob.glob(os.path.join(root, "versions", "3.*t", "bin", "python"))),
+    ]
+    found = {}
+    for path in candidates:
+        if not os.access(path, os.X_OK):
+            continue
+        try:
+            done = subprocess.run(
+                [path, "-I", "-S", "-c", _ASK_FT], capture_output=True, text=True, timeout=15
+            )
+            version, disabled = done.stdout.split()
+        except (OSError, subprocess.SubprocessError, ValueError):
+            continue
+        if done.returncode == 0 and disabled == "1":
+            found.setdefault(version, path)
+    return [(f"{v}t", p) for v, p in sorted(found.items())]
+
+
+def missing_free_threaded() -> str:
+    """Why no free-threaded test can run here (tests that need one skip with this)."""
+    return (
+        f"no free-threaded CPython here: {FT313} (configure --disable-gil --prefix=/opt/ft313) "
+        "or a pyenv 3.13t is needed"
+    )
+
+
 def old_pythons() -> List[Tuple[str, str]]:
     """(version, path) of each pyenv CPython older than 3.9: ones gilscope must refuse."""
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
@@ -80,3 +121,4 @@ def old_pythons() -> List[Tuple[str, str]]:
 
 PYTHONS = pythons() or [("{}.{}.{}".format(*sys.version_info[:3]), sys.executable)]
 IDS = [v for v, _ in PYTHONS]
+FT_PYTHONS = free_threaded_pythons()

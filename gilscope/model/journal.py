@@ -29,6 +29,7 @@ WAIT = "W"  # (WAIT, tl, pid, slot, start, end): drawn as waiting for the GIL
 WAIT_ENDED = "E"  # (WAIT_ENDED, tl, pid, slot, start, end): a wait that ended, counted
 CPU = "C"  # (CPU, tl, pid, slot, start, end, cpu_ns, runq_ns)
 BLIND = "B"  # (BLIND, tl, pid, slot, blind_ns): what a worker's report could not see
+FINE_CPU = "F"  # (FINE_CPU, tl, pid, slot, start, end, cpu_ns): no GIL, CPU at 100 Hz
 SAMPLED = "P"  # (SAMPLED, tl, pid, slot, start, end, amount)
 LATEST = "T"  # (LATEST, tl, latest_ns)
 UNSEEN = "U"  # (UNSEEN, tl, pid, unseen_ns, gaps)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Deque, List, Optional, Protocol, Tuple
 
 from gilscope.model.bins import BinRing
-from gilscope.model.journal import CPU, SAMPLED, WAIT, WAIT_ENDED
+from gilscope.model.journal import CPU, FINE_CPU, SAMPLED, WAIT, WAIT_ENDED
 from gilscope.model.waits import WaitFigures, WaitHistogram, recent_figures, whole_figures
 
 MS = 1_000_000
@@ -139,6 +139,9 @@ class Lane:
         self.wait_fine = BinRing(FINE_NS, FINE_BINS)
         self.wait_coarse = BinRing(COARSE_NS, COARSE_BINS)
         self.cpu = BinRing(COARSE_NS, COARSE_BINS)
+        # CPU time at 100 Hz, for threads of a process without a GIL (no pages otherwise)
+        self.cpu_fine = BinRing(FINE_NS, FINE_BINS)
+        self.first_cpu_ns = 0  # its first fine CPU time: when a thread without a GIL began
         self.runs: Deque[List[int]] = deque(maxlen=RECENT_RUNS)  # [start_ns, end_ns]
         self.waits: Deque[Tuple[int, int]] = deque(maxlen=RECENT_WAITS)  # ended waits
         self.tally = Tally()  # everything drawn here, whoever ran it
@@ -168,6 +171,7 @@ class Lane:
         """Drop what only the fine zooms read; the coarse bins and tallies stay."""
         self.held_fine.clear()
         self.wait_fine.clear()
+        self.cpu_fine.clear()
         self.runs.clear()
         self.waits.clear()
         self.released = True
@@ -273,6 +277,14 @@ class Runner:
             tally.runq_ns += max(runq_ns, 0)
         if self.journal is not None:
             self.journal.event(CPU, self.key, start, end, cpu_ns, runq_ns)
+
+    def add_cpu_fine(self, start: int, end: int, cpu_ns: int) -> None:
+        """For drawing only: the tallies count the 10 Hz samples (``add_cpu``) alone."""
+        self.lane.cpu_fine.add(start, end, max(cpu_ns, 0))
+        if cpu_ns > 0 and not self.lane.first_cpu_ns:
+            self.lane.first_cpu_ns = start
+        if self.journal is not None:
+            self.journal.event(FINE_CPU, self.key, start, end, cpu_ns)
 
     def totals(self, start_ns: int, end_ns: int) -> LaneStats:
         """Its own figures over a whole observation; exact from its lane's runs when the

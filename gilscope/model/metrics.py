@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Optional, Sequence
 
 
@@ -56,6 +56,8 @@ class RunRecord:
     wall_s: float
     latency: Optional[LatencyFigures] = None  # convoy only
     other_cpu: Optional[float] = None  # cores other processes kept busy while it ran
+    gil: bool = True  # False: a free-threaded build running without its GIL
+    python_version: str = ""  # of the workers: '3.11.7', '3.13.1t'
 
 
 COUNTDOWN_FAMILY = ("sequential", "threads", "processes")
@@ -77,35 +79,55 @@ class ResultRow:
     busy: Optional[float] = None
 
 
-def label(r: RunRecord) -> str:
-    if r.scenario in ("sequential", "convoy"):
-        return r.scenario
-    return f"{r.scenario} ×{r.workers}"
+def label(r: RunRecord, builds: bool = False) -> str:
+    """'threads ×2'; a run without a GIL is 'threads ×2 (no GIL)', and where the results
+    hold runs of both kinds of build (``builds``) the others are 'threads ×2 (GIL)'."""
+    name = r.scenario if r.scenario in ("sequential", "convoy") else f"{r.scenario} ×{r.workers}"
+    if not r.gil:
+        return f"{name} (no GIL)"
+    return f"{name} (GIL)" if builds else name
+
+
+def mixes_builds(records: Sequence[RunRecord]) -> bool:
+    """Runs with a GIL and runs without one (the GIL vs free-threaded comparison)."""
+    return any(r.gil for r in records) and any(not r.gil for r in records)
+
+
+def running_label(records: Sequence[RunRecord], scenario: str, workers: int, gil: bool) -> str:
+    """The results' name for the run in progress, as it will be named once it is done."""
+    run = RunRecord(scenario, 0, workers, 0.0, gil=gil)
+    return label(run, mixes_builds([*records, run]))
 
 
 def result_rows(records: Sequence[RunRecord]) -> List[ResultRow]:
     """Each label's latest run, in the order first seen, with its ratio to its baseline.
 
     Countdown runs compare with sequential, io and native runs with their own ×1 run, and
-    only between runs of the same N: a ratio across different work would mean nothing.
+    only between runs of the same N: a ratio across different work would mean nothing. A
+    run without a GIL compares with the same run with one (its GIL twin), where there is
+    one: the GIL vs free-threaded comparison; else with the baseline of its own build.
     """
+    builds = mixes_builds(records)
     latest: Dict[str, RunRecord] = {}
     for r in records:
-        latest[label(r)] = r
+        latest[label(r, builds)] = r
     rows = []
     for name, r in latest.items():
         base: Optional[RunRecord] = None
-        if r.scenario in COUNTDOWN_FAMILY[1:]:
-            base = latest.get("sequential")
+        twin = label(replace(r, gil=True), builds)
+        if not r.gil and twin in latest:
+            base = latest[twin]
+        elif r.scenario in COUNTDOWN_FAMILY[1:]:
+            base = latest.get(label(replace(r, scenario="sequential"), builds))
         elif r.scenario in SCALING and r.workers != 1:
-            base = latest.get(f"{r.scenario} ×1")
+            base = latest.get(label(replace(r, workers=1), builds))
         usable = base is not None and base.count == r.count and base.wall_s > 0
         rows.append(
             ResultRow(
                 label=name,
                 scenario=r.scenario,
                 wall_s=r.wall_s,
-                vs=label(base) if usable and base is not None else None,
+                vs=label(base, builds) if usable and base is not None else None,
                 ratio=r.wall_s / base.wall_s if usable and base is not None else None,
                 latency=r.latency,
                 busy=_busy(r, base if usable else None),

@@ -17,7 +17,8 @@ from gilscope.model.journal import FORGET, WINDOW, Journal
 from gilscope.model.lanes import LaneKey
 from gilscope.model.metrics import agreement_pp
 from gilscope.model.pyspy_shares import Span, ThreadKey, WindowStore
-from gilscope.sampling.pyspy import PERIOD_S, WINDOW_S, PySpyWindow, ThreadGil
+from gilscope.sampling.gil_stacks import ThreadGil
+from gilscope.sampling.pyspy import PERIOD_S, WINDOW_S, PySpyWindow
 
 SPY_POOL = 3  # windows pooled for the table: 1 s windows every 0.5 s cover ~2 s
 KEEP_STACKS = 4096  # threads whose latest stacks are remembered

@@ -127,8 +127,17 @@ class ThreadRegistry:
 
     # -- threads found from outside ---------------------------------------------------
     def set_gil(self, pid: int, gil: bool) -> None:
-        """Whether ``pid`` has a GIL (False: a free-threaded build without one)."""
+        """Whether ``pid`` has a GIL (False: a free-threaded build without one); its
+        threads already known are told too (the probe's verdict may come after them)."""
+        if self._gil.get(pid, True) == gil and pid in self._gil:
+            return
         self._gil[pid] = gil
+        for key, record in list(self._threads.items()):
+            if key.pid == pid and record.gil != gil:
+                self._threads[key] = replace(record, gil=gil)
+
+    def gil_of(self, pid: int) -> bool:
+        return self._gil.get(pid, True)
 
     def thread(
         self, pid: int, tid: int, start: int = 0, comm: str = "", live: bool = False

@@ -178,6 +178,10 @@ class Timeline:
                 runner.blind_ns = args[0]
             elif kind == J.SAMPLED:
                 runner.add_sampled(args[0], args[1], args[2])
+            elif kind == J.FINE_CPU:
+                runner.add_cpu_fine(args[0], args[1], args[2])
+                if args[2] > 0:
+                    self.latest_ns = max(self.latest_ns, args[1])
 
     def holding(self, pid: int, now_ns: int) -> Optional[LaneKey]:
         """The lane whose run covers ``now_ns`` (a replay's baton: it has no live relay)."""
@@ -428,6 +432,16 @@ class Timeline:
             if runner is not None:
                 runner.add_cpu(start_ns, end_ns, cpu_ns, runq_ns)
 
+    def add_cpu_fine(self, key: LaneKey, start_ns: int, end_ns: int, cpu_ns: int) -> None:
+        """A thread without a GIL on a CPU, read at 100 Hz: what its lane draws. Its time
+        is the observation's time too (there are no hand-offs to date it by)."""
+        with self._lock:
+            runner = self._runners.get(key)
+            if runner is not None:
+                runner.add_cpu_fine(start_ns, end_ns, cpu_ns)
+                if cpu_ns > 0:
+                    self.latest_ns = max(self.latest_ns, end_ns)
+
     # -- reading (UI thread, headless report) -----------------------------------------
     def keys(self) -> List[LaneKey]:
         """The lanes, in order of process, then slot."""
@@ -439,9 +453,10 @@ class Timeline:
             return self._lanes[key].name
 
     def started_ns(self) -> int:
-        """The observation's first GIL acquisition by any lane (0 if none has run yet)."""
+        """The observation's first GIL acquisition by any lane, or a lane without a GIL's
+        first time on a CPU (0 if none has run yet)."""
         with self._lock:
-            firsts = (lane.tally.first_ns for lane in self._lanes.values())
+            firsts = (lane.tally.first_ns or lane.first_cpu_ns for lane in self._lanes.values())
             return min((t for t in firsts if t), default=0)
 
     def first_ns(self, key: LaneKey) -> int:
@@ -529,7 +544,7 @@ class Timeline:
                 ring.pages
                 for lane in self._lanes.values()
                 for ring in (lane.held_fine, lane.held_coarse, lane.wait_fine, lane.wait_coarse,
-                             lane.cpu)
+                             lane.cpu, lane.cpu_fine)
             )  # fmt: skip
 
 
@@ -554,6 +569,12 @@ def _waited_from(
 
 
 def _without_gil(lane: Lane, end_ns: int, col_ns: int, n: int) -> List[float]:
+    fine = col_ns % FINE_NS == 0 and (col_ns < COARSE_NS or col_ns % COARSE_NS)
+    if fine and lane.cpu_fine.pages:
+        # A thread without a GIL, read at 100 Hz: column by column.
+        cpu_cols = lane.cpu_fine.columns(end_ns, col_ns, n)
+        held_cols = lane.held_fine.columns(end_ns, col_ns, n)
+        return [max(0.0, min(1.0, (c - h) / col_ns)) for c, h in zip(cpu_cols, held_cols)]
     # CPU time is known per 100 ms bin; compare it with GIL time at that resolution,
     # then give each column the value of the bin it falls in.
     width = max(col_ns, COARSE_NS)

@@ -19,6 +19,7 @@ from gilscope.model.timeline import Timeline
 from gilscope.sampling.gil_probe import GilProbe, ProbeTarget
 from gilscope.sampling.proc_threads import ticks_to_monotonic_ns
 from gilscope.sampling.pyspy import PySpySampler, PySpyWindow
+from gilscope.sampling.thread_cpu import CpuSlice, ThreadCpuSampler
 from gilscope.scenarios.workload import RunState
 from gilscope.snapshot import PySpyStatus, Snapshot, StackRow, ThreadRow
 
@@ -32,6 +33,7 @@ class Samplers:
 
     pyspy: PySpySampler
     probe: Optional[GilProbe]
+    thread_cpu: ThreadCpuSampler  # per-thread CPU at 100 Hz, for processes without a GIL
 
 
 class Observation:
@@ -90,6 +92,10 @@ class Observation:
     def reference(self) -> Optional[Timeline]:
         """The workers' own report, where the probe draws and it can check it."""
         return None
+
+    def no_gil_pids(self) -> Set[int]:
+        """Live processes without a GIL: their lanes are drawn from per-thread CPU time."""
+        return set()
 
     def sampled_pids(self) -> Set[int]:
         """Processes whose GIL figures are py-spy's samples (neither probe nor beacons)."""
@@ -178,7 +184,22 @@ class Observation:
             "native": [[pid, self.native_tids(pid)] for pid in pids],
             "started_ns": self.started_ns,
             "running_since": self.running_since,
+            "thread_cpu": list(self.thread_cpu_stats()),
         }
+
+    def thread_cpu_stats(self) -> Tuple[float, float]:
+        """The no-GIL lanes' sampler: (reads per second, cores it took); zeros if unused."""
+        return self.samplers.thread_cpu.stats()
+
+    def add_fine_cpu(self, slices: Sequence[CpuSlice]) -> None:
+        """Per-thread CPU at 100 Hz (processes without a GIL), once the run is running:
+        before "go" the workers calibrate, which is no part of the run."""
+        since = self.running_since
+        if not since:
+            return
+        for s in slices:
+            if s.start_ns >= since and (key := self.runner(s.pid, s.tid)) is not None:
+                self.timeline.add_cpu_fine(key, s.start_ns, s.end_ns, s.cpu_ns)
 
     def housekeeping(self, now: int) -> None:
         """Once a second: ended threads' memory goes once nobody can look at it."""

@@ -67,7 +67,10 @@ class TargetObservation(Observation):
                 continue
             if self.target.state is not RunState.RUNNING:
                 continue  # found as it ended: nothing to read any more
-            self.threads.set_gil(pid, process.info.gil_enabled is not False)
+            # A free-threaded build whose environment could not be read (it may be
+            # mid-exec) runs without its GIL unless told otherwise: take that, and let the
+            # probe, which reads the process's own flag, say if it is on.
+            self.threads.set_gil(pid, process.info.gil_enabled is True)
             self.samplers.pyspy.attach(pid)
             if probe is not None:
                 if probe.target(pid) is not None:
@@ -77,6 +80,7 @@ class TargetObservation(Observation):
 
     def stop(self) -> None:
         self.samplers.pyspy.detach_all()
+        self.samplers.thread_cpu.forget_all()
         if self.samplers.probe is not None:
             self.samplers.probe.forget_all()
         self.target.stop()
@@ -111,7 +115,11 @@ class TargetObservation(Observation):
             "parent": process.parent,
             "python_version": process.info.python_version,
             "alive": self.target.alive(pid),
-            "source": "py-spy" if pid in self.sampled_pids() else "probe",
+            "source": "py-spy"
+            if pid in self.sampled_pids()
+            else "probe"
+            if pid in self.probe.drawn or self.threads.gil_of(pid)
+            else "cpu",
             "probe": self._probe_verdict(pid),
         }
 
@@ -138,6 +146,8 @@ class TargetObservation(Observation):
         pids = self.observed_pids()
         if any(p in self.probe.drawn for p in pids):
             return "probe"
+        if pids and not any(self.threads.gil_of(p) for p in pids):
+            return "cpu"  # no GIL anywhere: the lanes are the threads' CPU time
         probe = self.samplers.probe
         if probe is not None and any(
             (t := probe.target(p)) is not None and t.state == "starting" for p in self.pids
@@ -146,8 +156,15 @@ class TargetObservation(Observation):
         return "py-spy"
 
     def sampled_pids(self) -> Set[int]:
-        """Processes the probe does not draw: py-spy's samples are all there is."""
-        return {p for p in self.observed_pids() if p not in self.probe.drawn}
+        """Processes the probe does not draw (nor any without a GIL, drawn from their CPU
+        time): py-spy's samples are all there is."""
+        return {
+            p for p in self.observed_pids()
+            if p not in self.probe.drawn and self.threads.gil_of(p)
+        }  # fmt: skip
+
+    def no_gil_pids(self) -> Set[int]:
+        return {p for p in self.pids if not self.threads.gil_of(p)}
 
     def probe_targets(self) -> Dict[int, ProbeTarget]:
         """A process that ended before the probe could read it did not make it fail."""
@@ -170,6 +187,11 @@ class TargetObservation(Observation):
                 self.threads.end_process(pid)
         self.apply_probe()
         self._release_held()
+        for pid, t in self.probe_targets().items():
+            # The probe read the process's own GIL flag: a free-threaded build may have its
+            # GIL on (an extension that needs it) or off whatever its environment said.
+            if t.state in ("ready", "no-gil") and self.threads.gil_of(pid) != (t.state == "ready"):
+                self.threads.set_gil(pid, t.state == "ready")
         if self.samplers.probe is not None:
             for pid in self.pids:
                 idents = self.samplers.probe.take_idents(pid)
@@ -211,8 +233,8 @@ class TargetObservation(Observation):
             seen.append(SeenThread(key, record.lane if record is not None else key, t))
         lanes = [lane.key for lane in self.threads.lanes() if lane.key.pid == window.pid]
         self.pyspy.add(window, seen, lanes, self.timeline.started_ns(), self.lives)
-        if window.pid in self.probe.drawn:
-            return  # the probe's exact lanes win
+        if window.pid in self.probe.drawn or not self.threads.gil_of(window.pid):
+            return  # the probe's exact lanes win; without a GIL there is no share to draw
         start = max(window.start_ns, window.end_ns - int(PERIOD_S * 1e9))
         shares = [(s.runner, start, window.end_ns, s.gil.samples / window.intervals) for s in seen]
         if self._verifying(window.pid):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from gilscope.model.journal import Journal
 from gilscope.model.lanes import LaneKey
@@ -15,6 +15,7 @@ from gilscope.model.pyspy_ledger import SeenThread
 from gilscope.model.timeline import Timeline
 from gilscope.observe.observation import Observation, Samplers
 from gilscope.sampling.pyspy import PySpyWindow
+from gilscope.sampling.report import STATE_EMPTY
 from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec, expected_wall_s
 
 # Workers wait this long for the probe's verdict before "go", so it sees the run from its
@@ -72,6 +73,7 @@ class WorkloadObservation(Observation):
 
     def stop(self) -> None:
         self.samplers.pyspy.detach_all()
+        self.samplers.thread_cpu.forget_all()
         if self.samplers.probe is not None:
             self.samplers.probe.forget_all()
         self.workload.stop()
@@ -116,8 +118,13 @@ class WorkloadObservation(Observation):
             "run_s": run_s,
         }
 
+    def no_gil_pids(self) -> Set[int]:
+        return {self._slots[slot].pid for slot in self._no_gil} & set(self.pids)
+
     def gil_source(self) -> str:
         pids = self.observed_pids()
+        if pids and self._no_gil and set(pids) <= {self._slots[s].pid for s in self._no_gil}:
+            return "cpu"  # no GIL: the lanes are the threads' CPU time
         return "probe" if pids and all(p in self.probe.drawn for p in pids) else "beacons"
 
     # -- the collector ----------------------------------------------------------------
@@ -139,7 +146,8 @@ class WorkloadObservation(Observation):
         if state is RunState.DONE and before is not RunState.DONE and w.wall_s is not None:
             self.record = RunRecord(
                 str(w.spec.scenario), w.spec.count, w.spec.workers, w.wall_s,
-                self.latency_figures(), self.cpu.other_cpu(),
+                self.latency_figures(), self.cpu.other_cpu(), gil=not self._no_gil,
+                python_version=self.python_version(),
             )  # fmt: skip
         if state is RunState.FAILED and before is not RunState.FAILED and w.error:
             self.problems.append(f"{w.spec.scenario} run failed: {w.error}")
@@ -189,8 +197,8 @@ class WorkloadObservation(Observation):
         infos = w.infos()
         for lane in w.lanes:
             info = infos[lane.slot]
-            if lane.slot in self._slots or not info.pid:
-                continue
+            if lane.slot in self._slots or not info.pid or info.state == STATE_EMPTY:
+                continue  # not announced yet (its state is written last: the rest is there)
             key = LaneKey(info.pid, lane.slot)
             self._slots[lane.slot] = key
             self.threads.add_worker(

@@ -48,7 +48,7 @@ class ReplayObservation(Observation):
     """One recorded observation, rebuilt op by op."""
 
     def __init__(self, kind: str) -> None:
-        super().__init__(Samplers(None, None))  # type: ignore[arg-type]
+        super().__init__(Samplers(None, None, None))  # type: ignore[arg-type]
         self.kind = "" if kind == "workload" else kind
         self.own_report = Timeline()
         self.scalars: Dict[str, Any] = {}
@@ -105,6 +105,10 @@ class ReplayObservation(Observation):
 
     def sampled_pids(self) -> Set[int]:
         return set(self._observation.get("sampled", ()))
+
+    def thread_cpu_stats(self) -> Tuple[float, float]:
+        rate, cpu = self._observation.get("thread_cpu", (0.0, 0.0))
+        return float(rate), float(cpu)
 
     def process_details(self, pid: int) -> Dict[str, Any]:
         details: Dict[str, Any] = dict(self._observation.get("details", [])).get(pid, {})

@@ -37,7 +37,12 @@ class ProbeError(Exception):
 
 
 class NoGil(ProbeError):
-    """A free-threaded build: there is no GIL to read."""
+    """A free-threaded build running without its GIL: there is no GIL to read."""
+
+
+class GilOff(Exception):
+    """Self-inspection ran on a free-threaded build with its GIL off: it can find the GIL
+    only by holding it (``-X gil=1``)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,13 @@ class GilLayout:
     wait_start: int = 0
     wait_end: int = 0
     wait_error: str = ""
+    # A free-threaded build (3.13t+): where its GIL's ``int enabled`` is, counted from the
+    # GIL read (it precedes the interval); 0 there means no GIL. None: a GIL build.
+    enabled_at: Optional[int] = None
+
+    @property
+    def free_threaded(self) -> bool:
+        return self.enabled_at is not None
 
 
 def parse_layout(text: str) -> GilLayout:
@@ -71,12 +83,16 @@ def parse_layout(text: str) -> GilLayout:
         raw = json.loads(text)
     except ValueError as e:
         raise ProbeError(f"self-inspection printed no layout ({text[:80]!r})") from e
-    if raw.get("free_threaded"):
-        raise NoGil("a free-threaded build: no GIL")
+    if raw.get("free_threaded") and raw.get("gil_enabled") is False:
+        raise GilOff()
     if "error" in raw:
         raise ProbeError(f"self-inspection failed: {raw['error']}")
     tid = raw["tid"]
     waits = raw.get("waits", {})
+    enabled_at = raw["gil"].get("enabled_at")
+    if raw.get("free_threaded") and enabled_at is None:
+        raise ProbeError("a free-threaded build, and self-inspection did not say where its GIL's "
+                         "enabled flag is")  # fmt: skip
     return GilLayout(
         version=raw["version"],
         library_dev=raw["library"]["dev"],
@@ -97,6 +113,7 @@ def parse_layout(text: str) -> GilLayout:
         wait_start=int(waits.get("start", 0)),
         wait_end=int(waits.get("end", 0)),
         wait_error=str(waits.get("error", "")) if "syscall" not in waits else "",
+        enabled_at=None if enabled_at is None else int(enabled_at),
     )
 
 
@@ -111,15 +128,26 @@ def derive_layout(pid: int) -> GilLayout:
     if not is_python_executable(exe.removesuffix(" (deleted)")):
         # Running a program that embeds Python with our arguments could do anything.
         raise ProbeError(f"Python is embedded in {os.path.basename(exe)}, not a python binary")
+    # -X gil=1: a free-threaded build finds its GIL struct only by holding it, and it is
+    # the same struct whether the target enabled its GIL or not (whether it did is read
+    # from the target: GilMemory.verify). A GIL build accepts and ignores the option.
     try:
-        done = run_interpreter(pid, ["-I", "-S", SELF_INSPECT], INSPECT_TIMEOUT_S)
+        return parse_layout(_self_inspect(pid, ["-X", "gil=1"]))
+    except GilOff:
+        raise ProbeError("self-inspection ran without the GIL, though asked for it") from None
+
+
+def _self_inspect(pid: int, options: List[str]) -> str:
+    """The layout line the target's own binary prints about itself."""
+    try:
+        done = run_interpreter(pid, [*options, "-I", "-S", SELF_INSPECT], INSPECT_TIMEOUT_S)
     except TargetError as e:
         raise ProbeError(str(e)) from e
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         said = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
         raise ProbeError(f"self-inspection failed: {said[0][:120]}")
-    return parse_layout(lines[-1])
+    return lines[-1]
 
 
 class GilMemory:
@@ -216,12 +244,27 @@ class GilMemory:
                 raise ProbeError("the interpreter did not start (its GIL does not exist)")
             time.sleep(0.01)
 
+    def gil_enabled(self) -> bool:
+        """A GIL build always has its GIL; a free-threaded one has it if it was enabled
+        (``-X gil=1``, ``PYTHON_GIL=1``, or an extension module that needs it)."""
+        at = self.layout.enabled_at
+        if at is None:
+            return True
+        raw = os.pread(self._fd, 4, self.gil + at)
+        if len(raw) != 4:
+            raise ProbeError(f"cannot read the GIL's enabled flag in process {self.pid}")
+        enabled: int = DWORD.unpack(raw)[0]
+        return enabled != 0
+
     def verify(self) -> Dict[int, int]:
         """Read the GIL a few dozen times; every holder must be a thread of the target.
 
-        Returns the thread states seen on the interpreter's list and their tids.
+        Returns the thread states seen on the interpreter's list and their tids. NoGil for
+        a free-threaded build running without its GIL.
         """
         self.wait_ready()
+        if not self.gil_enabled():
+            raise NoGil("a free-threaded build running without its GIL: no GIL to read")
         tids = self.tasks(refresh=True)
         states: Dict[int, int] = {}
         last_switches = -1

@@ -32,6 +32,13 @@ from pathlib import Path
 from typing import IO, Any, Callable, Deque, Dict, Optional, Set, Tuple
 
 from gilscope.children import reap, spawn
+from gilscope.sampling.gil_stacks import Frame, HeldStack, ThreadGil
+from gilscope.sampling.own_profiler import (
+    parse_captured,
+    parse_collapsed,
+    profiler_argv,
+    profiler_python,
+)
 
 WINDOW_S = 1  # py-spy takes whole seconds only
 PERIOD_S = 0.5
@@ -39,35 +46,6 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
 _THREAD = re.compile(r"^thread \((?P<tid>[0-9a-fA-Fx]+)\)(?:: (?P<name>.*))?$")
 # py-spy's last line: "Wrote raw flamegraph data to '…'. Samples: N Errors: M"
 _TALLY = re.compile(rb"Samples: (?P<samples>\d+) Errors: (?P<errors>\d+)")
-
-
-@dataclass(frozen=True)
-class Frame:
-    function: str
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.function} ({os.path.basename(self.file)}:{self.line})"
-
-
-@dataclass(frozen=True)
-class HeldStack:
-    """A stack that held the GIL, with its share of the window's sampling intervals."""
-
-    frames: Tuple[Frame, ...]  # outermost first; frames[-1] is where the holder was
-    share: float
-
-
-@dataclass(frozen=True)
-class ThreadGil:
-    """One thread's GIL holding as py-spy saw it in one window."""
-
-    tid: int  # Linux tid on CPython 3.11+, pthread id on 3.9/3.10
-    name: str
-    samples: int
-    share: float
-    stacks: Tuple[HeldStack, ...]  # most sampled first, at most three
 
 
 @dataclass(frozen=True)
@@ -106,9 +84,13 @@ class PySpyProblem:
     pid: int
     reason: str
     fix: str
+    # py-spy does not know this interpreter's build or version (a free-threaded 3.13t, a
+    # CPython newer than it): not a fault to fix, a limit (the stacks pane says so)
+    unreadable: bool = False
+    sampler: str = "py-spy"
 
     def __str__(self) -> str:
-        return f"py-spy cannot sample pid {self.pid}: {self.reason}. {self.fix}"
+        return f"{self.sampler} cannot sample pid {self.pid}: {self.reason}. {self.fix}".strip()
 
 
 def find_pyspy() -> Optional[str]:
@@ -163,6 +145,13 @@ def explain_failure(pid: int, stderr: str) -> PySpyProblem:
             "(sudo setcap cap_sys_ptrace+ep $(which py-spy)), or allow ptrace of your own "
             "processes (sudo sysctl kernel.yama.ptrace_scope=0).",
         )
+    if any(said in text for said in _UNREADABLE):
+        return PySpyProblem(
+            pid,
+            "it cannot read this interpreter's build or version",
+            "Stacks need a py-spy that knows it (pip install -U py-spy).",
+            unreadable=True,
+        )
     if "failed to find python version" in text:
         return PySpyProblem(
             pid, "it is not a CPython process", "Point --python at a CPython interpreter binary."
@@ -173,9 +162,21 @@ def explain_failure(pid: int, stderr: str) -> PySpyProblem:
     return PySpyProblem(pid, last[:160], "Check that py-spy runs: py-spy dump --pid PID.")
 
 
+# What py-spy 0.4 says of a CPython it cannot read: a free-threaded build (no interpreter
+# where it looks), a version it does not know.
+_UNREADABLE = (
+    "failed to find a python interpreter in the .data section",
+    "unsupported version of python",
+    "cannot detect gil holding in version",
+    "for py_debugoffsets",
+)
+PYSPY, PROFILER = "py-spy", "profiler"  # what samples a process: see PySpySampler.source
+
+
 class _Window:
-    def __init__(self, pid: int, proc: Any, path: str, intervals: int) -> None:
+    def __init__(self, pid: int, proc: Any, path: str, intervals: int, source: str = PYSPY) -> None:
         self.pid = pid
+        self.source = source
         self.proc = proc
         self.launched_ns = time.monotonic_ns()
         self.path = path
@@ -191,7 +192,11 @@ class _Window:
 
 
 class PySpySampler:
-    """Keeps overlapping py-spy windows running on every attached pid, in one thread."""
+    """Keeps overlapping py-spy windows running on every attached pid, in one thread.
+
+    Where py-spy cannot sample a process (not installed; a build or version it does not
+    know) and its interpreter ships its own sampling profiler (CPython 3.15+), that one
+    samples it instead, in the same windows (``own_profiler.py``)."""
 
     def __init__(
         self,
@@ -213,6 +218,10 @@ class PySpySampler:
         self._failures: Dict[int, int] = {}
         self._reported: Set[int] = set()
         self._windows: Dict[int, _Window] = {}  # py-spy pid -> its window, while it runs
+        # pid -> PROFILER (its interpreter's own profiler), or "" (nothing can sample it)
+        self._sources: Dict[int, str] = {}
+        self._profilers: Dict[int, str] = {}  # pid -> its interpreter, running the profiler
+        self._unreadable: Dict[int, PySpyProblem] = {}  # py-spy could not read it
         self._tmp = tempfile.mkdtemp(prefix="pyspy-", dir=workdir)
         self._selector = selectors.DefaultSelector()
         self._stop = threading.Event()
@@ -227,6 +236,17 @@ class PySpySampler:
 
     def start(self) -> None:
         self._thread.start()
+
+    def source(self, pid: int) -> str:
+        """What samples ``pid``: "py-spy", "profiler" (its interpreter's own), or "" (nothing:
+        see ``unreadable``)."""
+        with self._lock:
+            return self._sources.get(pid, PYSPY if self.executable else "")
+
+    def unreadable(self, pid: int) -> Optional[PySpyProblem]:
+        """Why py-spy could not read ``pid``'s interpreter, if that was the reason."""
+        with self._lock:
+            return self._unreadable.get(pid)
 
     def attach(self, pid: int) -> None:
         with self._lock:
@@ -282,16 +302,23 @@ class PySpySampler:
             # Keep the cadence; when behind (or just attached), the next one is a period on.
             due = self._targets[pid] + PERIOD_S
             self._targets[pid] = due if due > now else now + PERIOD_S
-        if self.executable is None:
+        source = self._sources.get(pid, PYSPY if self.executable else None)
+        if source is None:  # no py-spy: its own profiler, if its interpreter has one
+            source = self._fall_back(pid)
+        if not source:
             return
         per_window_rate = max(1, round(self.rate_hz * PERIOD_S / WINDOW_S))
         self._seq += 1
         path = os.path.join(self._tmp, f"{pid}-{self._seq}.raw")
-        argv = [
-            self.executable, "record", "--nonblocking", "--gil", "--threads",
-            "--format", "raw", "--rate", str(per_window_rate),
-            "--duration", str(WINDOW_S), "--pid", str(pid), "--output", path,
-        ]  # fmt: skip
+        if source == PROFILER:
+            argv = profiler_argv(self._profilers[pid], pid, per_window_rate, WINDOW_S, path)
+        else:
+            assert self.executable is not None
+            argv = [
+                self.executable, "record", "--nonblocking", "--gil", "--threads",
+                "--format", "raw", "--rate", str(per_window_rate),
+                "--duration", str(WINDOW_S), "--pid", str(pid), "--output", path,
+            ]  # fmt: skip
         try:
             proc = spawn(
                 argv,
@@ -302,9 +329,9 @@ class PySpySampler:
                 env=dict(os.environ, RUST_BACKTRACE="0"),
             )
         except OSError as e:
-            self._problem(PySpyProblem(pid, f"py-spy would not start ({e})", "Reinstall py-spy."))
+            self._problem(PySpyProblem(pid, f"{source} would not start ({e})", "Reinstall it."))
             return
-        window = _Window(pid, proc, path, per_window_rate * WINDOW_S)
+        window = _Window(pid, proc, path, per_window_rate * WINDOW_S, source)
         assert proc.stdout is not None
         os.set_blocking(proc.stdout.fileno(), False)
         self._selector.register(proc.stdout, selectors.EVENT_READ, window)
@@ -322,7 +349,15 @@ class PySpySampler:
             window.buffer += chunk
             *lines, window.buffer = window.buffer.split(b"\n")
             for line in lines:
-                if b"Sampling process" in line:
+                captured = parse_captured(line.decode(errors="replace"))
+                if window.source == PROFILER and captured is not None:
+                    # Its one line, at the end: how many intervals, over how long (its own
+                    # clock, so the window is timed even though we read it at once).
+                    window.intervals, seconds = captured
+                    window.end_ns, window.end_read = now, window.reads
+                    window.start_ns = now - int(seconds * 1e9)
+                    window.target_exited = seconds < 0.9 * WINDOW_S
+                elif b"Sampling process" in line:
                     window.start_ns, window.start_read = now, window.reads
                 elif b"process exited" in line:
                     window.target_exited = True
@@ -335,6 +370,23 @@ class PySpySampler:
         self._selector.unregister(stdout)
         del self._windows[window.proc.pid]
         self._finish(window, now)
+
+    @staticmethod
+    def _pyspy_intervals(window: _Window, text: str, length_ns: int) -> Tuple[int, int]:
+        """py-spy's (intervals, errors) in ``window``, ``length_ns`` long."""
+        if window.tally is not None:
+            held, errors = window.tally
+        else:  # py-spy's last line did not reach us: count its samples ourselves
+            held, errors = sum(t.samples for t in parse_raw(text, 1)), 0
+        if window.target_exited:
+            # py-spy does not say how many intervals it took before the target went:
+            # estimate from the window's measured length, but never below what it recorded
+            # nor above what a complete window takes (our clock can be late for its lines).
+            estimate = round(length_ns / 1e9 * window.intervals / WINDOW_S)
+            intervals = max(min(estimate, window.intervals - 1), held + errors)
+        else:
+            intervals = window.intervals - 1  # py-spy never records its last interval
+        return max(intervals, 1), errors
 
     def _finish(self, window: _Window, now: int) -> None:
         proc = window.proc
@@ -352,10 +404,15 @@ class PySpySampler:
         with self._lock:
             wanted = window.pid in self._targets
         if text is None or not window.start_ns:
-            if wanted and not process_alive(window.pid):
+            failed = proc.returncode not in (0, None)
+            if failed and window.source == PYSPY and explain_failure(0, stderr).unreadable:
+                # Not a race with the target's exit (that reads "no such process"): its
+                # interpreter is one py-spy cannot read, and the next window would not either.
+                self._cannot_read(window, stderr)
+            elif wanted and not process_alive(window.pid):
                 self.detach(window.pid)  # the target has exited: stop launching py-spy at it
-            elif wanted and proc.returncode not in (0, None):
-                self._failed(window.pid, stderr)
+            elif wanted and failed:
+                self._failed(window, stderr)
             return
         self._failures.pop(window.pid, None)
         end = window.end_ns or now
@@ -366,26 +423,20 @@ class PySpySampler:
         timed = window.start_read != (window.end_read or window.reads)
         if not timed:
             start = end - int(WINDOW_S * 1e9)
-        if window.tally is not None:
-            held, errors = window.tally
-        else:  # py-spy's last line did not reach us: count its samples ourselves
-            held, errors = sum(t.samples for t in parse_raw(text, 1)), 0
-        if window.target_exited:
-            # py-spy does not say how many intervals it took before the target went:
-            # estimate from the window's measured length, but never below what it recorded
-            # nor above what a complete window takes (our clock can be late for its lines).
-            estimate = round((end - start) / 1e9 * window.intervals / WINDOW_S)
-            intervals = max(min(estimate, window.intervals - 1), held + errors)
+        if window.source == PROFILER:
+            # its own profiler counted its intervals exactly, and reads never fail it
+            intervals, errors = max(window.intervals, 1), 0
         else:
-            intervals = window.intervals - 1  # py-spy never records its last interval
-        intervals = max(intervals, 1)
+            intervals, errors = self._pyspy_intervals(window, text, end - start)
         result = PySpyWindow(
             pid=window.pid,
             start_ns=start,
             end_ns=end,
             intervals=intervals,
             complete=not window.target_exited,
-            threads=parse_raw(text, max(intervals - errors, 1)),
+            threads=(parse_collapsed if window.source == PROFILER else parse_raw)(
+                text, max(intervals - errors, 1)
+            ),
             timed=timed,
             launched_ns=window.launched_ns,
             errors=errors,
@@ -394,12 +445,42 @@ class PySpySampler:
         if self._on_window is not None:
             self._on_window(result)
 
-    def _failed(self, pid: int, stderr: str) -> None:
+    def _failed(self, window: _Window, stderr: str) -> None:
+        pid = window.pid
         n = self._failures.get(pid, 0) + 1
         self._failures[pid] = n
-        if n >= 2:  # one failure can be a race with the target's exit; two is a problem
+        if n < 2:  # one failure can be a race with the target's exit; two is a problem
+            return
+        self._failures.pop(pid, None)
+        if window.source == PROFILER:
+            last = [ln.strip() for ln in stderr.splitlines() if ln.strip()][-1:] or ["no output"]
             self.detach(pid)
-            self._problem(explain_failure(pid, stderr))
+            self._problem(PySpyProblem(pid, last[0][:160], "", sampler="its own profiler"))
+            return
+        self.detach(pid)
+        self._problem(explain_failure(pid, stderr))
+
+    def _cannot_read(self, window: _Window, stderr: str) -> None:
+        """py-spy does not know this interpreter (a free-threaded build, a newer version):
+        a limit, not a fault (the stacks pane says so), unless its own profiler can go."""
+        pid = window.pid
+        with self._lock:
+            if pid in self._unreadable:
+                return  # an overlapping window said so already
+            self._unreadable[pid] = explain_failure(pid, stderr)
+            wanted = pid in self._targets
+        self._failures.pop(pid, None)
+        if not (wanted and self._fall_back(pid)):
+            self.detach(pid)
+
+    def _fall_back(self, pid: int) -> str:
+        """PROFILER if ``pid``'s interpreter ships its own sampling profiler, else ""."""
+        python = profiler_python(pid)
+        with self._lock:
+            if python is not None:
+                self._profilers[pid] = python
+            self._sources[pid] = PROFILER if python is not None else ""
+            return self._sources[pid]
 
     def _problem(self, problem: PySpyProblem) -> None:
         if problem.pid in self._reported:

@@ -29,7 +29,9 @@ END_NS = 6  # monotonic ns when it reached zero
 CHUNK_NS = 7  # calibrated time of one chunk between stamps
 COUNT = 8  # the N this worker counts down from
 HEXVERSION = 9  # sys.hexversion of the worker's interpreter
-GIL = 10  # 1: the worker's process has a GIL; 2: it runs without one (free-threaded)
+# 1: the worker's process has a GIL; 2: it runs without one (free-threaded); 3: a
+# free-threaded build running with its GIL enabled (-X gil=1, PYTHON_GIL=1)
+GIL = 10
 CHUNK_ITERS = 11  # units of N in one chunk (countdown: iterations), CHUNK_NS their time
 HEADER_WORDS = 16
 # The largest N one worker thread can announce (COUNT): header words are signed 64-bit.
@@ -73,6 +75,13 @@ def gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
+def free_threaded() -> bool:
+    """A free-threaded build (3.13t+), whether or not its GIL is enabled."""
+    import sysconfig  # only here: the worker's start-up stays lean
+
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
 def create_board(path: str, slots: int) -> None:
     """Create the zero-filled board file that workers and the reader map."""
     with open(path, "wb") as f:
@@ -101,7 +110,7 @@ class BeaconWriter:
         w[CHUNK_ITERS] = chunk_iters
         w[COUNT] = count
         w[HEXVERSION] = sys.hexversion
-        w[GIL] = 1 if gil_enabled() else 2
+        w[GIL] = (3 if gil_enabled() else 2) if free_threaded() else 1
         w[STATE] = STATE_READY
 
     def start(self) -> None:
@@ -162,10 +171,14 @@ class WorkerInfo:
     hexversion: int
     gil: bool = True  # False: a free-threaded process running without the GIL
     chunk_iters: int = 0  # units of N per calibrated chunk; 0: not calibrated (io, native)
+    free_threaded: bool = False  # a free-threaded build (its GIL may still be enabled)
 
     @property
     def python_version(self) -> str:
-        return version_string(self.hexversion) if self.hexversion else ""
+        """'3.13.1', or '3.13.1t' for a free-threaded build (as its binary is named)."""
+        if not self.hexversion:
+            return ""
+        return version_string(self.hexversion) + ("t" if self.free_threaded else "")
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,7 @@ class BeaconReader:
             hexversion=w[base + HEXVERSION],
             gil=w[base + GIL] != 2,
             chunk_iters=w[base + CHUNK_ITERS],
+            free_threaded=w[base + GIL] in (2, 3),
         )
 
     def drain(self) -> List[BeaconBatch]:

@@ -1,7 +1,8 @@
 """Run by an interpreter of the target's exact build: where does this build keep its GIL?
 
-gilscope runs this file with the target's own binary (``/proc/PID/exe -I -S self_inspect.py``)
-so that no offset is ever copied by hand: the interpreter looks at its own memory (through
+gilscope runs this file with the target's own binary (``/proc/PID/exe -X gil=1 -I -S
+self_inspect.py``: a free-threaded build has a GIL only when asked) so that no offset is ever
+copied by hand: the interpreter looks at its own memory (through
 ``/proc/self/mem``, which answers a bad address with an error instead of a crash) while it
 holds the GIL, lets other threads take it, and reports where the fields that changed live.
 From 3.13 on the interpreter also publishes ``_Py_DebugOffsets``; those must agree.
@@ -151,8 +152,11 @@ def load_base(addr: int) -> Tuple[int, Dict[str, Any]]:
 
 
 def inspect() -> Layout:
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
-        return {"free_threaded": True}
+    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    if free_threaded and not getattr(sys, "_is_gil_enabled", lambda: True)():
+        # A free-threaded build keeps a GIL struct, used once the GIL is enabled (-X gil=1,
+        # PYTHON_GIL=1): it can only be found by holding it, so ask to be run with it on.
+        return {"free_threaded": True, "gil_enabled": False}
     api = ctypes.pythonapi
     api.PyThreadState_Get.restype = ctypes.c_void_p
     api.PyInterpreterState_Get.restype = ctypes.c_void_p
@@ -199,9 +203,9 @@ def inspect() -> Layout:
             t.join()
     source = "self-inspection"
     if sys.version_info >= (3, 13):
-        source = check_debug_offsets(runtime, interp, layout)
+        source = check_debug_offsets(runtime, interp, layout, free_threaded)
     layout.update(
-        free_threaded=False,
+        free_threaded=free_threaded,
         version="{}.{}.{}".format(*sys.version_info[:3]),
         hexversion=sys.hexversion,
         library=lib,
@@ -422,21 +426,29 @@ def debug_offsets(runtime: int, hexversion: int = sys.hexversion) -> Optional[Di
     return offsets
 
 
-def check_debug_offsets(runtime: int, interp: int, layout: Layout) -> str:
+def check_debug_offsets(
+    runtime: int, interp: int, layout: Layout, free_threaded: bool = False
+) -> str:
     """Self-inspection must agree with what the interpreter publishes about itself.
 
     Where the GIL lives: ``interp->ceval.gil`` points at the GIL in use; the main interpreter
     has its own (3.12+), ``interp->_gil``, and the main interpreter is itself a part of
     ``_PyRuntime`` (``_main_interpreter``), so its GIL is at a fixed offset from
-    ``_PyRuntime``: where self-inspection must have found it. Returns how the layout was
-    found, for the note in the UI.
+    ``_PyRuntime``: where self-inspection must have found it. A free-threaded build's GIL
+    struct starts with ``int enabled`` (0: no GIL), so there the fields self-inspection
+    found (interval, holder, locked) start 8 bytes in; ``layout["gil"]["enabled_at"]``
+    says where ``enabled`` is, counted from the interval. Returns how the layout was found,
+    for the note in the UI.
     """
     off = debug_offsets(runtime)
     if off is None:
         # A later CPython: its declaration is not known here, so it is not read by guessing.
+        if free_threaded:
+            raise Failed("a free-threaded build whose _Py_DebugOffsets are not known here")
         return "self-inspection ({}.{}'s _Py_DebugOffsets not known)".format(*sys.version_info)
-    if off["free_threaded"]:
-        raise Failed("_Py_DebugOffsets says free-threaded, sysconfig says not")
+    if bool(off["free_threaded"]) != free_threaded:
+        said = "free-threaded" if off["free_threaded"] else "not free-threaded"
+        raise Failed(f"_Py_DebugOffsets says {said}, sysconfig says otherwise")
     if qword(runtime + off["runtime.interpreters_head"]) != interp:
         raise Failed("_Py_DebugOffsets' interpreters.head is not this interpreter")
     own_gil = interp + off["interp.gil_runtime_state"]
@@ -445,13 +457,20 @@ def check_debug_offsets(runtime: int, interp: int, layout: Layout) -> str:
     if not runtime <= own_gil < runtime + off["runtime.size"]:
         raise Failed("_Py_DebugOffsets: the main interpreter's GIL is not in _PyRuntime")
     found = (runtime if layout["gil"]["base"] == "runtime" else interp) + layout["gil"]["offset"]
-    if found != own_gil:
-        raise Failed("_Py_DebugOffsets and self-inspection disagree on the GIL")
-    # interval at 0 (self-inspection matched it there), then last_holder, locked
+    # the interval (where self-inspection matched it), then last_holder, then locked
     holder_at = off["interp.gil_runtime_state_holder"] - off["interp.gil_runtime_state"]
     locked_at = off["interp.gil_runtime_state_locked"] - off["interp.gil_runtime_state"]
-    if (holder_at, locked_at) != (8, 16):
+    interval_at = 8 if free_threaded else 0  # after the free-threaded build's enabled
+    if found != own_gil + interval_at:
+        raise Failed("_Py_DebugOffsets and self-inspection disagree on the GIL")
+    if (holder_at, locked_at) != (interval_at + 8, interval_at + 16):
         raise Failed("_Py_DebugOffsets: unexpected GIL field order")
+    if free_threaded:
+        # an offset within the GIL struct (3.13's declaration: offsetof(..., enabled))
+        enabled_at = off["interp.gil_runtime_state_enabled"]
+        if enabled_at + 4 > interval_at:
+            raise Failed("_Py_DebugOffsets: the GIL's enabled is not before its interval")
+        layout["gil"]["enabled_at"] = enabled_at - interval_at
     published = {
         "interp_ptr": off["runtime.interpreters_head"],
         "threads_head": off["interp.threads_head"],

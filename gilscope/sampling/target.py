@@ -10,7 +10,8 @@ The version comes from running the target's own interpreter binary through
 Whether the *running* interpreter has its GIL can differ from what a fresh one reports: a
 free-threaded build honours ``-X gil`` and ``PYTHON_GIL`` at start-up, so those are read from
 the target's own command line and environment. An extension module without free-threading
-support can still switch the GIL on at import time; that is not visible from outside.
+support can still switch the GIL on at import time: the GIL probe reads the process's own
+flag when it first reads it, and its verdict wins (one enabled later is not followed).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class TargetInfo:
     pid: int
     exe: str  # real path of /proc/PID/exe
     cmdline: str  # shortened to about CMDLINE_CHARS
-    python_version: str  # "3.11.7"; "3.11" when Python is embedded in another program
+    # "3.11.7"; "3.11" when Python is embedded in another program; "3.13.1t": free-threaded
+    python_version: str
     # False: a free-threaded build running with its GIL off; True: the GIL is on; None:
     # unknown (a free-threaded build whose environment we could not read).
     gil_enabled: Optional[bool]
@@ -127,7 +129,8 @@ def inspect_pid(pid: int) -> TargetInfo:
             raise TargetError(
                 f"PID {pid} ({exe}) embeds Python {version}; gilscope needs CPython 3.9+"
             )
-        return TargetInfo(pid, exe, _short(cmdline), version, _gil_enabled(pid, "t" in abi))
+        free = "t" in abi
+        return TargetInfo(pid, exe, _short(cmdline), version + "t" * free, _gil_enabled(pid, free))
     if name.startswith("pypy"):
         raise TargetError(f"PID {pid} is PyPy ({exe}); gilscope needs CPython 3.9+")
     raise NotPythonError(f"PID {pid} is {exe}, not a Python process")
@@ -584,7 +587,8 @@ def _probe(pid: int, exe: str, cmdline: List[str], uids: Set[int]) -> TargetInfo
     if impl != "CPython" or hexversion < MIN_HEXVERSION:
         raise TargetError(f"PID {pid} runs {impl} {version} ({exe}); gilscope needs CPython 3.9+")
     gil = _gil_enabled(pid, gil_disabled == "1", cmdline)
-    return TargetInfo(pid, exe, _short(cmdline), version, gil)
+    # '3.13.1t' for a free-threaded build, as its binary is named
+    return TargetInfo(pid, exe, _short(cmdline), version + "t" * (gil_disabled == "1"), gil)
 
 
 def _gil_enabled(pid: int, free_threaded: bool, cmdline: Sequence[str] = ()) -> Optional[bool]:

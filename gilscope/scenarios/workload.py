@@ -52,6 +52,11 @@ class Scenario(str, enum.Enum):
         return EXPLANATIONS[self]
 
     @property
+    def explanation_without_gil(self) -> str:
+        """The same scenario on a free-threaded build running without its GIL."""
+        return NO_GIL_EXPLANATIONS.get(self, EXPLANATIONS[self])
+
+    @property
     def unit(self) -> str:
         """What N counts in this scenario."""
         return {Scenario.IO: "round-trips", Scenario.NATIVE: "MiB hashed"}.get(self, "iterations")
@@ -79,6 +84,10 @@ EXPLANATIONS: Dict[Scenario, str] = {
 # watch the baton go back and forth before the results arrive (50,000,000, the seeds' N,
 # was over in under a second, before a newcomer saw a live frame).
 COUNTDOWN_N = 300_000_000
+NO_GIL_EXPLANATIONS: Dict[Scenario, str] = {
+    Scenario.THREADS: "K threads share N: no GIL here, so K cores at once, like processes",
+    Scenario.CONVOY: "a countdown joins an I/O thread after 1 s: no GIL, so no baton to wait for",
+}
 DEFAULT_COUNTS: Dict[Scenario, int] = {Scenario.IO: 2000, Scenario.NATIVE: 2048}
 # Presets for sys.setswitchinterval, in ms: at 100 ms and more an audience can follow each
 # hand-off by eye. None: leave the interpreter's default (5 ms).
@@ -92,6 +101,14 @@ class WorkloadSpec:
     workers: int = 2  # K: threads or processes
     python: str = sys.executable
     switch_ms: Optional[float] = None  # sys.setswitchinterval in the workers; None: default
+    # A free-threaded build only: run its workers with -X gil=0 (False) or gil=1 (True);
+    # None leaves it to the build and the environment (PYTHON_GIL)
+    gil: Optional[bool] = None
+
+    @property
+    def interpreter(self) -> List[str]:
+        """How the workers' interpreter is started: the binary, and -X gil= if asked."""
+        return [self.python] + ([] if self.gil is None else ["-X", f"gil={int(self.gil)}"])
 
     @property
     def slots(self) -> int:
@@ -116,6 +133,16 @@ def guided_plan(base: WorkloadSpec, count: int, native_mib: int) -> List[Workloa
         replace(base, scenario=Scenario.PROCESSES, count=count),
         replace(base, scenario=Scenario.NATIVE, count=native_mib, workers=1),
         replace(base, scenario=Scenario.NATIVE, count=native_mib),
+    ]
+
+
+def gil_vs_ft_plan(base: WorkloadSpec, gil_python: str, ft_python: str) -> List[WorkloadSpec]:
+    """The demo of 2026: the same countdown in K threads on a GIL build, then on a
+    free-threaded one without its GIL (whatever PYTHON_GIL says), one after the other."""
+    threads = replace(base, scenario=Scenario.THREADS)
+    return [
+        replace(threads, python=gil_python, gil=None),
+        replace(threads, python=ft_python, gil=False),
     ]
 
 
@@ -260,7 +287,8 @@ class Workload:
                 port = str(listener.getsockname()[1])
                 fd = str(listener.fileno())
                 if spec.scenario is Scenario.IO:
-                    server = [spec.python, WORKER_SCRIPT, "--task", "server", "--parent", parent]
+                    server = [*spec.interpreter, WORKER_SCRIPT, "--task", "server"]
+                    server += ["--parent", parent]
                     server += ["--listen-fd", fd, "--delay-us", str(IO_DELAY_US)]
                     self.peers.append(self._spawn(server, pass_fds=(listener.fileno(),)))
                     extra = ["--port", port]
@@ -268,7 +296,7 @@ class Workload:
                     extra = ["--listen-fd", fd]
                     self.latency_slot = 2
             for index, launch in enumerate(launches(spec)):
-                argv = [spec.python, WORKER_SCRIPT, "--task", launch.task, *common]
+                argv = [*spec.interpreter, WORKER_SCRIPT, "--task", launch.task, *common]
                 argv += ["--slot", str(launch.slot), "--threads", str(launch.threads)]
                 argv += ["--count", str(launch.count), *extra]
                 fds = (listener.fileno(),) if launch.task == "convoy" and listener else ()
@@ -276,7 +304,7 @@ class Workload:
                 for i, (name, timed) in enumerate(zip(launch.names, launch.timed)):
                     self.lanes.append(WorkerLane(launch.slot + i, index, name, timed))
             if self.latency_slot is not None and listener is not None:
-                client = [spec.python, WORKER_SCRIPT, "--task", "client", *common]
+                client = [*spec.interpreter, WORKER_SCRIPT, "--task", "client", *common]
                 client += ["--slot", str(self.latency_slot), "--port", port]
                 self.peers.append(self._spawn(client, stdin=subprocess.PIPE))
         finally:

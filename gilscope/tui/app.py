@@ -17,20 +17,23 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from gilscope.model.metrics import label
+from gilscope.model.metrics import label, mixes_builds
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
+from gilscope.sampling.thread_cpu import FINE_CPU_HZ
+from gilscope.scenarios.builds import HOW_TO_GET_ONE, NO_GIL_BUILD, Builds, with_free_threaded
 from gilscope.scenarios.workload import (
     SWITCH_PRESETS_MS,
     RunState,
     Scenario,
     WorkloadSpec,
+    gil_vs_ft_plan,
     guided_plan,
 )
 from gilscope.snapshot import Snapshot
 from gilscope.tui.layout import Plan
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
 from gilscope.tui.screens.help import HelpScreen
-from gilscope.tui.screens.picker import MIXED, ScenarioPicker, choices
+from gilscope.tui.screens.picker import GIL_VS_FT, MIXED, ScenarioPicker, choices
 from gilscope.tui.screens.settings import SettingsScreen
 from gilscope.tui.source import SnapshotSource
 from gilscope.tui.view import ACTIVE, ViewControls, spec_label
@@ -51,9 +54,10 @@ class GilscopeApp(ViewControls):
         *(
             Binding(key, f"scenario('{name}')", name, show=False)
             for name, key, _ in choices()
-            if name != MIXED
+            if name not in (MIXED, GIL_VS_FT)
         ),
         Binding("m", "mixed", "Compare"),
+        Binding("g", "gil_vs_ft", "GIL vs no GIL", show=False),
         Binding("r", "restart", "Restart"),
         Binding("space", "toggle_pause", "Pause", key_display="␣"),
         Binding("plus,equals_sign", "zoom(-1)", "Zoom", key_display="+-"),
@@ -77,11 +81,15 @@ class GilscopeApp(ViewControls):
         fps: int = 10,
         on_signal: Optional[Callable[[], None]] = None,
         talk: bool = False,
+        builds: Optional[Builds] = None,
     ):
         """``on_signal``: if given, SIGTERM, SIGHUP and SIGINT call it, then quit.
-        ``talk``: start in the talk view (big lanes, the results beside them)."""
+        ``talk``: start in the talk view (big lanes, the results beside them). ``builds``:
+        the interpreters key g compares (default: the workloads' own, and a free-threaded
+        one looked for when g is pressed)."""
         super().__init__()
         self.source = source
+        self.builds = builds
         self.fps = fps
         self.talk = talk
         self._plan: Optional[Plan] = None
@@ -212,7 +220,7 @@ class GilscopeApp(ViewControls):
         ):
             # A 50,000,000 countdown takes about a second: keep its end on screen instead of
             # letting it scroll away. Space goes back to live; zoom out to see all of it.
-            self._timeline.paused_end_ns = self._timeline.end_ns(snap.timeline.latest_ns)
+            self._timeline.pause_at_end(snap)
         # The timeline and meters move every frame; the table, stacks and results hold
         # 2 s figures and py-spy windows that land twice a second: redraw those at 2 Hz.
         now = time.monotonic()
@@ -238,7 +246,7 @@ class GilscopeApp(ViewControls):
                 if snap.target:
                     panel.show_target(snap)
                 else:
-                    running = spec_label(snap.spec) if snap.state in _ACTIVE else None
+                    running = spec_label(snap) if snap.state in _ACTIVE else None
                     panel.show(
                         snap.results, running, _short_spec(snap), snap.latency, progress(snap)
                     )
@@ -291,6 +299,8 @@ class GilscopeApp(ViewControls):
         def chosen(name: Optional[str]) -> None:
             if name == MIXED:
                 self.action_mixed()
+            elif name == GIL_VS_FT:
+                self.action_gil_vs_ft()
             elif name is not None:
                 self.action_scenario(name)
 
@@ -306,6 +316,23 @@ class GilscopeApp(ViewControls):
             self._counts.get("countdown", Scenario.THREADS.default_count),
             self._counts.get("native", Scenario.NATIVE.default_count),
         )
+        timeline.paused_end_ns = None
+        self.source.run_plan(specs)
+        self._force = True
+        self.pull()
+
+    def action_gil_vs_ft(self) -> None:
+        """The demo of 2026: K threads on a GIL build, then on a free-threaded one without
+        its GIL; both relays side by side, both wall times in the results."""
+        snap, timeline = self._spec()
+        if self._observing_target():
+            return
+        self.builds = builds = with_free_threaded(self.builds or Builds(snap.spec.python, None))
+        if builds.ft is None or builds.gil is None:
+            self.notify(HOW_TO_GET_ONE if builds.ft is None else NO_GIL_BUILD, severity="warning")
+            return
+        count = self._counts.get("countdown", Scenario.THREADS.default_count)
+        specs = gil_vs_ft_plan(replace(snap.spec, count=count), builds.gil, builds.ft)
         timeline.paused_end_ns = None
         self.source.run_plan(specs)
         self._force = True
@@ -369,9 +396,13 @@ def explanation(snap: Snapshot) -> str:
                 f"GIL read from the process's memory {_rate(probe.reads_per_s)} · "
                 f"hand-offs {handoffs or '…'}/s (its own count) · offsets: {probe.note}"
             )
+        if snap.gil_source == "cpu":
+            return NO_GIL_NOTE
         why = probe.note if probe.state in ("failed", "no-gil") else "the probe is off"
         return f"GIL from py-spy samples, 0.5 s resolution ({why})"
-    text = f"{snap.spec.scenario}: {snap.spec.scenario.explanation}"
+    scenario = snap.spec.scenario
+    said = scenario.explanation_without_gil if snap.gil is False else scenario.explanation
+    text = f"{scenario}: {said}"
     step, steps = snap.plan
     if steps:
         text = f"compare {step}/{steps} · {text}"
@@ -379,6 +410,10 @@ def explanation(snap: Snapshot) -> str:
 
 
 TIMELINE_TITLE = "Relay race: who holds the GIL"
+NO_GIL_NOTE = (
+    f"no GIL (a free-threaded build): each lane is its thread's time on a CPU, read "
+    f"{FINE_CPU_HZ} times a second"
+)
 
 
 def timeline_title(snap: Snapshot) -> str:
@@ -386,6 +421,8 @@ def timeline_title(snap: Snapshot) -> str:
     own workers, how far it agrees with their report), the workers' report, or py-spy."""
     if snap.gil_source == "py-spy":
         return "Relay race · py-spy samples"
+    if snap.gil_source == "cpu":
+        return f"Relay race · no GIL: CPU per thread {FINE_CPU_HZ}/s"
     probe = snap.probe
     if snap.gil_source != "probe":
         if snap.target:
@@ -417,9 +454,10 @@ def progress(snap: Snapshot) -> Optional[Progress]:
         return None
     expected = snap.expected_s
     if expected is None:
+        running = spec_label(snap)
         same = [
             r for r in snap.results
-            if spec_label(snap.spec) == label(r) and r.count == snap.spec.count
+            if label(r, mixes_builds(snap.results)) == running and r.count == snap.spec.count
         ]  # fmt: skip
         expected = same[-1].wall_s if same else None
     return Progress(snap.run_s, expected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+from gilscope.scenarios.builds import Builds
 from gilscope.tui.app import GilscopeApp
 from gilscope.tui.replay_app import ReplayApp
 from gilscope.tui.source import SnapshotSource
@@ -14,10 +15,12 @@ def make_app(
     fps: int = 10,
     on_signal: Optional[Callable[[], None]] = None,
     talk: bool = False,
+    builds: Optional[Builds] = None,
 ) -> GilscopeApp:
     """The live app on a session (or a test's fixed source); a replay's source gets the app
     with the replay's keys. ``on_signal``: called on SIGTERM, SIGHUP and SIGINT before the
-    app quits; ``talk``: start in the talk view."""
+    app quits; ``talk``: start in the talk view; ``builds``: the interpreters key g
+    compares (see ``GilscopeApp``)."""
     if getattr(source, "replay_controls", False):
         return ReplayApp(source, fps=fps, on_signal=on_signal, talk=talk)
-    return GilscopeApp(source, fps=fps, on_signal=on_signal, talk=talk)
+    return GilscopeApp(source, fps=fps, on_signal=on_signal, talk=talk, builds=builds)

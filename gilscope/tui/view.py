@@ -8,9 +8,9 @@ from typing import Dict, Optional, Tuple
 from textual.app import App
 from textual.widget import Widget
 
-from gilscope.model.metrics import RunRecord, label
+from gilscope.model.metrics import running_label
 from gilscope.model.timeline import ZOOM_LEVELS_NS
-from gilscope.scenarios.workload import RunState, WorkloadSpec
+from gilscope.scenarios.workload import RunState
 from gilscope.snapshot import Snapshot
 from gilscope.tui.layout import Plan, plan
 from gilscope.tui.widgets.relay_timeline import RelayTimeline
@@ -19,9 +19,12 @@ from gilscope.tui.widgets.results import result_line_count
 ACTIVE = (RunState.STARTING, RunState.RUNNING)
 
 
-def spec_label(spec: WorkloadSpec) -> str:
-    """The results' name for a run of ``spec``: 'threads ×2'."""
-    return label(RunRecord(str(spec.scenario), spec.count, spec.workers, 0.0))
+def spec_label(snap: Snapshot) -> str:
+    """The results' name for the run in progress: 'threads ×2', 'threads ×2 (no GIL)'."""
+    spec = snap.spec
+    # Until the workers say, what the run was asked for (gil-vs-ft: -X gil=0)
+    gil = snap.gil if snap.gil is not None else spec.gil is not False
+    return running_label(snap.results, str(spec.scenario), spec.workers, gil)
 
 
 class ViewControls(App[int]):
@@ -43,7 +46,7 @@ class ViewControls(App[int]):
 
     def _arrange(self, snap: Snapshot, width: int, height: int) -> None:
         """Give the panels their rows for what they hold now (only when that changes)."""
-        running = spec_label(snap.spec) if snap.state in ACTIVE else None
+        running = spec_label(snap) if snap.state in ACTIVE else None
         results = 0 if snap.target else result_line_count(snap.results, running, snap.latency)
         relay = self._timeline.lines_wanted()
         shape = (width, height, len(snap.threads), len(snap.stacks), results, relay, self.talk)

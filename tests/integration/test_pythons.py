@@ -1,6 +1,6 @@
 """``--python``: every scenario under every CPython 3.9+ this machine has (pyenv's, and
-Debian's 3.14 and 3.15 under /opt/sidpy), and the header's version and GIL state come from
-the workers themselves."""
+Debian's 3.14 and 3.15 under /opt/sidpy) and under the free-threaded 3.13t, and the header's
+version and GIL state come from the workers themselves."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from gilscope.cli import check_python
 from gilscope.headless import run_headless
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
 from gilscope.session import Session
-from tests.pythons import PYTHONS, SIDPY_MINORS, missing_sidpy
+from tests.pythons import FT_PYTHONS, PYTHONS, SIDPY_MINORS, missing_free_threaded, missing_sidpy
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +47,24 @@ def test_every_scenario_runs_under(version: str, python: str) -> None:
         assert doc["gil"] is True
         lanes = [t for p in doc["processes"] for t in p["threads"]]
         assert lanes and all(t["gil_share"] is not None for t in lanes)
+
+
+@pytest.mark.skipif(not FT_PYTHONS, reason=missing_free_threaded())
+@pytest.mark.parametrize(("version", "python"), FT_PYTHONS, ids=[v for v, _ in FT_PYTHONS])
+def test_every_scenario_runs_without_a_gil_under(version: str, python: str) -> None:
+    real = check_python(python)
+    for scenario, count in {Scenario.SEQUENTIAL: 5_000_000, **SIZES}.items():
+        session = Session(WorkloadSpec(scenario, count, 2, real))
+        try:
+            doc = run_headless(session, 60.0)
+        finally:
+            session.close()
+        assert doc["state"] == "done", (version, scenario, doc["error"], doc["problems"])
+        # no GIL to read: every lane is its thread's time on a CPU
+        assert (doc["source"], doc["gil"], doc["python_version"]) == ("cpu", False, version)
+        lanes = [t for p in doc["processes"] for t in p["threads"]]
+        assert lanes and all(t["gil_share"] is None for t in lanes)
+        assert [r["label"].endswith("(no GIL)") for r in doc["results"]] == [True]
 
 
 def test_at_least_two_versions_here() -> None:

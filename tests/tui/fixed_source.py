@@ -211,25 +211,80 @@ def attach_snapshot() -> Snapshot:
 
 
 def no_gil_snapshot() -> Snapshot:
-    """A free-threaded interpreter running the threads scenario: no GIL, lanes from CPU."""
+    """A free-threaded interpreter running the threads scenario: no GIL, lanes from each
+    thread's CPU time at 100 Hz (the second thread off its CPU for 20 ms now and then)."""
     base = synthetic_snapshot()
     timeline = Timeline()
-    for lane in base.lanes:
+    for i, lane in enumerate(base.lanes):
         timeline.add_lane(lane.key, lane.name, 0, MS)
         for b in range(30):
             t = NOW_NS - 3_000 * MS + b * 100 * MS
             timeline.add_cpu(lane.key, t, t + 100 * MS, 98 * MS)
+        for b in range(300):
+            t = NOW_NS - 3_000 * MS + b * 10 * MS
+            off = i == 1 and b % 10 in (3, 4)
+            timeline.add_cpu_fine(lane.key, t, t + 10 * MS, 0 if off else 10 * MS)
     return replace(
         base,
         lanes=tuple(replace(lane, gil=False) for lane in base.lanes),
         threads=tuple(
-            replace(r, gil_share=None, gil_share_pyspy=None, cpu=0.98) for r in base.threads
+            replace(
+                r,
+                gil_share=None,
+                gil_share_pyspy=None,
+                cpu=0.98,
+                handoffs_per_s=0.0,
+                mean_hold_ms=0.0,
+                function="",  # py-spy cannot read this build
+            )
+            for r in base.threads
         ),
         batons=(),
         timeline=timeline,
         cores=(0.99, 0.98),
-        python_version="3.13.0",
+        python_version="3.13.1t",
         gil=False,
+        gil_source="cpu",
+        probe=ProbeStatus("no-gil", "a free-threaded build running without its GIL"),
+        stacks=(),
+        pyspy=PySpyStatus(
+            True, None, None, 0, problem="py-spy cannot read Python 3.13.1t: no GIL stacks"
+        ),
+    )
+
+
+def gil_vs_ft_snapshot() -> Snapshot:
+    """The GIL vs free-threaded comparison, done: threads ×2 took 1 s on the GIL build
+    (kept above, its lanes taking turns) and 0.5 s without a GIL (both lanes at once)."""
+    from gilscope.snapshot import EarlierRelay
+
+    earlier_timeline = synthetic_timeline(seconds=1.0)
+    gil_lanes = synthetic_snapshot().lanes
+    base = no_gil_snapshot()
+    timeline = Timeline()
+    for lane in base.lanes:
+        timeline.add_lane(lane.key, lane.name, 0, MS)
+        for b in range(50):
+            t = NOW_NS - 500 * MS + b * 10 * MS
+            timeline.add_cpu_fine(lane.key, t, t + 10 * MS, 10 * MS)
+    step = EarlierRelay(
+        "threads ×2 (GIL) · py3.11.7 · 1.00 s",
+        gil_lanes,
+        earlier_timeline,
+        earlier_timeline.started_ns(),
+        earlier_timeline.latest_ns,
+    )
+    return replace(
+        base,
+        state=RunState.DONE,
+        wall_s=0.5,
+        timeline=timeline,
+        earlier=(step,),
+        plan=(2, 2),
+        results=(
+            RunRecord("threads", 50_000_000, 2, 1.0, python_version="3.11.7"),
+            RunRecord("threads", 50_000_000, 2, 0.5, gil=False, python_version="3.13.1t"),
+        ),
     )
 
 

@@ -10,6 +10,8 @@ from textual import events
 from textual.pilot import Pilot
 
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
+from gilscope.scenarios import builds as builds_module
+from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds
 from gilscope.scenarios.workload import RunState, Scenario
 from gilscope.tui.app import GilscopeApp
 from gilscope.tui.make import make_app
@@ -278,6 +280,33 @@ async def test_compare_key_runs_the_guided_plan() -> None:
         ]  # fmt: skip
         await pilot.pause()
         assert "compare 1/5" in str(app.query_one("#explain").render())
+
+
+async def test_gil_vs_ft_key_runs_the_countdown_on_both_builds() -> None:
+    source = FixedSource()
+    app = make_app(source, builds=Builds(gil="/usr/bin/python3.12", ft="/opt/ft/python3.13t"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("g")
+        (plan,) = source.plans
+        assert [(s.scenario, s.workers, s.python, s.gil) for s in plan] == [
+            (Scenario.THREADS, 2, "/usr/bin/python3.12", None),
+            (Scenario.THREADS, 2, "/opt/ft/python3.13t", False),  # without its GIL, always
+        ]
+        assert plan[0].count == plan[1].count == 50_000_000
+
+
+async def test_gil_vs_ft_without_a_free_threaded_build_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(builds_module, "find_free_threaded", lambda: None)
+    source = FixedSource()
+    app = make_app(source)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("g")
+        await pilot.pause()
+        assert source.plans == []
+        (note,) = list(app._notifications)
+        assert note.message == HOW_TO_GET_ONE and "\n" not in note.message
 
 
 async def test_switch_interval_keys_step_through_presets() -> None:

@@ -11,6 +11,7 @@ from tests.tui.fixed_source import (
     FixedSource,
     attach_snapshot,
     convoy_snapshot,
+    gil_vs_ft_snapshot,
     many_results_snapshot,
     no_gil_snapshot,
     served_snapshot,
@@ -74,6 +75,13 @@ def test_run_target_with_output(snap_compare: Any) -> None:
 
 def test_attach_read_by_the_probe(snap_compare: Any) -> None:
     assert snap_compare(make_app(FixedSource(attach_snapshot())), terminal_size=(100, 30))
+
+
+def test_gil_vs_free_threaded(snap_compare: Any) -> None:
+    """Key g done: the GIL build's relay above the free-threaded one's, from a common start,
+    zoomed to show the longer whole; both wall times and their ratio."""
+    snap = gil_vs_ft_snapshot()
+    assert snap_compare(make_app(FixedSource(snap)), terminal_size=(120, 36))
 
 
 def test_no_gil_process(snap_compare: Any) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from gilscope.cli import PYTHON_ANSWER_S, UsageError, check_python, parse_args, positive_int
 from tests.cli_run import run_gilscope
-from tests.pythons import old_pythons
+from tests.pythons import FT_PYTHONS, missing_free_threaded, old_pythons
 
 
 def error_lines(stderr: str) -> List[str]:
@@ -43,6 +43,8 @@ def error_lines(stderr: str) -> List[str]:
         (["--probe-rate", "-1"], "--probe-rate"),
         (["--seconds", "0"], "--seconds"),
         (["--fps", "0"], "--fps"),
+        (["--scenario", "gil-vs-ft", "--ft-python", "/nonexistent"], "--ft-python"),
+        (["--ft-python", sys.executable], "has a GIL"),  # not a free-threaded build
     ],
 )
 def test_bad_flag_values(args: List[str], says: str, tmp_path: Path) -> None:
@@ -58,6 +60,29 @@ def test_bad_flag_values(args: List[str], says: str, tmp_path: Path) -> None:
     assert proc.stderr.strip() == lines[0]  # one line, no usage block
     assert says in lines[0]
     assert proc.stdout == ""
+
+
+def test_gil_vs_ft_without_a_free_threaded_build_says_how_to_get_one(tmp_path: Path) -> None:
+    # nothing on PATH, an empty pyenv
+    proc = run_gilscope(
+        "--headless",
+        "--scenario",
+        "gil-vs-ft",
+        env={"PATH": "/nonexistent", "PYENV_ROOT": str(tmp_path)},
+    )
+    assert proc.returncode == 2
+    (line,) = error_lines(proc.stderr)
+    assert proc.stderr.strip() == line
+    assert "no free-threaded Python found" in line and "--ft-python PATH" in line
+
+
+@pytest.mark.skipif(not FT_PYTHONS, reason=missing_free_threaded())
+def test_gil_vs_ft_needs_a_gil_build_for_python() -> None:
+    ft = FT_PYTHONS[0][1]
+    proc = run_gilscope("--headless", "--scenario", "gil-vs-ft", "--python", ft, "--ft-python", ft)
+    assert proc.returncode == 2
+    (line,) = error_lines(proc.stderr)
+    assert "is free-threaded; give --python a build with a GIL" in line
 
 
 def test_without_a_terminal_the_live_view_refuses() -> None:

@@ -1,8 +1,9 @@
 """``_Py_DebugOffsets`` read by its version's declaration, from bytes the real builds hold.
 
 Each struct below is the start of ``_PyRuntime`` as CPython 3.13.0 (pyenv), 3.14.10 and
-3.15.2 (Debian) hold it, read out of the running interpreters; the live check against
-self-inspection runs in tests/integration/test_gil_probe.py on every interpreter present.
+3.15.2 (Debian) and a free-threaded 3.13.15t (built with --disable-gil) hold it, read out
+of the running interpreters; the live check against self-inspection runs in
+tests/integration/test_gil_probe.py on every interpreter present.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ DUMPS = {
     "3.15.2": [0x30F02F0, 0, 346568, 912, 936, 226240, 7272, 7264, 7336, 7352, 7400, 7592,
                7576, 7584, 16, 7736, 0, 7752, 7744, 7944, 0, 888, 0, 8, 16, 72, 80, 88, 96,
                176, 184],
+}  # fmt: skip
+FREE_THREADED = {
+    "3.13.15t": [0x30D0FF0, 1, 328384, 608, 632, 215616, 7272, 7264, 7344, 7400, 7664, 7648,
+                 7656, 16, 7760, 0, 7784, 7776, 312, 0, 8, 16, 72, 152, 160],
 }  # fmt: skip
 # What self-inspection found in the same builds: (interp_ptr, threads_head, thread_id, native)
 FOUND = {
@@ -63,6 +68,20 @@ def test_each_version_is_read_by_its_own_declaration(version: str) -> None:
     gil = off["interp.gil_runtime_state"]
     assert off["interp.gil_runtime_state_holder"] - gil == 8
     assert off["interp.gil_runtime_state_locked"] - gil == 16
+
+
+def test_a_free_threaded_build_is_read_by_its_versions_declaration() -> None:
+    """3.13t's struct has 3.13's fields; its GIL struct starts with int enabled, so the
+    interval self-inspection matches is 8 bytes in: holder at +16, locked at +24."""
+    values = FREE_THREADED["3.13.15t"]
+    off = debug_offsets(at(values), values[0])
+    assert off is not None
+    assert off["free_threaded"] == 1
+    assert off["runtime.interpreters_head"] == 632
+    gil = off["interp.gil_runtime_state"]
+    assert off["interp.gil_runtime_state_enabled"] == 0  # offsetof(struct, enabled)
+    assert off["interp.gil_runtime_state_holder"] - gil == 16
+    assert off["interp.gil_runtime_state_locked"] - gil == 24
 
 
 def test_314_is_not_read_at_313s_positions() -> None:

@@ -10,7 +10,8 @@ import pytest
 from gilscope.model.lanes import LaneKey
 from gilscope.model.metrics import RunRecord
 from gilscope.model.pyspy_ledger import PySpyLedger, SeenThread
-from gilscope.sampling.pyspy import PySpyWindow, ThreadGil
+from gilscope.sampling.gil_stacks import ThreadGil
+from gilscope.sampling.pyspy import PySpyWindow
 from gilscope.sampling.report import WorkerInfo
 from gilscope.scenarios.workload import (
     RunState,

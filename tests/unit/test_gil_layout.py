@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gilscope.sampling.gil_layout import GIL_READ, NoGil, ProbeError, parse_layout
+from gilscope.sampling.gil_layout import GIL_READ, GilOff, ProbeError, parse_layout
 
 LAYOUT_311 = {
     "interp_ptr": 40,
@@ -46,10 +46,26 @@ def test_a_39_layout_goes_through_the_pthread_descriptor() -> None:
     assert (layout.native_tid, layout.thread_id, layout.pthread_tid) == (None, 176, 720)
 
 
-def test_a_free_threaded_build_is_no_gil() -> None:
-    # No 3.13t on this machine: this is what self_inspect.py prints for one.
-    with pytest.raises(NoGil, match="no GIL"):
-        parse_layout('{"free_threaded": true}')
+def test_a_free_threaded_build_with_its_gil_off_cannot_say() -> None:
+    # What self_inspect.py prints under a 3.13t without -X gil=1 (derive_layout passes it):
+    # it cannot hold a GIL to find it.
+    with pytest.raises(GilOff):
+        parse_layout('{"free_threaded": true, "gil_enabled": false}')
+
+
+def test_a_free_threaded_layout_says_where_its_gil_is_enabled() -> None:
+    # As 3.13.15t printed it under -X gil=1: the GIL struct starts with int enabled.
+    raw = dict(LAYOUT_311, free_threaded=True, version="3.13.15",
+               gil={"base": "runtime", "offset": 120536, "enabled_at": -8})  # fmt: skip
+    layout = parse_layout(json.dumps(raw))
+    assert layout.free_threaded and layout.enabled_at == -8
+    assert not parse_layout(json.dumps(LAYOUT_311)).free_threaded
+
+
+def test_a_free_threaded_layout_without_its_enabled_flag_is_refused() -> None:
+    raw = dict(LAYOUT_311, free_threaded=True)
+    with pytest.raises(ProbeError, match="enabled flag"):
+        parse_layout(json.dumps(raw))
 
 
 @pytest.mark.parametrize(

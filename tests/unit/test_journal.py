@@ -22,7 +22,8 @@ from gilscope.record.recording import (
     encode_op,
     read_recording,
 )
-from gilscope.sampling.pyspy import Frame, HeldStack, PySpyWindow, ThreadGil
+from gilscope.sampling.gil_stacks import Frame, HeldStack, ThreadGil
+from gilscope.sampling.pyspy import PySpyWindow
 
 T0 = 10**12
 PID = 77

@@ -10,6 +10,7 @@ from gilscope.model.metrics import (
     latency_figures,
     percentile,
     result_rows,
+    running_label,
 )
 
 
@@ -19,6 +20,28 @@ def rec(scenario: str, wall_s: float, count: int = 100, workers: int = 2) -> Run
 
 def ratios(records: list[RunRecord]) -> dict[str, float | None]:
     return {row.label: row.ratio for row in result_rows(records)}
+
+
+def test_gil_and_no_gil_runs_are_told_apart_and_compared() -> None:
+    """The GIL vs free-threaded comparison: the same countdown on both builds."""
+    gil, free = rec("threads", 0.90), RunRecord("threads", 100, 2, 0.45, gil=False)
+    rows = result_rows([gil, free])
+    assert [r.label for r in rows] == ["threads ×2 (GIL)", "threads ×2 (no GIL)"]
+    assert rows[0].ratio is None
+    assert rows[1].vs == "threads ×2 (GIL)" and rows[1].ratio == pytest.approx(0.5)
+    # Alone, a GIL build's runs keep their plain names; a run without a GIL says so.
+    assert [r.label for r in result_rows([gil])] == ["threads ×2"]
+    assert [r.label for r in result_rows([free])] == ["threads ×2 (no GIL)"]
+    # The run in progress is named as it will be once done.
+    assert running_label([gil], "threads", 2, gil=False) == "threads ×2 (no GIL)"
+    assert running_label([free], "threads", 2, gil=True) == "threads ×2 (GIL)"
+    assert running_label([gil], "threads", 2, gil=True) == "threads ×2"
+
+
+def test_without_a_gil_twin_a_run_compares_with_its_own_builds_baseline() -> None:
+    seq = RunRecord("sequential", 100, 1, 1.0, gil=False)
+    threads = RunRecord("threads", 100, 2, 0.5, gil=False)
+    assert ratios([rec("sequential", 0.8), seq, threads])["threads ×2 (no GIL)"] == 0.5
 
 
 def test_no_runs_no_rows() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gilscope.sampling.gil_stacks import Frame
 from gilscope.sampling.pyspy import (
-    Frame,
     PySpyProblem,
     PySpyWindow,
     explain_failure,

@@ -10,7 +10,8 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 
 from gilscope.model.pyspy_shares import WindowStore, pyspy_shares
-from gilscope.sampling.pyspy import PySpyWindow, ThreadGil, thread_started_ns
+from gilscope.sampling.gil_stacks import ThreadGil
+from gilscope.sampling.pyspy import PySpyWindow, thread_started_ns
 
 S = 1_000_000_000
 RATE = 500  # each window's rate: two overlapping windows make 1000 samples/s

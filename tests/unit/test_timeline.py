@@ -319,6 +319,31 @@ def test_cells_without_gil_from_cpu_time() -> None:
     tl.add_cpu(LaneKey(99, 0), T0, T0 + S, S)  # an unknown lane is ignored
 
 
+def test_a_lane_without_a_gil_is_drawn_from_its_fine_cpu_time() -> None:
+    """A free-threaded process's thread: no stamps, no hand-offs; its CPU time read at
+    100 Hz draws it column by column at fine zooms, and dates the observation."""
+    tl = Timeline()
+    a, b = LaneKey(1, 0), LaneKey(1, 1)
+    tl.add_lane(a, "a", 0)
+    tl.add_lane(b, "b", 0)
+    assert tl.started_ns() == 0
+    for i in range(100):  # a: on a CPU 10 ms in every 20; b: all the time, at once
+        t = T0 + i * 10 * MS
+        tl.add_cpu_fine(a, t, t + 10 * MS, 10 * MS if i % 2 == 0 else 0)
+        tl.add_cpu_fine(b, t, t + 10 * MS, 10 * MS)
+    end = T0 + S
+    assert tl.started_ns() == T0 and tl.latest_ns == end
+    ca = tl.cells(a, end, 10 * MS, 10).without_gil
+    assert ca == pytest.approx([1.0, 0.0] * 5)
+    assert tl.cells(b, end, 2 * MS, 20).without_gil == pytest.approx([1.0] * 20)
+    assert tl.cells(a, end, 20 * MS, 5).without_gil == pytest.approx([0.5] * 5)
+    assert tl.cells(a, end, 10 * MS, 3).held == (0.0, 0.0, 0.0)  # it holds nothing
+    # From 100 ms a column, the 10 Hz samples (none here) as for any lane; no tally counts
+    # the fine time (the 10 Hz samples do, once).
+    assert tl.cells(b, end, 100 * MS, 3).without_gil == (0.0, 0.0, 0.0)
+    assert tl.tally(b).cpu_ns == 0
+
+
 # -- the baton --------------------------------------------------------------------------
 
 

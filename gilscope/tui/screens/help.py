@@ -22,7 +22,9 @@ BEYOND = (
     "[b]io[/b]: threads drop the GIL while they wait on a socket, so their waits overlap. "
     "[b]native[/b]: hashlib drops it while it hashes, so K threads use K cores. "
     "[b]convoy[/b]: once a countdown runs beside it, an I/O thread waits for the baton after "
-    "every wake-up; the results show its latency p50/p99 alone → with the countdown."
+    "every wake-up; the results show its latency p50/p99 alone → with the countdown. "
+    "[b]No GIL[/b] (a free-threaded build, 3.13t+): there is no baton, so each lane is its "
+    "thread's time on a CPU, and K threads count as fast as K processes."
 )
 FIGURES = (
     "The relay comes from the [b]GIL probe[/b]: a process of its own reads each process's "
@@ -32,13 +34,14 @@ FIGURES = (
     "gilscope's own runs the workers' own report (a stamp about every ms) is the "
     "reference it is checked against (±pp in the relay's title). spy% and the GIL stacks "
     "come from [b]py-spy[/b]'s samples, and so does the relay of a process the probe "
-    "cannot read."
+    "cannot read; a CPython 3.15+ that py-spy cannot read is sampled by its own profiler."
 )
 KEYS = """\
 [b]Keys[/b]
   p       pick a scenario (each with a one-line explanation)
   1 … 6   sequential · threads · processes · io · native · convoy
   m       compare all: sequential, threads, processes, native ×1, native ×K
+  g       GIL vs free-threaded: K threads on each build, relays side by side
   r       restart the run
   s       set N and K (1–16); the run restarts with them
   [ ]     switch interval down / up, 0.1 ms … 1 s; the run restarts with it

@@ -15,6 +15,8 @@ from gilscope.scenarios.workload import Scenario
 
 MIXED = "mixed"
 MIXED_EXPLANATION = "sequential, threads, processes, native ×1 and ×K, one key"
+GIL_VS_FT = "gil-vs-ft"
+GIL_VS_FT_EXPLANATION = "K threads on a GIL build, then on a free-threaded one: side by side"
 KEYS = {s: str(i + 1) for i, s in enumerate(Scenario)}  # 1 … 6, as bound in the app
 
 
@@ -22,6 +24,7 @@ def choices() -> list[tuple[str, str, str]]:
     """(id, key, one-line explanation) for every scenario and the guided comparison."""
     rows = [(s.value, KEYS[s], s.explanation) for s in Scenario]
     rows.append((MIXED, "m", MIXED_EXPLANATION))
+    rows.append((GIL_VS_FT, "g", GIL_VS_FT_EXPLANATION))
     return rows
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -24,6 +24,7 @@ WAITING = "▒"  # awake, waiting for the baton (its reply arrived, the GIL is b
 BATON = "●"
 FULL = BLOCKS[-1]
 PROCESS_COLORS = ("green", "cyan", "magenta", "yellow", "blue", "red")
+EARLIER_COLORS = ("blue", "yellow")  # a comparison's earlier steps, apart from this run's
 DEFAULT_ZOOM = ZOOM_LEVELS_NS.index(2 * MS)
 
 
@@ -73,6 +74,8 @@ class RelayTimeline(ScrollView, can_focus=True):
         self._strips: List[Strip] = []
         self._wanted = 0  # lines at one row per lane
         self._rebuild_due = False
+        self._gutter = GUTTER  # the last frame's: how many columns the names took
+        self._fit: Optional[Tuple[int, int]] = None  # a pause_fitted waiting for a width
         self._snapshot: Optional[Snapshot] = None
         self._timeline: Optional[Timeline] = None
 
@@ -105,7 +108,33 @@ class RelayTimeline(ScrollView, can_focus=True):
         self._rebuild()
 
     def on_resize(self) -> None:
+        if self._fit is not None and self.paused_end_ns is None:
+            self.pause_fitted(*self._fit)
         self._rebuild()
+
+    def pause_at_end(self, snap: Snapshot) -> None:
+        """Keep a run that has ended on screen. After a comparison across interpreters, the
+        longest of its steps whole, from their common start (see ``_rebuild``)."""
+        latest = snap.timeline.latest_ns
+        if not snap.earlier:
+            self.paused_end_ns = self.end_ns(latest)
+            return
+        start = snap.timeline.started_ns() or latest
+        longest = max([latest - start, *(e.end_ns - e.start_ns for e in snap.earlier)])
+        self.pause_fitted(start, longest)
+
+    def pause_fitted(self, start_ns: int, span_ns: int) -> None:
+        """Pause on [start_ns, start_ns + span_ns), at the closest zoom that shows it whole
+        (once the widget knows its width: it may not be laid out yet)."""
+        self._fit = (start_ns, span_ns)
+        width = self.scrollable_content_region.width or self.size.width
+        if width <= self._gutter:
+            return
+        cols = width - self._gutter
+        fits = [i for i, z in enumerate(ZOOM_LEVELS_NS) if z * cols >= span_ns]
+        self.zoom = fits[0] if fits else len(ZOOM_LEVELS_NS) - 1
+        self.paused_end_ns = self.end_ns(start_ns + span_ns)
+        self._fit = None
 
     def end_ns(self, now_ns: int) -> int:
         if self.paused_end_ns is not None:
@@ -149,19 +178,35 @@ class RelayTimeline(ScrollView, can_focus=True):
             rows.append(Strip([Segment(" " + " · ".join(notes), dim)]))
         if not snap.lanes:
             rows.append(Strip([Segment(f" {snap.state.value}: waiting for the workers…", dim)]))
-        labels = [lane.label for lane in shown]
+        earlier = [lane for step in snap.earlier for lane in step.lanes]
+        labels = [lane.label for lane in shown] + [f"  {lane.label}" for lane in earlier]
         gutter = gutter_width(labels, width, self.talk)
+        self._gutter = gutter
         cols = width - gutter
         if cols < 4:
             return
         # Taller lanes when there is room (a projector at the back of a room); the talk
         # view leaves a blank row between lanes so each reads as one block.
         gap = 1 if self.talk and len(shown) > 1 else 0
-        spare = max(self.size.height, 1) - len(pids) - 1 - len(rows) - gap * (len(shown) - 1)
-        lane_rows = max(1, min(LANE_ROWS_MAX, spare // max(len(shown), 1)))
-        self._wanted = len(pids) + 1 + len(rows) + len(shown) + gap * (len(shown) - 1)
+        titles = len(pids) + len(snap.earlier)
+        lanes_n = len(shown) + len(earlier)
+        spare = max(self.size.height, 1) - titles - 1 - len(rows) - gap * (len(shown) - 1)
+        lane_rows = max(1, min(LANE_ROWS_MAX, spare // max(lanes_n, 1)))
+        self._wanted = titles + 1 + len(rows) + lanes_n + gap * (len(shown) - 1)
         shares = {row.key: row.gil_share for row in snap.threads}
         first = True
+        # A comparison across interpreters: each step done, replayed in step with this run
+        # (its start at this run's start), so the two relays race side by side.
+        now_start = timeline.started_ns() or snap.now_ns
+        for i, step in enumerate(snap.earlier):
+            color = EARLIER_COLORS[i % len(EARLIER_COLORS)]
+            rows.append(Strip([Segment(f"▌{step.title}"[:width], Style(color=color, bold=True))]))
+            at = end - now_start + step.start_ns
+            for lane in step.lanes:
+                cells = step.timeline.cells(lane.key, at, col_ns, cols)
+                name = fit_label(f"  {lane.label}", gutter - 1, labels)
+                gutters = _plain_gutter(name, Style(color=color), gutter, lane_rows)
+                rows += _lane_rows(lane, cells, gutters, color, lane_rows)
         for pid in pids:
             color = PROCESS_COLORS[order.index(pid) % len(PROCESS_COLORS)]
             lanes = [lane for lane in shown if lane.key.pid == pid]
@@ -179,21 +224,14 @@ class RelayTimeline(ScrollView, can_focus=True):
                 has_baton = lane.key in batons
                 name = fit_label(lane.label, gutter - (5 if self.talk else 3), labels)
                 cells = timeline.cells(lane.key, end, col_ns, cols)
-                if not lane.gil:
-                    # No GIL to hold: draw the thread's CPU time, so parallel threads show
-                    # as parallel solid lanes.
-                    cells = LaneCells(cells.without_gil, (0.0,) * cols)
                 if self.talk:
                     gutters = _name_tab(name, shares.get(lane.key), lane, has_baton, color,
                                         gutter, lane_rows)  # fmt: skip
                 else:
-                    label = f"{BATON if has_baton else ' '} {name}".ljust(gutter)
+                    label = f"{BATON if has_baton else ' '} {name}"
                     style = Style(color="yellow", bold=True) if has_baton else Style(color=color)
-                    blank = [Segment(" " * gutter, style)]
-                    gutters = [blank] * (lane_rows - 1) + [[Segment(label, style)]]
-                for level, left in zip(range(lane_rows - 1, -1, -1), gutters):  # top row first
-                    segments = [*left, *_lane_segments(cells, color, level, lane_rows)]
-                    rows.append(Strip(segments))
+                    gutters = _plain_gutter(label, style, gutter, lane_rows)
+                rows += _lane_rows(lane, cells, gutters, color, lane_rows)
         rows.append(self._axis(cols, col_ns, width, gutter))
         self._strips = rows
         size = Size(width, len(rows))
@@ -230,6 +268,26 @@ class RelayTimeline(ScrollView, can_focus=True):
 
 
 LANE_ROWS_MAX = 32  # a 250×70 screen: two lanes of 26 rows, not 16 rows and a void
+
+
+def _lane_rows(
+    lane: LaneInfo, cells: LaneCells, gutters: List[List[Segment]], color: str, rows: int
+) -> List[Strip]:
+    """A lane's ``rows`` text rows, top first, each after its gutter (``gutters``)."""
+    if not lane.gil:
+        # No GIL to hold: draw the thread's CPU time, so parallel threads show as parallel
+        # solid lanes.
+        cells = LaneCells(cells.without_gil, (0.0,) * len(cells.held))
+    return [
+        Strip([*left, *_lane_segments(cells, color, level, rows)])
+        for level, left in zip(range(rows - 1, -1, -1), gutters)
+    ]
+
+
+def _plain_gutter(label: str, style: Style, gutter: int, rows: int) -> List[List[Segment]]:
+    """A lane's gutter, top row first: its label on the bottom row."""
+    blank = [Segment(" " * gutter, style)]
+    return [blank] * (rows - 1) + [[Segment(label[:gutter].ljust(gutter), style)]]
 
 
 def _name_tab(

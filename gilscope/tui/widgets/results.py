@@ -86,6 +86,8 @@ def results_lines(
 ) -> List[Text]:
     rows: List[ResultRow] = result_rows(records)
     labels = [r.label for r in rows]
+    # labels line up: "threads×2 3.13t" in a comparison across builds is longer than most
+    label_w = max([12, *(len(x) for x in labels), len(running or "")])
     lines: List[Text] = []
     if not rows:
         for name in PLACEHOLDERS:
@@ -94,7 +96,7 @@ def results_lines(
     for row in rows:
         if row.label == running:
             continue
-        line = Text(f"{row.label:<12} ")
+        line = Text(f"{row.label:<{label_w}} ")
         if row.latency is not None:
             line.append(latency_text(row.latency))
         else:
@@ -108,10 +110,10 @@ def results_lines(
             if note:
                 line.append(note, style="red")
             else:
-                line.stylize("red", 13, 20)
+                line.stylize("red", label_w + 1, label_w + 8)
         lines.append(line)
     if running is not None:
-        line = Text(f"{running:<12} ", style="bold")
+        line = Text(f"{running:<{label_w}} ", style="bold")
         if latency is not None and (latency.alone_n or latency.busy_n):
             line.append(latency_text(latency), style="yellow")
         elif progress is not None:

@@ -1,4 +1,5 @@
-"""The GIL-holding stacks py-spy saw, and how far py-spy agrees with the exact timeline."""
+"""The GIL-holding stacks py-spy (or, where py-spy cannot go, the target interpreter's own
+profiler) saw, and how far it agrees with the exact timeline."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
+from gilscope.sampling.pyspy import PROFILER
 from gilscope.snapshot import PySpyStatus, StackRow
 
 
@@ -16,25 +18,32 @@ def pyspy_title(status: PySpyStatus, sampled: bool = False, width: int = 0) -> s
     around it.
 
     ``sampled``: py-spy is the only GIL signal (attach / run), so there is no agreement."""
-    if not status.available:
+    sampler = "own profiler" if status.source == PROFILER else "py-spy"
+    if status.problem:
+        return "GIL stacks"
+    if not status.available and status.source != PROFILER:
         return "Stacks · py-spy not found"
     rate = "…" if status.rate_hz is None else f"{status.rate_hz:.0f}/s"
     if sampled:
-        return f"GIL stacks · py-spy {rate}"
+        return f"GIL stacks · {sampler} {rate}"
     agree = "…" if status.agreement_pp is None else f"±{status.agreement_pp:.1f}pp"
-    title = f"Stacks · py-spy {rate} · {agree} vs exact"
+    title = f"Stacks · {sampler} {rate} · {agree} vs exact"
     if width and len(title) + 4 > width:  # the border's corners and title padding
-        title = f"py-spy {rate} · {agree} vs exact"
+        title = f"{sampler} {rate} · {agree} vs exact"
     return title
 
 
 def stacks_text(stacks: Tuple[StackRow, ...], status: PySpyStatus) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis", end="")
-    if not status.available:
+    if not stacks and status.problem:
+        text.append(status.problem, style="yellow")  # py-spy cannot read this interpreter
+        return text
+    if not stacks and not status.available and status.source != PROFILER:
         text.append("py-spy is not installed: pip install py-spy", style="yellow")
         return text
     if not stacks:
-        text.append("waiting for py-spy's first window…", style="dim")
+        sampler = "its own profiler" if status.source == PROFILER else "py-spy"
+        text.append(f"waiting for {sampler}'s first window…", style="dim")
         return text
     for i, row in enumerate(stacks):
         if i:

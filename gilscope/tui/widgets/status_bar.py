@@ -75,6 +75,9 @@ def status_parts(snap: Snapshot, zoom: str, paused: bool) -> List[Part]:
         text = Text(f" · py{snap.python_version} ")
         if snap.gil is False:
             text.append("no GIL", style="reverse magenta")
+        elif snap.python_version.endswith("t"):
+            # a free-threaded build with its GIL switched on (-X gil=1, PYTHON_GIL=1)
+            text.append("GIL on", style="bold")
         else:
             text.append("GIL", style="bold")
         parts.append(Part(text, shed=PYTHON))

@@ -47,18 +47,19 @@ def _waits(row: ThreadRow) -> str:
 
 
 def row_cells(row: ThreadRow, name: str = "") -> Tuple[str, ...]:
+    gil = row.gil_share is not None  # no GIL (free-threaded): nothing to hold or wait for
     return (
         name or row.name,
         f"×{row.members}" if row.shared else str(row.tid),
         str(row.pid),
-        _pct(row.gil_share) if row.gil_share is not None else "noGIL",
-        _pct(row.wait_share),
+        _pct(row.gil_share) if gil else "noGIL",
+        _pct(row.wait_share if gil else None),
         _pct(row.gil_share_pyspy),
         _pct(row.cpu),
         (row.function or "…")[:12],
-        f"{row.handoffs_per_s:5.0f}",
-        f"{row.mean_hold_ms:7.1f}"[-7:],
-        _waits(row),
+        f"{row.handoffs_per_s:5.0f}" if gil else "–".rjust(5),
+        f"{row.mean_hold_ms:7.1f}"[-7:] if gil else "–".rjust(7),
+        _waits(row) if gil else "–",
     )
 
 
