@@ -30,7 +30,8 @@ def threads_by_name(doc: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
 
 
 def count(doc: Dict[str, Any], rate: float) -> float:
-    return rate * doc["observed_s"]
+    """A count back from its rate (the JSON rounds rates to 0.01/s, the span to 1 ms)."""
+    return round(rate * doc["observed_s"], 1)
 
 
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
@@ -99,33 +100,41 @@ def test_io_waits_and_handoffs_agree_with_the_workers_report() -> None:
 # An unmodified program: a thread that sleeps 2 ms, ALONE times, then starts a countdown
 # thread and sleeps BUSY more times beside it. Each sleep lets the GIL go and takes it
 # back: one acquisition each, a hold of a few µs; beside the countdown each take waits
-# for the switch interval. It prints its counts when done.
+# for the switch interval, if the countdown took the GIL while it slept: on a busy machine
+# the kernel may not run the countdown in time, so the program counts the sleeps that met
+# it (the countdown's ticks moved) and prints them when done: the truth to check against.
 ALONE, BUSY = 150, 60
 PROGRAM = textwrap.dedent(
     f"""
     import sys, threading, time
     stop = threading.Event()
     tids = {{}}
+    ticks = met = 0
     def countdown():
+        global ticks
         tids["countdown"] = threading.get_native_id()
         while not stop.is_set():
             n = 10_000
             while n > 0:
                 n -= 1
+                ticks += 1
     def poke():
+        global met
         tids["poker"] = threading.get_native_id()
         for _ in range({ALONE}):
             time.sleep(0.002)
         threading.Thread(target=countdown, name="countdown").start()
         for _ in range({BUSY}):
+            before = ticks
             time.sleep(0.002)
+            met += ticks != before
         stop.set()
     print("ready", flush=True)
     sys.stdin.readline()
     poker = threading.Thread(target=poke, name="poker")
     poker.start()
     poker.join()
-    print("done", time.monotonic_ns(), tids["poker"], tids["countdown"], flush=True)
+    print("done", time.monotonic_ns(), tids["poker"], tids["countdown"], met, flush=True)
     sys.stdin.readline()
     """
 )
@@ -154,7 +163,8 @@ def test_an_attached_program_shows_who_waits_and_every_hand_off(
             time.sleep(0.02)
         target.stdin.write("go\n")
         target.stdin.flush()
-        _, done, poker_tid, cpu_tid = target.stdout.readline().split()
+        _, done, poker_tid, cpu_tid, met_s = target.stdout.readline().split()
+        met = int(met_s)  # the poker's sleeps during which the countdown took the GIL
         done_ns = int(done)
         while session.snapshot().timeline.latest_ns < done_ns:  # its last hand-offs are in
             assert time.monotonic() < deadline + 30
@@ -170,12 +180,12 @@ def test_an_attached_program_shows_who_waits_and_every_hand_off(
     poker, cpu = threads[int(poker_tid)], threads[int(cpu_tid)]
     # Every take of the GIL counted, though each hold lasts a few µs: alone (no switch:
     # from its sleeps), and beside the countdown (switches; the countdown takes it back
-    # after each one). Plus its start, and its wait for the countdown to say it started;
-    # the starts' and ends' handshakes (the main thread's join returns) make a few more.
-    assert abs(count(doc, poker["handoffs_per_s"]) - (ALONE + BUSY + 2)) <= 4, poker
-    assert abs(count(doc, cpu["handoffs_per_s"]) - (BUSY + 1)) <= 5, cpu
-    # It waited only beside the countdown, about the switch interval each time.
-    assert abs(count(doc, poker["waits_per_s"]) - BUSY) <= 0.1 * BUSY + 2, poker
+    # after each sleep that met it). Plus its start, and its wait for the countdown to say
+    # it started, which takes the GIL again only if it had to sleep for it (one or two).
+    assert ALONE + BUSY - 3 <= count(doc, poker["handoffs_per_s"]) <= ALONE + BUSY + 2 + 3, poker
+    assert abs(count(doc, cpu["handoffs_per_s"]) - (met + 1)) <= 5, (met, cpu)
+    # It waited only beside the countdown, about the switch interval each time it met it.
+    assert abs(count(doc, poker["waits_per_s"]) - met) <= 0.1 * met + 2, (met, poker)
     interval = doc["probe"]["interval_ms"]
     assert 0.6 * interval < poker["wait_p50_ms"] < 1.5 * interval, (poker, interval)
     # the countdown waits for the poker's few µs holds: next to nothing
