@@ -226,7 +226,7 @@ class WindowStore:
             old, rest = kept[: self.keep], kept[self.keep :]
             lo = max(start_ns, self._folded_to.get(window.pid, start_ns))
             mid = rest[0].start_ns
-            folded = pyspy_shares(old, lives(), (lo, mid))
+            folded = pyspy_shares(old, _of(window.pid, lives()), (lo, mid))
             for key, s in folded.items():
                 self._held[key] = self._held.get(key, 0.0) + s.held_s * 1e9
                 self._alive[key] = self._alive.get(key, 0.0) + s.alive_s * 1e9
@@ -242,7 +242,7 @@ class WindowStore:
         out: Dict[ThreadKey, SpyShare] = {}
         for pid, kept in self._windows.items():
             lo = max(span[0], self._folded_to.get(pid, span[0]))
-            recent = pyspy_shares(kept, lives, (lo, span[1]))
+            recent = pyspy_shares(kept, _of(pid, lives), (lo, span[1]))
             base = self._covered.get(pid, 0.0)
             covered = base + next(iter(recent.values())).covered_s * 1e9 if recent else base
             keys = set(recent) | {k for k in self._held if k[0] == pid}
@@ -257,3 +257,10 @@ class WindowStore:
         for key in keys:
             self._held.pop(key, None)
             self._alive.pop(key, None)
+
+
+def _of(pid: int, lives: Mapping[ThreadKey, Optional[Span]]) -> Dict[ThreadKey, Optional[Span]]:
+    """The lives of ``pid``'s threads only: ``pyspy_shares`` names every thread it is told
+    of, and a share of one process's windows must not be taken for another's (their
+    covered time differs)."""
+    return {k: v for k, v in lives.items() if k[0] == pid}

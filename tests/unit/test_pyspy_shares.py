@@ -213,3 +213,23 @@ def test_a_store_folds_old_windows_and_keeps_the_same_shares() -> None:
     got, whole = store.shares(span, lives), pyspy_shares(ws, lives, span)
     for key in lives:
         assert got[key].share == pytest.approx(whole[key].share, abs=0.002)
+
+
+def test_a_store_of_several_processes_gives_each_its_own_shares() -> None:
+    """A process pool: each worker's windows, its main thread holding the GIL throughout,
+    the parent idle. Every process's threads get their share from their own windows and
+    their own covered time, folded or not (a share of one process's windows was once read
+    against another's covered time: None for every worker)."""
+    lives: Dict[Tuple[int, int], Optional[Tuple[int, int]]] = {
+        (10, 10): None, (10, 11): None, (20, 20): None, (30, 30): None,
+    }  # fmt: skip
+    store = WindowStore(keep=10)
+    for i in range(60):
+        a, b = 0.5 * i, 0.5 * i + 1
+        store.add(window(a, b, {}, pid=10), 1, lambda: lives)
+        store.add(window(a, b, {20: 499}, pid=20), 1, lambda: lives)
+        store.add(window(a, b, {30: 250}, pid=30), 1, lambda: lives)
+    got = store.shares((0, int(31 * S)), lives)
+    assert got[10, 10].share == got[10, 11].share == 0.0
+    assert got[20, 20].share == pytest.approx(1.0, abs=0.002)
+    assert got[30, 30].share == pytest.approx(250 / 499, abs=0.002)
