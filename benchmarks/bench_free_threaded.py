@@ -30,7 +30,7 @@ from typing import Dict, List, Optional, Tuple
 
 from _common import footer, header, rotate, summarize
 
-from gilscope.cli import check_python
+from gilscope.checks import check_python
 from gilscope.headless import run_headless
 from gilscope.model.timeline import MS
 from gilscope.scenarios.external import ExternalTarget

@@ -92,7 +92,7 @@ import psutil
 from _common import footer, header, rotate, summarize
 
 import gilscope.session as session_module
-from gilscope.cli import check_python
+from gilscope.checks import check_python
 from gilscope.headless import run_headless
 from gilscope.sampling.gil_probe import GilChange, GilProbe
 from gilscope.sampling.probe_process import DEFAULT_RATE_HZ

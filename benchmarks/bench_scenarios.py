@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 from _common import footer, header, rotate, summarize
 
-from gilscope.cli import check_python
+from gilscope.checks import check_python
 from gilscope.headless import run_headless
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
 from gilscope.session import Session

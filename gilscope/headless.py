@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
@@ -293,3 +295,23 @@ def _latency(lat: Optional[LatencyFigures]) -> Optional[Dict[str, Any]]:
 
 def _round(x: Any, digits: int = 4) -> Any:
     return None if x is None else round(float(x), digits)
+
+
+def write_report(text: str) -> bool:
+    """``text`` to stdout; if stdout cannot take it (a full disk, /dev/full, a reader that
+    went away), one line on stderr and False."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return True
+    except OSError as e:
+        # What did not get out must not be retried at exit, which would print a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            print(
+                f"gilscope: error: could not write the report to stdout: {e.strerror or e}",
+                file=sys.stderr,
+            )
+        except OSError:
+            pass  # stderr is gone too: the exit code says it
+        return False

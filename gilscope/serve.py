@@ -18,13 +18,8 @@ from typing import List, Optional
 
 import psutil
 
-from gilscope.cli import (
-    OneLineParser,
-    UsageError,
-    check_python,
-    parse_args,
-    parse_target_args,
-)
+from gilscope.arguments import OneLineParser, UsageError, parse_args, parse_target_args, refuse
+from gilscope.checks import check_python
 
 DEFAULT_PORT = 8000
 PR_SET_PDEATHSIG = 1
@@ -113,8 +108,7 @@ def serve_main(argv: List[str]) -> int:
         check_app_args(args.app_args)
         check_port(args.host, args.port)
     except UsageError as e:
-        print(f"gilscope serve: error: {e}", file=sys.stderr)
-        return 2
+        return refuse("gilscope serve", e)
     try:
         from textual_serve.server import Server
     except ImportError:

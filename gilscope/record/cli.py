@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import TYPE_CHECKING, List
 
+from gilscope.arguments import OneLineParser, positive_int, refuse
 from gilscope.record.recording import RecordingError
 
 if TYPE_CHECKING:
@@ -14,8 +14,6 @@ if TYPE_CHECKING:
 
 
 def parse(mode: str, argv: List[str]) -> argparse.Namespace:
-    from gilscope.cli import OneLineParser, positive_int
-
     p = OneLineParser(
         prog=f"gilscope {mode}",
         description="Play a recording back in the live view, or print its report."
@@ -44,8 +42,7 @@ def record_main(mode: str, argv: List[str]) -> int:
     try:
         replay = Replay(args.file)
     except RecordingError as e:
-        print(f"gilscope {mode}: error: {e}", file=sys.stderr)
-        return 2
+        return refuse(f"gilscope {mode}", e)
     if mode == "export":
         return export(replay, args.chrome_trace)
     if args.headless:
@@ -60,14 +57,12 @@ def export(replay: Replay, out: str) -> int:
         with open(out, "w") as f:
             write_trace(chrome_trace(replay), f)
     except OSError as e:
-        print(f"gilscope export: error: cannot write {out}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return refuse("gilscope export", f"cannot write {out}: {e.strerror or e}")
     return 0
 
 
 def replay_headless(replay: Replay) -> int:
-    from gilscope.cli import write_report
-    from gilscope.headless import report_of
+    from gilscope.headless import report_of, write_report
 
     snap = replay.snapshot(replay.end_ns)
     doc = report_of(snap, replay.observation, replay.until_ns)
@@ -77,14 +72,13 @@ def replay_headless(replay: Replay) -> int:
 
 
 def replay_live(replay: Replay, args: argparse.Namespace) -> int:
-    from gilscope.cli import live_view_problem
+    from gilscope.checks import live_view_problem
     from gilscope.record.replay import ReplaySource
     from gilscope.tui.make import make_app
 
     problem = live_view_problem(False)
     if problem:
-        print(f"gilscope replay: error: {problem}", file=sys.stderr)
-        return 2
+        return refuse("gilscope replay", problem)
     app = make_app(ReplaySource(replay, args.speed), fps=args.fps)
     app.run()
     return app.return_code or 0

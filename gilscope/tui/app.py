@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from dataclasses import replace
 from functools import partial
 from typing import Callable, Dict, Optional, Tuple
 
@@ -17,35 +16,35 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from gilscope.model.metrics import label, mixes_builds
 from gilscope.model.timeline import MS, ZOOM_LEVELS_NS
-from gilscope.sampling.thread_cpu import FINE_CPU_HZ
-from gilscope.scenarios.builds import HOW_TO_GET_ONE, NO_GIL_BUILD, Builds, with_free_threaded
-from gilscope.scenarios.workload import (
-    SWITCH_PRESETS_MS,
-    RunState,
-    Scenario,
-    WorkloadSpec,
-    gil_vs_ft_plan,
-    guided_plan,
-)
+from gilscope.scenarios.builds import Builds
+from gilscope.scenarios.workload import RunState
 from gilscope.snapshot import Snapshot
+from gilscope.tui.captions import (
+    TIMELINE_TITLE,
+    explanation,
+    progress,
+    short_spec,
+    spec_label,
+    timeline_title,
+)
 from gilscope.tui.layout import Plan
 from gilscope.tui.limits import MIN_HEIGHT, MIN_WIDTH
+from gilscope.tui.run_controls import RunControls, count_kind
 from gilscope.tui.screens.help import HelpScreen
-from gilscope.tui.screens.picker import GIL_VS_FT, MIXED, ScenarioPicker, choices
+from gilscope.tui.screens.picker import GIL_VS_FT, MIXED, choices
 from gilscope.tui.screens.settings import SettingsScreen
 from gilscope.tui.source import SnapshotSource
-from gilscope.tui.view import ACTIVE, ViewControls, spec_label
+from gilscope.tui.view import ACTIVE
 from gilscope.tui.widgets.core_meters import CoreMeters
 from gilscope.tui.widgets.relay_timeline import RelayTimeline, format_span
-from gilscope.tui.widgets.results import Progress, ResultsPanel
+from gilscope.tui.widgets.results import ResultsPanel
 from gilscope.tui.widgets.stacks import GilStacks
 from gilscope.tui.widgets.status_bar import StatusBar, status_parts
 from gilscope.tui.widgets.thread_table import ThreadTable
 
 
-class GilscopeApp(ViewControls):
+class GilscopeApp(RunControls):
     CSS_PATH = "gilscope.tcss"
     TITLE = "gilscope"
     ENABLE_COMMAND_PALETTE = False
@@ -248,7 +247,7 @@ class GilscopeApp(ViewControls):
                 else:
                     running = spec_label(snap) if snap.state in _ACTIVE else None
                     panel.show(
-                        snap.results, running, _short_spec(snap), snap.latency, progress(snap)
+                        snap.results, running, short_spec(snap), snap.latency, progress(snap)
                     )
             self._arrange(snap, self.size.width, self.size.height)
             self._force = False
@@ -265,110 +264,6 @@ class GilscopeApp(ViewControls):
         snap = self._last or self.source.snapshot()
         return snap, self._timeline
 
-    def _observing_target(self) -> bool:
-        """attach / run: gilscope's own scenarios are not what is on screen."""
-        snap = self._last
-        if snap is not None and snap.target:
-            self.notify(
-                "Observing another process: scenarios, N/K and the switch interval are for "
-                "gilscope's own workloads (start gilscope without attach/run).",
-                severity="warning",
-            )
-            return True
-        return False
-
-    def _run(self, spec: WorkloadSpec) -> None:
-        if self._observing_target():
-            return
-        self._timeline.paused_end_ns = None
-        self.source.restart(spec)
-        self._force = True
-        self.pull()
-
-    def action_scenario(self, name: str) -> None:
-        snap, _ = self._spec()
-        scenario = Scenario(name)
-        count = self._counts.get(count_kind(scenario), scenario.default_count)
-        self._run(replace(snap.spec, scenario=scenario, count=count))
-
-    def action_pick(self) -> None:
-        snap, _ = self._spec()
-        if self._observing_target():
-            return
-
-        def chosen(name: Optional[str]) -> None:
-            if name == MIXED:
-                self.action_mixed()
-            elif name == GIL_VS_FT:
-                self.action_gil_vs_ft()
-            elif name is not None:
-                self.action_scenario(name)
-
-        self.push_screen(ScenarioPicker(str(snap.spec.scenario)), chosen)
-
-    def action_mixed(self) -> None:
-        """The guided comparison: one key, every result filled in, for a talk."""
-        snap, timeline = self._spec()
-        if self._observing_target():
-            return
-        specs = guided_plan(
-            snap.spec,
-            self._counts.get("countdown", Scenario.THREADS.default_count),
-            self._counts.get("native", Scenario.NATIVE.default_count),
-        )
-        timeline.paused_end_ns = None
-        self.source.run_plan(specs)
-        self._force = True
-        self.pull()
-
-    def action_gil_vs_ft(self) -> None:
-        """The demo of 2026: K threads on a GIL build, then on a free-threaded one without
-        its GIL; both relays side by side, both wall times in the results."""
-        snap, timeline = self._spec()
-        if self._observing_target():
-            return
-        self.builds = builds = with_free_threaded(self.builds or Builds(snap.spec.python, None))
-        if builds.ft is None or builds.gil is None:
-            self.notify(HOW_TO_GET_ONE if builds.ft is None else NO_GIL_BUILD, severity="warning")
-            return
-        count = self._counts.get("countdown", Scenario.THREADS.default_count)
-        specs = gil_vs_ft_plan(replace(snap.spec, count=count), builds.gil, builds.ft)
-        timeline.paused_end_ns = None
-        self.source.run_plan(specs)
-        self._force = True
-        self.pull()
-
-    def action_switch(self, step: int) -> None:
-        """Next or previous sys.setswitchinterval preset; the run restarts with it."""
-        snap, _ = self._spec()
-        current = snap.spec.switch_ms if snap.spec.switch_ms is not None else DEFAULT_SWITCH_MS
-        index = min(
-            range(len(SWITCH_PRESETS_MS)), key=lambda i: abs(SWITCH_PRESETS_MS[i] - current)
-        )
-        index = max(0, min(len(SWITCH_PRESETS_MS) - 1, index + step))
-        self._run(replace(snap.spec, switch_ms=SWITCH_PRESETS_MS[index]))
-
-    def action_restart(self) -> None:
-        self._timeline.paused_end_ns = None
-        self.source.restart()
-        self._force = True
-        self.pull()
-
-    def action_settings(self) -> None:
-        snap = self._last or self.source.snapshot()
-        if self._observing_target():
-            return
-
-        def apply(result: Optional[Tuple[int, int]]) -> None:
-            if result is not None:
-                count, workers = result
-                self._counts[count_kind(snap.spec.scenario)] = count
-                self._run(replace(snap.spec, count=count, workers=workers))
-
-        self.push_screen(
-            SettingsScreen(snap.spec.count, snap.spec.workers, snap.spec.scenario), apply
-        )
-
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -376,88 +271,3 @@ class GilscopeApp(ViewControls):
 _ACTIVE = ACTIVE
 _ENDED = (RunState.DONE, RunState.FAILED)
 SAMPLED_ZOOM_NS = 100 * MS
-DEFAULT_SWITCH_MS = 5.0  # CPython's own default, sys.getswitchinterval() == 0.005
-
-
-def count_kind(scenario: Scenario) -> str:
-    """Scenarios whose N means the same work share one remembered N."""
-    return scenario.value if scenario in (Scenario.IO, Scenario.NATIVE) else "countdown"
-
-
-def explanation(snap: Snapshot) -> str:
-    """The line under the header: what this scenario shows, and the guided step."""
-    if snap.target:
-        probe = snap.probe
-        if snap.gil_source == "probe":
-            if probe.state == "starting":
-                return "GIL probe: finding where this interpreter keeps its GIL…"
-            handoffs = "" if probe.handoffs_per_s is None else f"{probe.handoffs_per_s:.0f}"
-            return (
-                f"GIL read from the process's memory {_rate(probe.reads_per_s)} · "
-                f"hand-offs {handoffs or '…'}/s (its own count) · offsets: {probe.note}"
-            )
-        if snap.gil_source == "cpu":
-            return NO_GIL_NOTE
-        why = probe.note if probe.state in ("failed", "no-gil") else "the probe is off"
-        return f"GIL from py-spy samples, 0.5 s resolution ({why})"
-    scenario = snap.spec.scenario
-    said = scenario.explanation_without_gil if snap.gil is False else scenario.explanation
-    text = f"{scenario}: {said}"
-    step, steps = snap.plan
-    if steps:
-        text = f"compare {step}/{steps} · {text}"
-    return text
-
-
-TIMELINE_TITLE = "Relay race: who holds the GIL"
-NO_GIL_NOTE = (
-    f"no GIL (a free-threaded build): each lane is its thread's time on a CPU, read "
-    f"{FINE_CPU_HZ} times a second"
-)
-
-
-def timeline_title(snap: Snapshot) -> str:
-    """Where the relay comes from, from the first frame: the probe (and, for gilscope's
-    own workers, how far it agrees with their report), the workers' report, or py-spy."""
-    if snap.gil_source == "py-spy":
-        return "Relay race · py-spy samples"
-    if snap.gil_source == "cpu":
-        return f"Relay race · no GIL: CPU per thread {FINE_CPU_HZ}/s"
-    probe = snap.probe
-    if snap.gil_source != "probe":
-        if snap.target:
-            return TIMELINE_TITLE
-        waiting = probe.state == "starting" and snap.state is RunState.STARTING
-        return "Relay race · GIL probe starting…" if waiting else "Relay race · workers' report"
-    title = f"Relay race · GIL probe {_rate(probe.reads_per_s)}"
-    if probe.agreement_pp is not None:
-        title += f" ±{probe.agreement_pp:.1f}pp"
-    return title
-
-
-def _rate(reads_per_s: Optional[float]) -> str:
-    """'5k/s' — how often the probe reads each process's GIL."""
-    return "…" if reads_per_s is None else f"{reads_per_s / 1000:.1f}k/s"
-
-
-def _short_spec(snap: Snapshot) -> str:
-    """N and K for the results title: 'N=50M K=2'."""
-    n = snap.spec.count
-    text = f"{n / 1e6:g}M" if n >= 1_000_000 and n % 100_000 == 0 else f"{n:,}"
-    return f"N={text} K={snap.spec.workers}"
-
-
-def progress(snap: Snapshot) -> Optional[Progress]:
-    """The running row's bar: time since "go" against the time the workers' calibration
-    expects; for a run it cannot expect (io, native), the same run's last time, if any."""
-    if snap.state is not RunState.RUNNING or snap.run_s is None:
-        return None
-    expected = snap.expected_s
-    if expected is None:
-        running = spec_label(snap)
-        same = [
-            r for r in snap.results
-            if label(r, mixes_builds(snap.results)) == running and r.count == snap.spec.count
-        ]  # fmt: skip
-        expected = same[-1].wall_s if same else None
-    return Progress(snap.run_s, expected)

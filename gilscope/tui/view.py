@@ -8,23 +8,15 @@ from typing import Dict, Optional, Tuple
 from textual.app import App
 from textual.widget import Widget
 
-from gilscope.model.metrics import running_label
 from gilscope.model.timeline import ZOOM_LEVELS_NS
 from gilscope.scenarios.workload import RunState
 from gilscope.snapshot import Snapshot
+from gilscope.tui.captions import spec_label
 from gilscope.tui.layout import Plan, plan
 from gilscope.tui.widgets.relay_timeline import RelayTimeline
 from gilscope.tui.widgets.results import result_line_count
 
 ACTIVE = (RunState.STARTING, RunState.RUNNING)
-
-
-def spec_label(snap: Snapshot) -> str:
-    """The results' name for the run in progress: 'threads ×2', 'threads ×2 (no GIL)'."""
-    spec = snap.spec
-    # Until the workers say, what the run was asked for (gil-vs-ft: -X gil=0)
-    gil = snap.gil if snap.gil is not None else spec.gil is not False
-    return running_label(snap.results, str(spec.scenario), spec.workers, gil)
 
 
 class ViewControls(App[int]):

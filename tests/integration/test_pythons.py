@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gilscope.cli import check_python
+from gilscope.checks import check_python
 from gilscope.headless import run_headless
 from gilscope.scenarios.workload import Scenario, WorkloadSpec
 from gilscope.session import Session

@@ -13,7 +13,8 @@ from typing import List
 import psutil
 import pytest
 
-from gilscope.cli import PYTHON_ANSWER_S, UsageError, check_python, parse_args, positive_int
+from gilscope.arguments import UsageError, parse_args, positive_int
+from gilscope.checks import PYTHON_ANSWER_S, check_python
 from tests.cli_run import run_gilscope
 from tests.pythons import FT_PYTHONS, missing_free_threaded, old_pythons
 
@@ -200,7 +201,7 @@ def test_bad_switch_interval_is_one_line(value: str) -> None:
 
 
 def test_target_modes_parse() -> None:
-    from gilscope.cli import parse_target_args
+    from gilscope.arguments import parse_target_args
 
     a = parse_target_args("attach", ["123", "--headless", "--seconds", "5"])
     assert a.pid == 123 and a.headless and a.seconds == 5.0
@@ -216,7 +217,7 @@ def test_target_modes_parse() -> None:
 
 
 def test_talk_flag_in_every_mode() -> None:
-    from gilscope.cli import parse_target_args
+    from gilscope.arguments import parse_target_args
 
     assert parse_args(["--talk"]).talk and not parse_args([]).talk
     assert parse_target_args("run", ["--talk", "--", "python", "x.py"]).talk
@@ -247,7 +248,7 @@ def test_serve_splits_its_own_arguments_from_the_pages() -> None:
 
 
 def test_a_page_of_serve_needs_no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gilscope.cli import live_view_problem
+    from gilscope.checks import live_view_problem
 
     monkeypatch.setenv("TEXTUAL_DRIVER", "textual.drivers.web_driver:WebDriver")
     assert live_view_problem(False) == ""  # stdin and stdout are the server's pipes

@@ -21,7 +21,7 @@ from gilscope.scenarios.workload import (
     launches,
 )
 from gilscope.scenarios.workload import WorkerLane as Lane
-from gilscope.tui.app import progress
+from gilscope.tui.captions import progress
 from gilscope.tui.widgets.results import Progress, progress_text
 from tests.tui.fixed_source import synthetic_snapshot
 
