@@ -112,8 +112,7 @@ def serve_main(argv: List[str]) -> int:
     try:
         from textual_serve.server import Server
     except ImportError:
-        print("gilscope serve: error: textual-serve is not installed; pip install textual-serve")
-        return 2
+        return refuse("gilscope serve", "textual-serve is not installed; pip install textual-serve")
 
     class PageServer(Server):
         """Stops every page's gilscope when it stops: the web server alone would wait up
