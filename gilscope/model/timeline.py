@@ -65,7 +65,7 @@ class Timeline:
         self._tracer: Optional[TimelineTracer] = None
         self._lanes: Dict[LaneKey, Lane] = {}
         self._runners: Dict[LaneKey, Runner] = {}
-        self._procs: Dict[int, ProcessRelay] = {}
+        self._relays: Dict[int, ProcessRelay] = {}
         self._stamp_order = StampOrder()
         self.latest_ns = 0
 
@@ -86,7 +86,7 @@ class Timeline:
         much its stamps could not see."""
         with self._lock:
             if self._tracer is not None:
-                self._tracer.state(self.latest_ns, self._procs, self._runners)
+                self._tracer.state(self.latest_ns, self._relays, self._runners)
 
     def apply(self, ops: Iterable[J.Op]) -> None:
         """Replay a recording's ops for this timeline (their second field already
@@ -108,7 +108,7 @@ class Timeline:
             elif kind == J.LATEST:
                 self.latest_ns = max(self.latest_ns, args[0])
             elif kind == J.UNSEEN:
-                relay = self._procs.setdefault(args[0], ProcessRelay())
+                relay = self._relays.setdefault(args[0], ProcessRelay())
                 relay.unseen_ns, relay.unseen_gaps = args[1], args[2]
             else:
                 with self._lock:
@@ -135,7 +135,7 @@ class Timeline:
         with self._lock:
             if key not in self._lanes:
                 self._lanes[key] = Lane(key, name, process_index)
-                self._procs.setdefault(key.pid, ProcessRelay())
+                self._relays.setdefault(key.pid, ProcessRelay())
                 self._trace(J.LANE, key.pid, key.slot, name, process_index, chunk_ns)
             if key not in self._runners:
                 self._runners[key] = Runner(key, self._lanes[key], chunk_ns, self._tracer)
@@ -145,7 +145,7 @@ class Timeline:
         with self._lock:
             if key not in self._lanes:
                 self._lanes[key] = Lane(key, name, process_index)
-                self._procs.setdefault(key.pid, ProcessRelay())
+                self._relays.setdefault(key.pid, ProcessRelay())
                 self._trace(J.SHARED, key.pid, key.slot, name, process_index)
 
     def add_runner(self, key: LaneKey, lane: LaneKey) -> None:
@@ -176,7 +176,7 @@ class Timeline:
                     lane.release_fine()
             for key in runners:
                 runner = self._runners.pop(key, None)
-                relay = self._procs.get(key.pid)
+                relay = self._relays.get(key.pid)
                 if runner is not None and relay is not None and relay.last is runner:
                     relay.last = None
                 if runner is not None and runner.lane.key == key:
@@ -190,7 +190,7 @@ class Timeline:
         (``upto``: the clock just before the board was read; see ``StampOrder``)."""
         with self._lock:
             for pid, marks in self._stamp_order.by_process(batches, upto).items():
-                relay = self._procs.setdefault(pid, ProcessRelay())
+                relay = self._relays.setdefault(pid, ProcessRelay())
                 for t, tag, key in marks:
                     runner = self._runners.get(key)
                     if runner is not None and relay.mark(runner, t, tag):
@@ -201,7 +201,7 @@ class Timeline:
         ``pid``'s GIL (None: nobody, or a thread without a runner). Times only grow; a
         repeated holder says it still held the GIL at that read, which extends its run."""
         with self._lock:
-            relay = self._procs.setdefault(pid, ProcessRelay())
+            relay = self._relays.setdefault(pid, ProcessRelay())
             for t, key in changes:
                 runner = self._runners.get(key) if key is not None else None
                 if relay.hand_off(t, runner):
@@ -289,7 +289,7 @@ class Timeline:
     def holder(self, pid: int, now_ns: int) -> Optional[LaneKey]:
         """The lane holding ``pid``'s GIL now: the last to stamp, if it stamped recently."""
         with self._lock:
-            relay = self._procs.get(pid)
+            relay = self._relays.get(pid)
             return relay.holder(now_ns) if relay is not None else None
 
     def blind(self, key: LaneKey) -> int:
@@ -304,7 +304,7 @@ class Timeline:
     def unseen(self, pid: int) -> Tuple[int, int]:
         """(ns, gaps) of ``pid``'s stamps too far apart to say who held the GIL."""
         with self._lock:
-            relay = self._procs.get(pid)
+            relay = self._relays.get(pid)
             return (relay.unseen_ns, relay.unseen_gaps) if relay is not None else (0, 0)
 
     def cells(self, key: LaneKey, end_ns: int, col_ns: int, n: int) -> LaneCells:
