@@ -24,6 +24,7 @@ from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
 from gilscope.model.journal import FORGOTTEN, RECORD, REGISTRY, Op
 from gilscope.model.lanes import FINE_BINS, FINE_NS, LaneKey, Tally
+from gilscope.model.pthread_ids import PthreadIds, py_spy_name_fits
 from gilscope.model.timeline import Timeline
 
 OWN_LANES = 32  # live lanes of their own per process; then families share lanes
@@ -98,8 +99,7 @@ class ThreadRegistry:
         self.timeline = timeline
         self._threads: Dict[LaneKey, ThreadRecord] = {}
         self._by_tid: Dict[Tuple[int, int], LaneKey] = {}  # the latest thread with that tid
-        self._by_ident: Dict[Tuple[int, int], LaneKey] = {}
-        self._idents: Dict[Tuple[int, int], List[LaneKey]] = {}  # recent threads per pthread id
+        self._idents = PthreadIds()  # how py-spy names threads on 3.9/3.10
         self._ended: Dict[int, OrderedDict[LaneKey, None]] = {}  # per pid, oldest first
         self._ended_in: Dict[Tuple[int, str], int] = {}  # ended threads per family
         self._shared: Dict[Tuple[int, str], SharedLane] = {}
@@ -204,7 +204,7 @@ class ThreadRegistry:
             record = self._threads.get(key) if key is not None else None
             if key is not None and record is not None and ident not in (0, record.ident):
                 self._put(replace(record, ident=ident))
-                self._note_ident(pid, ident, key)
+                self._idents.note(pid, ident, key)
 
     def pyspy_thread(
         self, pid: int, thread_id: int, name: str, native_tids: bool, since_ns: int = 0,
@@ -219,10 +219,7 @@ class ThreadRegistry:
         else:
             # Named by pthread id, which threads pass on: of those that had it while the
             # window ran, py-spy met (and named) the first.
-            had = [
-                o for k in self._idents.get((pid, thread_id), ())
-                if (o := self._threads.get(k)) is not None and (o.alive or o.ended_ns >= since_ns)
-            ]  # fmt: skip
+            had = self._idents.had_in_window(pid, thread_id, since_ns, self._threads)
             first = min(had, key=lambda o: o.seen_ns).key if had else None
             if first is None and not make:
                 return None
@@ -232,35 +229,9 @@ class ThreadRegistry:
                 # time does not tell exactly: the samples go to the first, the name to none.
                 return key
         record = self._threads[key]
-        # CPython 3.14+ names the kernel's thread after the Python one (cut to 15 bytes): a
-        # name py-spy gives that does not start with it is not this thread's.
-        kernel = record.named_by == "kernel" and not record.name.startswith("thread ")
-        if kernel and not name.startswith(record.name):
-            return key
-        if name and not self._ident_shared(key, since_ns):
+        if name and py_spy_name_fits(record, name, self._threads.values(), since_ns):
             self.rename(key, name, "py-spy")
         return key
-
-    def _ident_shared(self, key: LaneKey, since_ns: int) -> bool:
-        """py-spy's name for this thread may be another's. py-spy keeps the names it reads
-        by pthread id for the rest of its window, and glibc gives an ended thread's id to
-        the next thread: the first thread with an id that a window met gets its own name,
-        a later one the same name. So: a thread that started before this one and was alive
-        while the window ran had its id, or either id is not known."""
-        record = self._threads.get(key)
-        if record is None:
-            return False
-        for o in self._threads.values():
-            if (
-                o.key.pid == key.pid
-                and o.key != key
-                and o.seen_ns < record.seen_ns
-                and (o.alive or o.ended_ns >= since_ns)
-                and (o.ident == record.ident or not o.ident or not record.ident)
-                and o.tid != o.key.pid  # the main thread's id is never passed on while it runs
-            ):
-                return True
-        return False
 
     def rename(self, key: LaneKey, name: str, source: str) -> None:
         record = self._threads.get(key)
@@ -315,7 +286,7 @@ class ThreadRegistry:
     # -- reading ----------------------------------------------------------------------
     def find(self, pid: int, thread_id: int) -> Optional[LaneKey]:
         """The thread a source names by tid (or, py-spy on 3.9/3.10, by pthread id)."""
-        return self._by_tid.get((pid, thread_id)) or self._by_ident.get((pid, thread_id))
+        return self._by_tid.get((pid, thread_id)) or self._idents.latest(pid, thread_id)
 
     def get(self, key: LaneKey) -> Optional[ThreadRecord]:
         return self._threads.get(key)
@@ -381,17 +352,11 @@ class ThreadRegistry:
                 self.end(old)  # its tid now belongs to a new thread: the old one ended
             self._live[key.pid][record.tid] = key
         if record.ident:
-            self._note_ident(key.pid, record.ident, key)
+            self._idents.note(key.pid, record.ident, key)
 
     def _put(self, record: ThreadRecord) -> None:
         self._threads[record.key] = record
         self.changed.add(record.key)  # for a recording: what to write at its next frame
-
-    def _note_ident(self, pid: int, ident: int, key: LaneKey) -> None:
-        self._by_ident[pid, ident] = key
-        keys = self._idents.setdefault((pid, ident), [])
-        keys.append(key)
-        del keys[:-4]  # the last few threads with that id are all a window can mix up
 
     def _lane_for(self, pid: int, family: str) -> Optional[LaneKey]:
         """None: a lane of its own. Else the shared lane its family (or the rest) uses."""
@@ -423,13 +388,7 @@ class ThreadRegistry:
         self._forgotten.setdefault(fam, Tally()).add(self.timeline.tally(key))
         if self._by_tid.get((key.pid, record.tid)) == key:
             del self._by_tid[key.pid, record.tid]
-        if self._by_ident.get((key.pid, record.ident)) == key:
-            del self._by_ident[key.pid, record.ident]
-        idents = self._idents.get((key.pid, record.ident))
-        if idents is not None and key in idents:
-            idents.remove(key)
-            if not idents:
-                del self._idents[key.pid, record.ident]
+        self._idents.forget(key, record.ident)
         own = [key] if record.lane == key else []
         self.timeline.release(own, [key])
         self.forgotten_keys.append(key)
