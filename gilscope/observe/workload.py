@@ -18,8 +18,9 @@ from gilscope.sampling.pyspy import PySpyWindow
 from gilscope.sampling.report import STATE_EMPTY
 from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec, expected_wall_s
 
-# Workers wait this long for the probe's verdict before "go", so it sees the run from its
-# start; a verdict takes ~0.1 s (deriving the layout once per interpreter, verifying).
+# Workers wait this long for the probe's verdict and py-spy's first window before "go", so
+# both see the run from its start; a verdict takes ~0.1 s (deriving the layout once per
+# interpreter, verifying), py-spy's attach ~0.1-0.3 s.
 PROBE_WAIT_S = 3.0
 
 
@@ -133,7 +134,7 @@ class WorkloadObservation(Observation):
         if w.reader is None:
             return
         before = w.state
-        state = w.poll(may_go=self._probe_settled())
+        state = w.poll(may_go=self._observers_settled())
         if state is RunState.RUNNING and before is not RunState.RUNNING:
             self.running_since = time.monotonic_ns()
             # Every worker has announced its calibration by now.
@@ -181,12 +182,15 @@ class WorkloadObservation(Observation):
                 "they were read; the timeline has a gap there"
             )
 
-    def _probe_settled(self) -> bool:
-        """May the workers start? Once the probe knows whether it can read them."""
+    def _observers_settled(self) -> bool:
+        """May the workers start? Once the probe knows whether it can read them and py-spy
+        samples them (or cannot): a short run's stacks and spy% then cover all of it."""
+        if time.monotonic_ns() - self.started_ns > PROBE_WAIT_S * 1e9:
+            return True
+        if not all(self.samplers.pyspy.settled(p) for p in self.pids):
+            return False
         probe = self.samplers.probe
         if probe is None or not probe.running:
-            return True
-        if time.monotonic_ns() - self.started_ns > PROBE_WAIT_S * 1e9:
             return True
         return all((t := probe.target(p)) is None or t.state != "starting" for p in self.pids)
 

@@ -217,6 +217,7 @@ class PySpySampler:
         self._targets: Dict[int, float] = {}  # pid -> next launch (monotonic s)
         self._failures: Dict[int, int] = {}
         self._reported: Set[int] = set()
+        self._sampling: Set[int] = set()  # pids a window has begun to sample
         self._windows: Dict[int, _Window] = {}  # py-spy pid -> its window, while it runs
         # pid -> PROFILER (its interpreter's own profiler), or "" (nothing can sample it)
         self._sources: Dict[int, str] = {}
@@ -248,6 +249,19 @@ class PySpySampler:
         with self._lock:
             return self._unreadable.get(pid)
 
+    def settled(self, pid: int) -> bool:
+        """Whether ``pid`` is being sampled, or will not be (nothing can sample it, or its
+        sampler failed): gilscope's workers wait for it before "go", so that the stacks
+        and spy% cover a short run from its start."""
+        with self._lock:
+            return (
+                pid in self._sampling
+                or pid in self._unreadable
+                or self._failures.get(pid, 0) > 0
+                or self._sources.get(pid) == ""
+                or (not self.executable and pid not in self._sources)
+            )
+
     def attach(self, pid: int) -> None:
         with self._lock:
             self._targets.setdefault(pid, 0.0)
@@ -256,10 +270,12 @@ class PySpySampler:
     def detach(self, pid: int) -> None:
         with self._lock:
             self._targets.pop(pid, None)
+            self._sampling.discard(pid)
 
     def detach_all(self) -> None:
         with self._lock:
             self._targets.clear()
+            self._sampling.clear()
 
     def stop(self) -> None:
         """Stop sampling, kill any py-spy still running, release every fd and temp file."""
@@ -336,6 +352,9 @@ class PySpySampler:
         os.set_blocking(proc.stdout.fileno(), False)
         self._selector.register(proc.stdout, selectors.EVENT_READ, window)
         self._windows[proc.pid] = window
+        if source == PROFILER:  # says nothing until its window ends: started is all we know
+            with self._lock:
+                self._sampling.add(pid)
 
     def _read(self, window: _Window) -> None:
         stdout: IO[bytes] = window.proc.stdout
@@ -359,6 +378,9 @@ class PySpySampler:
                     window.target_exited = seconds < 0.9 * WINDOW_S
                 elif b"Sampling process" in line:
                     window.start_ns, window.start_read = now, window.reads
+                    with self._lock:
+                        if window.pid in self._targets:
+                            self._sampling.add(window.pid)
                 elif b"process exited" in line:
                     window.target_exited = True
                 elif b"Wrote" in line:

@@ -19,9 +19,9 @@ MiB = 1 << 20
 
 
 def test_rss_stays_flat_under_fast_thread_churn(tmp_path: Path) -> None:
-    """400 short threads a second for 20 s: 8,000 threads, the churn of more than five
-    minutes of a busy thread-per-request server. Every lane ever seen used to keep ~1.2 MiB
-    of rings: that was 9 GiB here. Now ended threads are folded into their family's lane
+    """400 short threads a second for 12 s: ~4,800 threads, the churn of three minutes of a
+    busy thread-per-request server. Every lane ever seen used to keep ~1.2 MiB of rings:
+    that was ~5.6 GiB here. Now ended threads are folded into their family's lane
     and forgotten past a bound."""
     target = subprocess.Popen(
         [sys.executable, str(SPAWNER), "400"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -31,7 +31,7 @@ def test_rss_stays_flat_under_fast_thread_churn(tmp_path: Path) -> None:
     report = tmp_path / "report.json"  # a file: the report is larger than a pipe holds
     observer = subprocess.Popen(
         [sys.executable, "-m", "gilscope", "attach", str(target.pid), "--headless",
-         "--seconds", "20"],
+         "--seconds", "12"],
         stdin=subprocess.DEVNULL, stdout=report.open("wb"), stderr=subprocess.PIPE,
     )  # fmt: skip
     rss: List[float] = []
@@ -51,14 +51,13 @@ def test_rss_stays_flat_under_fast_thread_churn(tmp_path: Path) -> None:
         target.kill()
         target.wait()
     assert observer.returncode == 0, err
-    assert len(rss) > 15, rss
-    # After the first 5 s (imports, the first two thousand threads) it must not keep
-    # growing: a generous 40 MiB over the last 15 s, which thread by thread would have
-    # been ~7 GiB.
-    settled = rss[5]
-    assert max(rss[5:]) - settled < 40, [round(r) for r in rss]
+    assert len(rss) > 9, rss
+    # After the first 4 s (imports, the first 1,600 threads) it must not keep growing: a
+    # generous 40 MiB over the last 8 s, which thread by thread would have been ~3.7 GiB.
+    settled = rss[4]
+    assert max(rss[4:]) - settled < 40, [round(r) for r in rss]
     assert max(rss) < 250, [round(r) for r in rss]
     doc = json.loads(report.read_text())
     (process,) = doc["processes"]
     jobs = {f["family"]: f["threads"] for f in process["families"]}
-    assert jobs.get("job-*", 0) + jobs.get("thread *", 0) > 4000, jobs  # they were seen
+    assert jobs.get("job-*", 0) + jobs.get("thread *", 0) > 2500, jobs  # they were seen

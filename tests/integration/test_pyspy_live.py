@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -93,6 +94,30 @@ def test_windows_from_a_countdown(tmp_path: Path) -> None:
     seen = {t.tid for x in complete for t in x.threads}
     assert seen == tids  # both threads hold the GIL in turn
     assert list(sampler.windows) == got.windows[-len(sampler.windows) :]
+
+
+def test_settled_once_py_spy_samples_or_cannot(tmp_path: Path) -> None:
+    """gilscope's workers wait for this before "go": py-spy has begun to sample the
+    process, or it never will (not Python, gone)."""
+    python = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], stdin=subprocess.DEVNULL
+    )
+    other = subprocess.Popen(["sleep", "60"])
+    sampler = Collected().sampler()
+    try:
+        assert not sampler.settled(python.pid)  # nothing attached yet
+        sampler.start()
+        sampler.attach(python.pid)
+        sampler.attach(other.pid)
+        assert wait_for(lambda: sampler.settled(python.pid), 30)
+        assert wait_for(lambda: sampler.settled(other.pid), 30)
+        sampler.detach(python.pid)
+        assert not sampler.settled(python.pid)  # a new run waits for its own window
+    finally:
+        sampler.stop()
+        for p in (python, other):
+            p.kill()
+            p.wait()
 
 
 def test_a_non_python_process_is_a_problem() -> None:

@@ -110,11 +110,12 @@ def test_a_python_that_hangs_is_given_up_with_everything_it_started(tmp_path: Pa
     hangs = tmp_path / "python"
     hangs.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pid_file}\nwait\n")
     hangs.chmod(0o755)
-    proc = run_gilscope("--headless", "--python", str(hangs))
-    assert proc.returncode == 2
-    assert proc.stderr.splitlines() == [
-        f"gilscope: error: --python '{hangs}' did not answer within {PYTHON_ANSWER_S:g} s"
-    ]
+    # In-process, with a short wait: the command line's 15 s (PYTHON_ANSWER_S) is only a
+    # longer wait for the same code; its one-line error is the UsageError's text.
+    with pytest.raises(UsageError) as raised:
+        check_python(str(hangs), timeout_s=1.0)
+    assert str(raised.value) == f"--python '{hangs}' did not answer within 1 s"
+    assert PYTHON_ANSWER_S >= 10  # a cold interpreter on a loaded machine is not given up
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while not gone(child):
