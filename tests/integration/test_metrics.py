@@ -107,8 +107,8 @@ def test_the_exposition_names_threads_and_counts_hand_offs(observed: Dict[str, A
 
 PROMETHEUS_CONFIG = """
 global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
+  scrape_interval: 500ms
+  evaluation_interval: 500ms
 scrape_configs:
   - job_name: gilscope
     static_configs:
@@ -138,13 +138,13 @@ def test_prometheus_rate_of_held_seconds_is_the_gil_share(
             result: List[Dict[str, Any]] = json.loads(get(api))["data"]["result"]
             return result
 
-        # until both named series have six scrapes in the last 6 s: a rate over a window
+        # until both named series have six scrapes in the last 3 s: a rate over a window
         # the series covered only in part would be extrapolated from too little
         wait_until(
-            lambda: len([r for r in ask(f"count_over_time({series}[6s]) >= 6")]) == 2,
+            lambda: len([r for r in ask(f"count_over_time({series}[3s]) >= 6")]) == 2,
             60, "six scrapes of both threads",
         )  # fmt: skip
-        result = ask(f"rate({series}[6s])")
+        result = ask(f"rate({series}[3s])")
     finally:
         server.terminate()
         server.wait(10)
