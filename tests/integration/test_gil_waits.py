@@ -182,7 +182,10 @@ def test_an_attached_program_shows_who_waits_and_every_hand_off(
     # from its sleeps), and beside the countdown (switches; the countdown takes it back
     # after each sleep that met it). Plus its start, and its wait for the countdown to say
     # it started, which takes the GIL again only if it had to sleep for it (one or two).
-    assert ALONE + BUSY - 3 <= count(doc, poker["handoffs_per_s"]) <= ALONE + BUSY + 2 + 3, poker
+    # Within issue 12's 5 %: on a busy machine a late read can miss a sleep that ended
+    # (measured: 206-213 beside two CPU hogs or a full suite run).
+    truth = ALONE + BUSY + 1
+    assert abs(count(doc, poker["handoffs_per_s"]) - truth) <= 0.05 * truth, poker
     assert abs(count(doc, cpu["handoffs_per_s"]) - (met + 1)) <= 5, (met, cpu)
     # It waited only beside the countdown, about the switch interval each time it met it.
     assert abs(count(doc, poker["waits_per_s"]) - met) <= 0.1 * met + 2, (met, poker)
