@@ -20,7 +20,7 @@ from tests.pythons import IDS, PYTHONS
 pytestmark = pytest.mark.integration
 
 CHURN = Path(__file__).resolve().parent.parent / "churn_target.py"
-PHASES = 3
+PHASES = 2  # the second phase's threads get the first's freed thread states
 SECONDS = 0.8  # per phase
 
 
@@ -82,6 +82,12 @@ def test_threads_that_come_and_go_keep_their_own_gil_time_and_names(
         session.start()
         wait(lambda: session.snapshot().probe.state in ("ready", "failed"), what="the probe")
         assert session.snapshot().probe.state == "ready", session.snapshot().probe
+
+        def sampled() -> bool:  # py-spy's first window has begun: it meets the first phase
+            with session.observed() as obs:
+                return obs.samplers.pyspy.settled(target.pid)
+
+        wait(sampled, what="py-spy")
         target.stdin.write(b"go\n")
         target.stdin.flush()
         assert target.stdout.readline() == b"written\n"

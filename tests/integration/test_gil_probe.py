@@ -194,6 +194,9 @@ def test_a_layout_failure_is_remembered_only_while_its_target_runs(
     ]
 
 
+WATCH_S = 1.0  # ~200 hand-offs of a two-thread countdown
+
+
 @pytest.mark.parametrize(("version", "python"), PYTHONS, ids=IDS)
 def test_holder_is_always_a_target_thread_or_nobody(
     version: str, python: str, script: Path, probe: GilProbe
@@ -201,7 +204,7 @@ def test_holder_is_always_a_target_thread_or_nobody(
     seen_tasks: Set[int] = set()
     changes: List[GilChange] = []
     with probed(probe, [python, str(script)]) as target:
-        deadline = time.monotonic() + 1.5
+        deadline = time.monotonic() + WATCH_S
         while time.monotonic() < deadline:
             seen_tasks |= tasks(target.pid)
             changes += probe.drain()
@@ -210,7 +213,7 @@ def test_holder_is_always_a_target_thread_or_nobody(
         info = probe.target(target.pid)
     # read as often as the GIL changes hands: several reads per hand-off (a countdown
     # hands it over every 5 ms: ~1,000 reads/s)
-    switches_per_s = (changes[-1].switches - changes[0].switches) / 1.5
+    switches_per_s = (changes[-1].switches - changes[0].switches) / WATCH_S
     assert switches_per_s > 20, changes[-1]
     assert info is not None and info.reads_per_s > 3 * switches_per_s, (info, switches_per_s)
     holders = {c.tid for c in changes}
