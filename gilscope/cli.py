@@ -9,7 +9,7 @@ import json
 import signal
 import sys
 import threading
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from gilscope.arguments import (
     GIL_VS_FT,
@@ -130,10 +130,9 @@ def target_main(mode: str, argv: List[str]) -> int:
     return observe(session, args, None)
 
 
-def serve_metrics(session: Session, host: str, port: int) -> int:
-    """``--metrics``: observe without a UI, serving the counters, until a signal."""
-    from gilscope.metrics import MetricsServer
-
+def _stop_on_signals() -> Tuple[threading.Event, List[int]]:
+    """An event SIGTERM, SIGHUP and SIGINT set, and the signals caught (for the exit code
+    128 + n): a run without a UI ends on them with what it saw so far."""
     stop = threading.Event()
     caught: List[int] = []
 
@@ -143,6 +142,14 @@ def serve_metrics(session: Session, host: str, port: int) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(sig, on_signal)
+    return stop, caught
+
+
+def serve_metrics(session: Session, host: str, port: int) -> int:
+    """``--metrics``: observe without a UI, serving the counters, until a signal."""
+    from gilscope.metrics import MetricsServer
+
+    stop, caught = _stop_on_signals()
     try:
         server = MetricsServer(session, host, port)
     except OSError as e:
@@ -185,15 +192,7 @@ def _headless(session: Session, seconds: float, plan: Optional[List[WorkloadSpec
     ``interrupted``, and exit code 128 + the signal's number."""
     from gilscope.headless import run_headless, write_report
 
-    stop = threading.Event()
-    caught: List[int] = []
-
-    def on_signal(signum: int, _frame: object) -> None:
-        caught.append(signum)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, on_signal)
+    stop, caught = _stop_on_signals()
     try:
         doc = run_headless(session, seconds, stop, plan)
     finally:
