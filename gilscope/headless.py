@@ -17,7 +17,7 @@ from gilscope.model.metrics import (
     mixes_builds,
     result_rows,
 )
-from gilscope.model.threads import ThreadRecord
+from gilscope.model.thread_record import ThreadRecord
 from gilscope.model.timeline import Timeline
 from gilscope.observe.observation import Observation
 from gilscope.scenarios.workload import RunState, WorkloadSpec

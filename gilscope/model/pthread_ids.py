@@ -8,12 +8,10 @@ threads over time, and py-spy keeps the names it read by id for the rest of its 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from gilscope.model.lanes import LaneKey
-
-if TYPE_CHECKING:
-    from gilscope.model.threads import ThreadRecord
+from gilscope.model.thread_record import ThreadRecord
 
 
 class PthreadIds:

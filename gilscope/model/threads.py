@@ -16,7 +16,6 @@ family's roll-up. Memory is bounded whatever the churn.
 from __future__ import annotations
 
 import copy
-import re
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 from gilscope.model.journal import FORGOTTEN, RECORD, REGISTRY, Op
 from gilscope.model.lanes import FINE_BINS, FINE_NS, LaneKey, Tally
 from gilscope.model.pthread_ids import PthreadIds, py_spy_name_fits
+from gilscope.model.thread_record import ThreadRecord, family_of
 from gilscope.model.timeline import Timeline
 
 OWN_LANES = 32  # live lanes of their own per process; then families share lanes
@@ -33,35 +33,7 @@ FOLD_AFTER = 8  # ended threads of one family before its new members share a lan
 FAMILY_LANES = 16  # shared lanes per process; then one lane for all other threads
 KEEP_ENDED = 1_000  # ended threads remembered one by one per process (the JSON's bound)
 SERIAL_BASE = 1 << 32  # serials above any worker slot
-_LAST_NUMBER = re.compile(r"\d+(?!.*\d)")
 OTHERS = "(other threads)"
-
-
-def family_of(name: str) -> str:
-    """``ThreadPoolExecutor-0_3`` → ``ThreadPoolExecutor-0_*``: the last number folded."""
-    return _LAST_NUMBER.sub("*", name, count=1)
-
-
-@dataclass(frozen=True)
-class ThreadRecord:
-    """One thread as the registry knows it."""
-
-    key: LaneKey  # its runner in the timeline
-    lane: LaneKey  # where it is drawn: its own lane, or a shared one
-    tid: int  # Linux thread id (0: not known, py-spy named it by pthread id)
-    ident: int  # pthread id: how py-spy names 3.9/3.10 threads (0: not known)
-    start: int  # kernel start time in clock ticks (0: not known)
-    name: str
-    named_by: str  # "worker", "kernel" or "py-spy": a better source's name is kept
-    process_index: int
-    gil: bool = True
-    alive: bool = True
-    seen_ns: int = 0  # when it was first seen
-    ended_ns: int = 0  # when it was seen to have ended (0: alive)
-
-    @property
-    def family(self) -> str:
-        return family_of(self.name)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import json
 from typing import IO, Any, Dict, List, Tuple
 
 from gilscope.model import journal as J
-from gilscope.model.threads import ThreadRecord
+from gilscope.model.thread_record import ThreadRecord
 from gilscope.record.replay import Replay
 
 US = 1000  # the format's times are in microseconds

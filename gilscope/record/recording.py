@@ -17,7 +17,7 @@ from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 from gilscope.model import journal as J
 from gilscope.model.lanes import LaneKey, Tally
 from gilscope.model.pyspy_ledger import SeenThread
-from gilscope.model.threads import ThreadRecord
+from gilscope.model.thread_record import ThreadRecord
 from gilscope.record.codec import CodecError, encode, pairs
 from gilscope.sampling.pyspy import PySpyWindow
 

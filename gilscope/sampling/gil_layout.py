@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
-from gilscope.sampling.target import TargetError, is_python_executable, run_interpreter
+from gilscope.sampling.executables import is_python_executable
+from gilscope.sampling.target import TargetError, run_interpreter
 
 SELF_INSPECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "self_inspect.py")
 INSPECT_TIMEOUT_S = 10.0

@@ -23,6 +23,7 @@ import subprocess
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
+from gilscope.sampling.executables import is_python_executable
 from gilscope.sampling.gil_stacks import Frame, HeldStack, ThreadGil
 
 PROFILER = "profiling.sampling"
@@ -44,8 +45,6 @@ def profiler_python(pid: int) -> Optional[str]:
     key = (st.st_dev, st.st_ino)
     if key in _checked:
         return _checked[key]
-    from gilscope.sampling.target import is_python_executable
-
     found: Optional[str] = None
     if is_python_executable(exe):
         try:

@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from typing import Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from gilscope.children import reap, spawn
+from gilscope.sampling.executables import PYTHON_NAME
 from gilscope.sampling.pyspy import explain_failure
 
 CompletedRun = subprocess.CompletedProcess[str]
 MIN_HEXVERSION = 0x03090000
-_PYTHON_NAME = re.compile(r"python[0-9.]*[dmtu]*")  # python, python3, python3.13t, python3.9d
 _LIBPYTHON = re.compile(r"/libpython(?P<major>\d+)\.(?P<minor>\d+)(?P<abi>[a-z]*)\.so")
 _YAMA = "/proc/sys/kernel/yama/ptrace_scope"
 _CAP_SYS_PTRACE = 19
@@ -119,7 +119,7 @@ def inspect_pid(pid: int) -> TargetInfo:
     exe = exe[: -len(" (deleted)")] if exe.endswith(" (deleted)") else exe
     cmdline = _cmdline(pid)
     name = os.path.basename(exe)
-    if _PYTHON_NAME.fullmatch(name):
+    if PYTHON_NAME.fullmatch(name):
         return _probe(pid, exe, cmdline, uids)
     embedded = _libpython(pid, uids)
     if embedded is not None:
@@ -225,7 +225,7 @@ def check_argv(argv: Sequence[str]) -> List[str]:
         raise TargetError(f"command not found: {command}")
     rest = list(argv[1:])
     # Only the plain "python script.py" form: after an option we would have to parse them.
-    if _PYTHON_NAME.fullmatch(os.path.basename(command)) and rest:
+    if PYTHON_NAME.fullmatch(os.path.basename(command)) and rest:
         script = rest[0]
         if not script.startswith("-") and not os.path.exists(script):
             raise TargetError(f"script not found: {script}")
@@ -535,11 +535,6 @@ def _own_path(exe: str) -> str:
     except OSError:  # gone, deleted (" (deleted)"), or in another mount namespace
         pass
     return exe
-
-
-def is_python_executable(path: str) -> bool:
-    """python, python3.11, python3.13t…: not a program that embeds Python."""
-    return _PYTHON_NAME.fullmatch(os.path.basename(path)) is not None
 
 
 def _uids(pid: int) -> Set[int]:

@@ -13,6 +13,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from gilscope.sampling.descendants import FollowedProcess, ProcessFollower, TreeChanges
+from gilscope.sampling.executables import is_python_executable
 from gilscope.sampling.pyspy import process_alive
 from gilscope.sampling.target import (
     LogLine,
@@ -20,7 +21,6 @@ from gilscope.sampling.target import (
     TargetError,
     TargetInfo,
     inspect_pid,
-    is_python_executable,
     process_exe,
 )
 from gilscope.scenarios.workload import RunState

@@ -12,7 +12,8 @@ import pytest
 from gilscope.model import journal as J
 from gilscope.model.lanes import MS, LaneKey, Tally
 from gilscope.model.pyspy_ledger import SeenThread
-from gilscope.model.threads import ThreadRecord, ThreadRegistry
+from gilscope.model.thread_record import ThreadRecord
+from gilscope.model.threads import ThreadRegistry
 from gilscope.model.timeline import Timeline
 from gilscope.record.codec import CodecError, decode, encode
 from gilscope.record.recording import (

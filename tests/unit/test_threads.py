@@ -8,13 +8,13 @@ import pytest
 
 from gilscope.model import threads as threads_module
 from gilscope.model.lanes import MS, LaneKey
+from gilscope.model.thread_record import family_of
 from gilscope.model.threads import (
     FAMILY_LANES,
     FOLD_AFTER,
     KEEP_ENDED,
     OTHERS,
     ThreadRegistry,
-    family_of,
 )
 from gilscope.model.timeline import Timeline
 
