@@ -391,9 +391,10 @@ def test_quitting_the_live_view_of_a_run_leaves_nothing(tmp_path: Path) -> None:
     is gone within 2 s."""
     script = tmp_path / "daemons.py"
     script.write_text(DAEMONS)
-    # A short command line (the header cuts a long one, and what follows it).
+    # A short command line and a wide terminal: the header gives up the command, then the
+    # process count, to the busy note a loaded machine brings (tests/tui/test_sizes.py).
     app, master, screen = start_in_pty(
-        "run", "--", sys.executable, script.name, rows=30, cols=120, cwd=str(tmp_path)
+        "run", "--", sys.executable, script.name, rows=30, cols=200, cwd=str(tmp_path)
     )
     try:
         tree = wait_for_tree(
