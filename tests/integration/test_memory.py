@@ -48,6 +48,7 @@ def test_rss_stays_flat_under_fast_thread_churn(tmp_path: Path) -> None:
         observer.kill()
         observer.wait()
         target.stdin.close()
+        spawned_line = target.stdout.readline().split()  # b"spawned N SECONDS"
         target.kill()
         target.wait()
     assert observer.returncode == 0, err
@@ -60,4 +61,9 @@ def test_rss_stays_flat_under_fast_thread_churn(tmp_path: Path) -> None:
     doc = json.loads(report.read_text())
     (process,) = doc["processes"]
     jobs = {f["family"]: f["threads"] for f in process["families"]}
-    assert jobs.get("job-*", 0) + jobs.get("thread *", 0) > 2500, jobs  # they were seen
+    # they were seen: at least half of what the target started while observed, at the rate
+    # it managed (on a busy machine it starts fewer than 400 a second)
+    started, seconds = int(spawned_line[1]), float(spawned_line[2])
+    expected = started / seconds * doc["observed_s"]
+    seen = jobs.get("job-*", 0) + jobs.get("thread *", 0)
+    assert seen > 0.5 * expected and seen > 200, (jobs, started, seconds, doc["observed_s"])
