@@ -20,8 +20,10 @@ from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec, expect
 
 # Workers wait this long for the probe's verdict and py-spy's first window before "go", so
 # both see the run from its start; a verdict takes ~0.1 s (deriving the layout once per
-# interpreter, verifying), py-spy's attach ~0.1-0.3 s.
-PROBE_WAIT_S = 3.0
+# interpreter, verifying), py-spy's attach ~0.1-0.3 s. On a machine short of CPU the
+# self-inspection of a free-threaded build under -X gil=1 took over 3 s: without the
+# probe the run would be drawn from the workers' report alone.
+PROBE_WAIT_S = 10.0
 
 
 def usable_cores() -> int:

@@ -83,9 +83,13 @@ def test_io_waits_and_handoffs_agree_with_the_workers_report() -> None:
     assert doc["source"] == "probe", doc["probe"]
     for t in threads_by_name(doc).values():
         # Holds of a few µs, a thousand a second: each counted, by the switch count or
-        # by the thread's own sleeps (measured: +4 to +8 % under a load of 8-10).
+        # by the thread's own sleeps (the old way saw 13 % of them). Not a take after a
+        # recv whose reply was already there (it did not sleep: no trace), which a
+        # machine short of CPU makes common: 12 % of them beside two CPU hogs. That
+        # figure depends on the CPU the threads got: bench_probe.py section 7 measures
+        # it (-0.9 / -3.7 % at a load of 4-7). Counted too often, never by much.
         handoffs = count(doc, t["handoffs_per_s"])
-        assert abs(handoffs / t["handoffs_reference"] - 1) < 0.12, (version, t)
+        assert 0.75 < handoffs / t["handoffs_reference"] < 1.12, (version, t)
         # Two threads rarely want the GIL at once, and then for the other's hold of a few
         # µs: the waiting thread sleeps on the GIL only that long and then is woken to
         # take it, which the report counts as waiting too (the run queue), the probe not.
