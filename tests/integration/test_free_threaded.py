@@ -115,8 +115,10 @@ def test_run_draws_each_thread_from_its_cpu_time_at_100_hz(tmp_path: Path) -> No
     a, b = lanes
     together = [i for i in range(n) if real[a][i] > 0.9 and real[b][i] > 0.9]
     both = [i for i in together if drawn[a][i] > 0.6 and drawn[b][i] > 0.6]
-    # Where both ran at once (as often as the machine gave them two cores), both are drawn.
-    assert len(both) >= 0.8 * len(together)
+    # Where both ran at once (as often as the machine gave them two cores), both are drawn;
+    # but for one column, as above: a 10 ms reading spread evenly over its 10 ms can fall
+    # across two columns (beside two CPU hogs the threads shared a core but once).
+    assert len(both) >= 0.8 * len(together) - 1, (together, both)
 
 
 # Two threads that wait until stdin closes: the target lives as long as the probe takes,
