@@ -22,7 +22,9 @@ from gilscope.sampling.executables import is_python_executable
 from gilscope.sampling.target import TargetError, run_interpreter
 
 SELF_INSPECT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "self_inspect.py")
-INSPECT_TIMEOUT_S = 10.0
+# ~0.2 s on an idle machine; a free-threaded build under -X gil=1, starved of CPU beside
+# other busy processes, took over 10 s: given up, the target would never be probed.
+INSPECT_TIMEOUT_S = 30.0
 GIL_READ = struct.Struct("<QQiiQ")  # interval µs, last_holder, locked, padding, switch_number
 QWORD = struct.Struct("<Q")
 DWORD = struct.Struct("<i")

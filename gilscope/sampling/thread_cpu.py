@@ -144,8 +144,10 @@ class ThreadCpuSampler:
                         self._stats = stats
                 next_t += period
                 delay = next_t - time.monotonic_ns()
-                if delay < -4 * period:
-                    next_t = time.monotonic_ns()  # descheduled: skip, do not make up
+                if delay < 0:
+                    # Late (descheduled): skip the reads missed rather than make them up in
+                    # a burst, whose slices would be µs wide and say nothing new.
+                    next_t = time.monotonic_ns()
                 self._stop.wait(max(delay, 0) / 1e9)
         finally:
             for pid in list(self._threads):
