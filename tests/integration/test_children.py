@@ -75,10 +75,21 @@ def test_run_follows_pool_workers(tmp_path: Path, kind: str) -> None:
     try:
         session.start()
 
+        last: Dict[str, Any] = {}
+
         def drawn() -> bool:
             with session.observed() as obs:
                 workers = said_by(obs, "worker")
                 mains = [obs.threads.find(pid, pid) for pid in workers]
+                probe = obs.samplers.probe
+                states = [(p, t.state if probe and (t := probe.target(p)) else None)
+                          for p in workers]  # fmt: skip
+                last.update(
+                    workers=workers,
+                    drawn=sorted(obs.probe.drawn),
+                    probe=states,
+                    stacks=[k is not None and bool(obs.pyspy.stack(k)) for k in mains],
+                )
                 return (
                     len(workers) == 2
                     and set(workers) <= obs.probe.drawn
@@ -88,7 +99,10 @@ def test_run_follows_pool_workers(tmp_path: Path, kind: str) -> None:
         # until the probe draws both workers (its first verdict on a binary can take a
         # second or two on a busy machine) and py-spy has seen where they are, then a
         # second of exact runs
-        wait(drawn, 60, "the probe to draw both workers")
+        try:
+            wait(drawn, 60, "the probe to draw both workers")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {last}") from None
         time.sleep(1.0)
         doc = report(session)
     finally:
