@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import psutil
 import pytest
 
 from gilscope.headless import report
+from gilscope.model.lanes import LaneKey
 from gilscope.observe.observation import Observation
 from gilscope.sampling.descendants import ProcessFollower
 from gilscope.scenarios.external import ExternalTarget
@@ -84,21 +85,19 @@ def test_run_follows_pool_workers(tmp_path: Path, kind: str) -> None:
                 probe = obs.samplers.probe
                 states = [(p, t.state if probe and (t := probe.target(p)) else None)
                           for p in workers]  # fmt: skip
-                last.update(
-                    workers=workers,
-                    drawn=sorted(obs.probe.drawn),
-                    probe=states,
-                    stacks=[k is not None and bool(obs.pyspy.stack(k)) for k in mains],
-                )
+                where = [where_held(obs, k) for k in mains]
+                last.update(workers=workers, drawn=sorted(obs.probe.drawn), probe=states,
+                            where=where)  # fmt: skip
                 return (
                     len(workers) == 2
                     and set(workers) <= obs.probe.drawn
-                    and all(k is not None and obs.pyspy.stack(k) for k in mains)
+                    and where == ["work", "work"]
                 )
 
         # until the probe draws both workers (its first verdict on a binary can take a
-        # second or two on a busy machine) and py-spy has seen where they are, then a
-        # second of exact runs
+        # second or two on a busy machine) and py-spy's latest window has them in work
+        # (not still starting up, as a loaded machine's forkserver workers may be for
+        # seconds), then a second of exact runs
         try:
             wait(drawn, 60, "the probe to draw both workers")
         except AssertionError as e:
@@ -125,6 +124,12 @@ def test_run_follows_pool_workers(tmp_path: Path, kind: str) -> None:
         assert worker["probe"] == "ready" and gil_share(worker) > 0, worker
         main_thread = next(t for t in worker["threads"] if t["tid"] == pid)  # tid == pid
         assert main_thread["mean_hold_ms"] > 0 and main_thread["function"] == "work"
+
+
+def where_held(obs: Observation, key: Optional[LaneKey]) -> str:
+    """The function py-spy last saw the thread hold the GIL in most ("": not yet)."""
+    held = obs.pyspy.stack(key) if key is not None else None
+    return held.stacks[0].frames[-1].function if held is not None and held.stacks else ""
 
 
 def said_by(obs: Observation, word: str) -> List[int]:
