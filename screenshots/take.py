@@ -50,6 +50,15 @@ async def mid_run(
         session.close()
 
 
+async def plan_done(session: Session, timeout_s: float = 120) -> None:
+    """Until a guided plan's last run is done (or ``timeout_s`` has passed)."""
+    deadline = time.monotonic() + timeout_s
+    while (
+        session.state is not RunState.DONE or session.plan_remaining
+    ) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+
+
 async def results() -> None:
     """The guided comparison (key m) run to its end: every result filled in."""
     session = Session(WorkloadSpec(Scenario.SEQUENTIAL, COUNTDOWN_N, 2, sys.executable))
@@ -59,11 +68,7 @@ async def results() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("m")
             await asyncio.sleep(0.5)
-            deadline = time.monotonic() + 120
-            while (
-                session.state is not RunState.DONE or session.plan_remaining
-            ) and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
+            await plan_done(session)
             await asyncio.sleep(0.5)
             await pilot.press("minus", "minus", "minus")  # 20 ms/col: the last run's end
             await pilot.pause()
@@ -92,11 +97,7 @@ async def gil_vs_ft() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("g")
             await asyncio.sleep(0.5)
-            deadline = time.monotonic() + 120
-            while (
-                session.state is not RunState.DONE or session.plan_remaining
-            ) and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
+            await plan_done(session)
             await asyncio.sleep(1.0)  # paused at the end, zoomed to the longer run
             await pilot.pause()
             app.save_screenshot(str(HERE / "gil-vs-ft.svg"))

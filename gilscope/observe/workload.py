@@ -23,7 +23,7 @@ from gilscope.scenarios.workload import RunState, Workload, WorkloadSpec, expect
 # interpreter, verifying), py-spy's attach ~0.1-0.3 s. On a machine short of CPU the
 # self-inspection of a free-threaded build under -X gil=1 took over 3 s: without the
 # probe the run would be drawn from the workers' report alone.
-PROBE_WAIT_S = 10.0
+OBSERVERS_WAIT_S = 10.0
 
 
 def usable_cores() -> int:
@@ -187,7 +187,7 @@ class WorkloadObservation(Observation):
     def _observers_settled(self) -> bool:
         """May the workers start? Once the probe knows whether it can read them and py-spy
         samples them (or cannot): a short run's stacks and spy% then cover all of it."""
-        if time.monotonic_ns() - self.started_ns > PROBE_WAIT_S * 1e9:
+        if time.monotonic_ns() - self.started_ns > OBSERVERS_WAIT_S * 1e9:
             return True
         if not all(self.samplers.pyspy.settled(p) for p in self.pids):
             return False
