@@ -239,13 +239,27 @@ class GilMemory:
                 base = self.runtime if self.layout.gil_base == "runtime" else interp
                 self.gil = base + self.layout.gil_offset
                 _, _, locked, _, _ = GIL_READ.unpack(self.read_gil())
-                if locked in (0, 1) and self.thread_states():
+                if locked in (0, 1) and self._a_thread_is_ours():
                     return
             if time.monotonic() > deadline:
                 if not self.runtime:
                     raise ProbeError(f"process {self.pid} does not use {self.layout.library_path}")
+                if interp:
+                    states = len(self.thread_states())
+                    raise ProbeError(
+                        f"none of the interpreter's {states} thread states maps to a thread"
+                    )
                 raise ProbeError("the interpreter did not start (its GIL does not exist)")
             time.sleep(0.01)
+
+    def _a_thread_is_ours(self) -> bool:
+        """Whether a listed thread state belongs to one of the process's threads. A child
+        forked but not yet run (seconds, beside busy processes) still has its parent's
+        memory: its thread state names the parent's thread until its first steps after
+        the fork (3.11+'s ``PyOS_AfterFork_Child``) rewrite it."""
+        listed = self.thread_states()
+        tids = self.tasks(refresh=True)
+        return any(self.tid_of(tstate) in tids for tstate in listed)
 
     def gil_enabled(self) -> bool:
         """A GIL build always has its GIL; a free-threaded one has it if it was enabled

@@ -83,7 +83,7 @@ def test_run_follows_pool_workers(tmp_path: Path, kind: str) -> None:
                 workers = said_by(obs, "worker")
                 mains = [obs.threads.find(pid, pid) for pid in workers]
                 probe = obs.samplers.probe
-                states = [(p, t.state if probe and (t := probe.target(p)) else None)
+                states = [(p, (t.state, t.reason) if probe and (t := probe.target(p)) else None)
                           for p in workers]  # fmt: skip
                 where = [where_held(obs, k) for k in mains]
                 last.update(workers=workers, drawn=sorted(obs.probe.drawn), probe=states,

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -340,6 +341,62 @@ def test_a_target_watched_before_its_loader_ran_is_waited_for(
     finally:
         stopped.kill()
         stopped.wait()
+
+
+# A child forked but not yet run, as one may be for a while beside busy processes: fork()
+# without Python's after-fork steps (PyDLL keeps the GIL, as os.fork does), then a sleep
+# holding the GIL before the child takes those steps. Until then its thread state names the
+# parent's thread (3.11+ keep the Linux tid in it).
+NOT_YET_RUN = textwrap.dedent(
+    """
+    import ctypes, os
+    libc = ctypes.PyDLL(None)
+    ctypes.pythonapi.PyOS_BeforeFork()
+    pid = libc.fork()
+    if pid == 0:
+        libc.usleep(600_000)
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        while True:  # holds the GIL until killed
+            pass
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    print(pid, flush=True)
+    os.waitpid(pid, 0)
+    """
+)
+NATIVE_TIDS = [(v, p) for v, p in PYTHONS if tuple(map(int, v.split(".")[:2])) >= (3, 11)]
+OLDEST_AND_NEWEST = [NATIVE_TIDS[0], NATIVE_TIDS[-1]]
+
+
+@pytest.mark.parametrize(
+    ("version", "python"), OLDEST_AND_NEWEST, ids=[v for v, _ in OLDEST_AND_NEWEST]
+)
+def test_a_forked_child_not_yet_run_is_waited_for(
+    version: str, python: str, tmp_path: Path, probe: GilProbe
+) -> None:
+    """A pool's fresh worker was once judged "failed" on a busy machine: watched before
+    its first steps after the fork, none of its thread states named one of its threads."""
+    script = tmp_path / "not_yet_run.py"
+    script.write_text(NOT_YET_RUN)
+    parent = subprocess.Popen([python, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child = 0
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        probe.watch(child)
+        time.sleep(0.3)
+        assert probe.target(child).state == "starting"  # type: ignore[union-attr]
+        assert wait_for(probe, child, {"ready", "failed"}) == "ready"
+        deadline = time.monotonic() + 5
+        holders: Set[int] = set()
+        while not holders and time.monotonic() < deadline:
+            holders = {c.tid for c in probe.drain() if c.pid == child and c.tid > 0}
+            time.sleep(0.02)
+        assert holders == {child}
+    finally:
+        if child:
+            os.kill(child, signal.SIGKILL)
+        parent.kill()
+        parent.wait()
 
 
 EMBED = textwrap.dedent(
