@@ -55,7 +55,11 @@ def test_convoy_waits_agree_with_the_workers_report(version: str, python: str) -
     # machine: within 0.8 pp on every version, p50 within 0.22 ms.
     bound = 0.01 + unseen + io["runq_share"] + io["reference_blind"]
     assert abs(io["wait_share"] - io["wait_share_reference"]) < bound, io
-    assert abs(io["wait_p50_ms"] - io["wait_p50_ms_reference"]) < 0.5, io
+    # A wait's median likewise, by the run queue's time per wait (beside two busy
+    # processes the report's p50 was 0.94 ms above the probe's).
+    runq_per_wait_ms = io["runq_share"] * doc["observed_s"] * 1e3 / max(io["waits_reference"], 1)
+    p50_bound = 0.5 + runq_per_wait_ms
+    assert abs(io["wait_p50_ms"] - io["wait_p50_ms_reference"]) < p50_bound, (runq_per_wait_ms, io)
     # The report marks itself released from before a reply's send to after the next recv:
     # a hold in between (it took the GIL back after the send) is not seen, so a wait
     # before that hold and one after it are one wait to the report.
