@@ -163,6 +163,14 @@ class Watch:
                 self.threads.add(tid)
         return tid
 
+    def gone(self) -> bool:
+        """Whether the target's memory is gone: it exited, and a read that failed just
+        before says nothing against its layout."""
+        try:
+            return len(self.mem.read_gil()) != GIL_READ.size
+        except OSError:
+            return True
+
     def close(self) -> None:
         if self.threads is not None:
             self.threads.close()
@@ -305,6 +313,11 @@ class Probe:
         else:
             self.message(kind="ended", pid=watch.pid, reads=watch.reads)
 
+    def lost(self, watch: Watch, error: ProbeError) -> None:
+        """A read failed: "ended" if the target exited meanwhile (a thread state read as
+        its memory went), else "failed" with why."""
+        self.end(watch, "" if watch.gone() else str(error))
+
     # -- the loop ---------------------------------------------------------------------
     def read(self, watch: Watch, t: int) -> None:
         try:
@@ -404,7 +417,7 @@ class Probe:
                     try:
                         self.read(watch, time.monotonic_ns())
                     except ProbeError as e:
-                        self.end(watch, str(e))
+                        self.lost(watch, e)
                     watch.due += watch.period_ns
                     if watch.due < now - 4 * watch.period_ns:
                         # Late by more than jitter (descheduled): skip the missed reads. A

@@ -19,7 +19,7 @@ import textwrap
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List, Set
+from typing import Any, Dict, Iterator, List, Set
 
 import psutil
 import pytest
@@ -313,6 +313,55 @@ def test_a_target_exiting_mid_probe_ends_cleanly(
     # can arrive before the loader has mapped libpython (CI once failed on exactly that)
     with probed(probe, [python, str(script)]):
         pass
+
+
+def said(out: io.BytesIO) -> List[Dict[str, Any]]:
+    """The probe process's JSON messages, in order."""
+    raw, at, messages = out.getvalue(), 0, []
+    while at < len(raw):
+        kind, size = probe_process.FRAME.unpack_from(raw, at)
+        at += probe_process.FRAME.size
+        if kind == b"J":
+            messages.append(json.loads(raw[at : at + size]))
+        at += size
+    return messages
+
+
+def test_a_read_that_fails_as_its_target_exits_ends_it(script: Path) -> None:
+    """A thread state read just as the target's memory went (an idle CI run once said
+    "failed: cannot read 0xc94ed0 in process 4935" of a target that had exited): "ended".
+    The same failure from a target still there: "failed", with why."""
+    python = PYTHONS[-1][1]
+    out = io.BytesIO()
+    probe = Probe(out, 1000)
+    targets = [subprocess.Popen([python, str(script)], stdin=subprocess.PIPE) for _ in "ab"]
+    try:
+        for target in targets:
+            deadline = time.monotonic() + 15
+            while target.pid not in probe.watches:
+                assert time.monotonic() < deadline, said(out)
+                probe.verify(target.pid)  # waits for its interpreter, up to 5 s
+                probe.take_verified()
+        staying, exiting = (probe.watches[t.pid] for t in targets)
+        targets[1].kill()
+        while running(targets[1].pid):  # a zombie: its memory is gone, not yet reaped
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        for watch in (staying, exiting):
+            probe.lost(watch, ProbeError(f"cannot read 0x10 in process {watch.pid}"))
+    finally:
+        for target in targets:
+            target.kill()
+            target.wait()
+    ends = [
+        (m["kind"], m["pid"], m.get("reason"))
+        for m in said(out)
+        if m["kind"] in ("failed", "ended")
+    ]
+    assert ends == [
+        ("failed", targets[0].pid, f"cannot read 0x10 in process {targets[0].pid}"),
+        ("ended", targets[1].pid, None),
+    ]
 
 
 def test_a_target_watched_before_its_loader_ran_is_waited_for(
