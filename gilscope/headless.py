@@ -48,9 +48,10 @@ def run_headless(
     ):
         if stop.wait(0.05):
             return interrupted(session)
-    # Let the collector fold in the last stamps and py-spy's last windows land; what
-    # happened after the deadline is not part of the observation.
-    if stop.wait(0.3):
+    # Let the collector fold in the last stamps and py-spy's last windows land (a short
+    # run's only stacks may be in them); what happened after the deadline is not part of
+    # the observation.
+    if not session.settle(stop):
         return interrupted(session)
     with session.observed() as obs:
         # the snapshot a recording ends with, so that its replay reports the same

@@ -40,6 +40,9 @@ COLLECT_HZ = 50
 SNAPSHOT_EVERY = 5  # collector ticks per snapshot: 10 Hz
 CPU_EVERY = 5  # collector ticks per CPU sample: 10 Hz
 BUSY_EVERY = 25  # collector ticks per reading of the rest of the machine: 2 Hz
+# The most a report waits for py-spy's last windows after the end: it writes one ~20 ms
+# after its target exits, later on a busy machine.
+SETTLE_S = 5.0
 
 
 class Session:
@@ -86,6 +89,7 @@ class Session:
         self._side_by_side = False  # the plan runs on more than one interpreter
         self._snapshot: Optional[Snapshot] = None
         self._stop = threading.Event()
+        self._passes = 0  # the collector's passes so far: see settle
         self._collector = threading.Thread(
             target=self._collect, name="gilscope-collector", daemon=True
         )
@@ -190,6 +194,20 @@ class Session:
         shutil.rmtree(self._dir, ignore_errors=True)
         self._close_done.set()
 
+    def settle(self, stop: threading.Event, timeout_s: float = SETTLE_S) -> bool:
+        """Wait, at most ``timeout_s``, until what an observation's end left in flight has
+        landed: the collector's passes up to its next CPU sample (the last stamps,
+        hand-offs and CPU), and py-spy's windows of processes that have exited. False if
+        ``stop`` was set."""
+        passes = self._passes + CPU_EVERY + 1
+        limit = time.monotonic() + timeout_s
+        while time.monotonic() < limit and (
+            self._passes < passes or self._samplers.pyspy.landing()
+        ):
+            if stop.wait(0.02):
+                return False
+        return True
+
     # -- reading ----------------------------------------------------------------------
     def snapshot(self, fresh: bool = False) -> Snapshot:
         """The latest frozen snapshot (10 Hz); ``fresh``: one frozen now (a report, which
@@ -245,6 +263,7 @@ class Session:
                 if msg not in self._problems:
                     self._problems.append(msg)
             tick += 1
+            self._passes += 1
             next_t += period
             delay = next_t - time.monotonic()
             if delay < -1.0:

@@ -262,6 +262,14 @@ class PySpySampler:
                 or (not self.executable and pid not in self._sources)
             )
 
+    def landing(self) -> bool:
+        """Whether a window of a process that has exited is still to land. py-spy writes
+        a window's samples when it sees its target go; on a busy machine that takes a
+        while, and a short run's only stacks may be in it."""
+        with self._lock:
+            pids = {w.pid for w in self._windows.values()}
+        return any(not process_alive(pid) for pid in pids)
+
     def attach(self, pid: int) -> None:
         with self._lock:
             self._targets.setdefault(pid, 0.0)
@@ -351,7 +359,8 @@ class PySpySampler:
         assert proc.stdout is not None
         os.set_blocking(proc.stdout.fileno(), False)
         self._selector.register(proc.stdout, selectors.EVENT_READ, window)
-        self._windows[proc.pid] = window
+        with self._lock:  # read by landing() from other threads
+            self._windows[proc.pid] = window
         if source == PROFILER:  # says nothing until its window ends: started is all we know
             with self._lock:
                 self._sampling.add(pid)
@@ -390,8 +399,11 @@ class PySpySampler:
                         window.tally = (int(m["samples"]), int(m["errors"]))
             return
         self._selector.unregister(stdout)
-        del self._windows[window.proc.pid]
-        self._finish(window, now)
+        try:
+            self._finish(window, now)
+        finally:
+            with self._lock:  # landed: _finish has handed it on
+                del self._windows[window.proc.pid]
 
     @staticmethod
     def _pyspy_intervals(window: _Window, text: str, length_ns: int) -> Tuple[int, int]:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, List
 
+import psutil
 import pytest
 
 from gilscope.sampling.pyspy import (
@@ -118,6 +119,45 @@ def test_settled_once_py_spy_samples_or_cannot(tmp_path: Path) -> None:
         for p in (python, other):
             p.kill()
             p.wait()
+
+
+def test_a_window_of_an_exited_target_is_landing_until_it_lands() -> None:
+    """A report waits for this: py-spy writes a window when it sees its target exit, and
+    a short run's only stacks may be in it. A stopped py-spy stands for a slow one (a busy
+    machine made a 0.6 s run's report lose its stacks after a fixed 0.3 s)."""
+    target = subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+    got = Collected()
+    sampler = got.sampler()
+    stopped: List[psutil.Process] = []
+    try:
+        sampler.start()
+        sampler.attach(target.pid)
+        assert wait_for(lambda: sampler.settled(target.pid), 30)
+        assert not sampler.landing()  # its target runs: nothing of an exit to wait for
+        sampler.detach(target.pid)  # no new windows: the ones running are the ones stopped
+        stopped = [p for p in psutil.Process().children() if p.name() == "py-spy"]
+        assert stopped
+        for p in stopped:
+            p.suspend()
+        target.kill()
+        target.wait()
+        time.sleep(0.5)
+        assert sampler.landing()
+        for p in stopped:
+            p.resume()
+        assert wait_for(lambda: not sampler.landing(), 30)
+        with got.lock:
+            landed = [w for w in got.windows if w.pid == target.pid]
+        assert landed and landed[-1].threads and not landed[-1].complete, landed
+    finally:
+        for p in stopped:
+            try:
+                p.resume()
+            except psutil.Error:
+                pass
+        sampler.stop()
+        target.kill()
+        target.wait()
 
 
 def test_a_non_python_process_is_a_problem() -> None:
