@@ -7,6 +7,7 @@ The shapes py-spy's windows (``pyspy.py``) and the target interpreter's own prof
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -38,3 +39,15 @@ class ThreadGil:
     samples: int
     share: float
     stacks: Tuple[HeldStack, ...]  # most sampled first, at most three
+
+
+TOP_STACKS = 3  # the most sampled stacks kept per thread and window
+
+
+def top_stacks(counts: Counter[Tuple[Frame, ...]], intervals: int) -> Tuple[HeldStack, ...]:
+    """The most sampled stacks, most first. A sample without a Python frame (the holder
+    in the interpreter's own start-up or shutdown) counts in the share, but says nothing
+    of where: the short last window of a run that had only those once left its process
+    with no function at all."""
+    ranked = [(frames, n) for frames, n in counts.most_common() if frames][:TOP_STACKS]
+    return tuple(HeldStack(frames, n / max(intervals, 1)) for frames, n in ranked)

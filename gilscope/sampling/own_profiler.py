@@ -24,7 +24,7 @@ from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
 from gilscope.sampling.executables import is_python_executable
-from gilscope.sampling.gil_stacks import Frame, HeldStack, ThreadGil
+from gilscope.sampling.gil_stacks import Frame, ThreadGil, top_stacks
 
 PROFILER = "profiling.sampling"
 CHECK_TIMEOUT_S = 10.0
@@ -96,9 +96,7 @@ def parse_collapsed(text: str, intervals: int) -> Tuple[ThreadGil, ...]:
         stacks.setdefault(tid, Counter())[frames] += int(count_text)
     out = []
     for tid, n in counts.items():
-        top = tuple(
-            HeldStack(frames, c / max(intervals, 1)) for frames, c in stacks[tid].most_common(3)
-        )
+        top = top_stacks(stacks[tid], intervals)
         out.append(ThreadGil(tid, "", n, n / max(intervals, 1), top))
     return tuple(sorted(out, key=lambda t: -t.samples))
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Deque, Dict, Optional, Set, Tuple
 
 from gilscope.children import reap, spawn
-from gilscope.sampling.gil_stacks import Frame, HeldStack, ThreadGil
+from gilscope.sampling.gil_stacks import Frame, ThreadGil, top_stacks
 from gilscope.sampling.own_profiler import (
     parse_captured,
     parse_collapsed,
@@ -119,10 +119,7 @@ def parse_raw(text: str, intervals: int) -> Tuple[ThreadGil, ...]:
         stacks.setdefault(key, Counter())[frames] += int(count_text)
     out = []
     for (tid, name), n in counts.items():
-        top = tuple(
-            HeldStack(frames, c / max(intervals, 1))
-            for frames, c in stacks[tid, name].most_common(3)
-        )
+        top = top_stacks(stacks[tid, name], intervals)
         out.append(ThreadGil(tid, name, n, n / max(intervals, 1), top))
     return tuple(sorted(out, key=lambda t: -t.samples))
 

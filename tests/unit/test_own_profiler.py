@@ -47,6 +47,12 @@ def test_odd_lines_are_skipped() -> None:
     assert only.stacks[0].frames == (Frame("f", "c:\\\\w.py", 2),)  # a colon in the file
 
 
+def test_a_sample_without_a_python_frame_counts_but_is_no_stack() -> None:
+    (only,) = parse_collapsed(f"tid:7 30\ntid:7;{BOOT} 2\n", 100)
+    assert only.samples == 32
+    assert [s.frames[-1].function for s in only.stacks] == ["Thread.run"]
+
+
 def test_the_captured_line_gives_intervals_and_seconds() -> None:
     assert parse_captured(STDOUT.splitlines()[0]) == (500, 1.0)
     assert parse_captured("Captured 352 samples in 0.70 seconds") == (352, 0.7)  # cut short

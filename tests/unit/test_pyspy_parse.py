@@ -175,3 +175,14 @@ def test_explain_unknown_uses_the_last_line() -> None:
     assert "py-spy dump --pid" in p.fix
     assert_one_line(p)
     assert explain_failure(9, "").reason == "no output"
+
+
+def test_a_sample_without_a_python_frame_counts_but_is_no_stack() -> None:
+    """The holder in the interpreter's start-up or shutdown: a run's short last window
+    that had only such samples once left its process with no function."""
+    text = f"thread (1993): countdown-0 40\nthread (1993): countdown-0;{BOOT} 3\n"
+    (thread,) = parse_raw(text, intervals=100)
+    assert thread.samples == 43 and thread.share == pytest.approx(0.43)
+    assert [s.frames[-1].function for s in thread.stacks] == ["Thread.run"]
+    (shutdown,) = parse_raw("thread (1993): MainThread 40\n", intervals=100)
+    assert shutdown.samples == 40 and shutdown.stacks == ()
