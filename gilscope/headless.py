@@ -20,11 +20,10 @@ from gilscope.model.metrics import (
 from gilscope.model.thread_record import ThreadRecord
 from gilscope.model.timeline import Timeline
 from gilscope.observe.observation import Observation
-from gilscope.scenarios.workload import RunState, WorkloadSpec
+from gilscope.scenarios.workload import WorkloadSpec
 from gilscope.session import Session
 from gilscope.snapshot import Snapshot
 
-TERMINAL = (RunState.DONE, RunState.FAILED, RunState.STOPPED)
 INTERRUPTED = "interrupted"  # the report's state when a signal ended the observation
 
 
@@ -43,9 +42,7 @@ def run_headless(
     # From before the start: launching a command counts against --seconds too.
     deadline_ns = time.monotonic_ns() + int(seconds * 1e9)
     session.start(plan)
-    while time.monotonic_ns() < deadline_ns and (
-        session.state not in TERMINAL or session.plan_remaining
-    ):
+    while time.monotonic_ns() < deadline_ns and not session.ended:
         if stop.wait(0.05):
             return interrupted(session)
     # Let the collector fold in the last stamps and py-spy's last windows land (a short

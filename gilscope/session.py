@@ -33,7 +33,7 @@ from gilscope.sampling.probe_process import DEFAULT_RATE_HZ, rate_note
 from gilscope.sampling.pyspy import PROFILER, PYSPY, PySpyProblem, PySpySampler, PySpyWindow
 from gilscope.sampling.thread_cpu import ThreadCpuSampler
 from gilscope.scenarios.external import ExternalTarget
-from gilscope.scenarios.workload import RunState, WorkloadSpec
+from gilscope.scenarios.workload import TERMINAL, RunState, WorkloadSpec
 from gilscope.snapshot import EarlierRelay, PySpyStatus, Snapshot
 
 COLLECT_HZ = 50
@@ -218,6 +218,14 @@ class Session:
     @property
     def state(self) -> RunState:
         return self.observation.state
+
+    @property
+    def ended(self) -> bool:
+        """The run is over, and so is any guided plan it is a step of. One read under the
+        lock: between a step's end and the next one's start (one collector pass), the
+        state and the plan read apart said "over" while the last step was starting."""
+        with self._lock:
+            return self.observation.state in TERMINAL and not self._plan
 
     @property
     def problems(self) -> List[str]:

@@ -20,7 +20,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))  # the repository: gilscope, and tests' browser helper
 
 from gilscope.scenarios.builds import HOW_TO_GET_ONE, Builds, find_free_threaded  # noqa: E402
-from gilscope.scenarios.workload import COUNTDOWN_N, RunState, Scenario, WorkloadSpec  # noqa: E402
+from gilscope.scenarios.workload import COUNTDOWN_N, Scenario, WorkloadSpec  # noqa: E402
 from gilscope.session import Session  # noqa: E402
 from gilscope.tui.make import make_app  # noqa: E402
 
@@ -53,9 +53,7 @@ async def mid_run(
 async def plan_done(session: Session, timeout_s: float = 120) -> None:
     """Until a guided plan's last run is done (or ``timeout_s`` has passed)."""
     deadline = time.monotonic() + timeout_s
-    while (
-        session.state is not RunState.DONE or session.plan_remaining
-    ) and time.monotonic() < deadline:
+    while not session.ended and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
 
 

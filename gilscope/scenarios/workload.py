@@ -161,6 +161,9 @@ class RunState(str, enum.Enum):
     STOPPED = "stopped"
 
 
+TERMINAL = (RunState.DONE, RunState.FAILED, RunState.STOPPED)  # a run that is over
+
+
 @dataclass(frozen=True)
 class WorkerLane:
     """Which board slot belongs to which process, and what to call it."""
