@@ -66,4 +66,6 @@ def test_rss_stays_flat_under_fast_thread_churn(tmp_path: Path) -> None:
     started, seconds = int(spawned_line[1]), float(spawned_line[2])
     expected = started / seconds * doc["observed_s"]
     seen = jobs.get("job-*", 0) + jobs.get("thread *", 0)
-    assert seen > 0.5 * expected and seen > 200, (jobs, started, seconds, doc["observed_s"])
+    assert seen > 0.5 * expected and seen > 200, (
+        jobs, started, seconds, doc["observed_s"], process["probe"], doc["probe"], doc["problems"]
+    )  # fmt: skip
