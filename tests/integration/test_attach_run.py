@@ -26,19 +26,19 @@ TARGET = textwrap.dedent(
     """
     import sys, threading, time
     life = float(sys.argv[1])
-    def spin(stop):
+    def spin(going):
         n = 0
-        while not stop.is_set():
+        while going:  # no call in the loop: every sample of it is in spin
             n += 1
     print("target up", flush=True)
-    stop = threading.Event()
+    going = [True]
     time.sleep(0.7)
-    threading.Thread(target=spin, args=(stop,), name="late-spinner", daemon=True).start()
+    threading.Thread(target=spin, args=(going,), name="late-spinner", daemon=True).start()
     print("spinner started", flush=True)
     end = time.monotonic() + life
     while time.monotonic() < end:
         sum(range(1000))
-    stop.set()
+    going.clear()
     print("bye", file=sys.stderr, flush=True)
     sys.exit(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     """
