@@ -40,6 +40,9 @@ MIN_HEXVERSION = 0x03090000
 _LIBPYTHON = re.compile(r"/libpython(?P<major>\d+)\.(?P<minor>\d+)(?P<abi>[a-z]*)\.so")
 _YAMA = "/proc/sys/kernel/yama/ptrace_scope"
 _CAP_SYS_PTRACE = 19
+# One py-spy dump's answer, however little time the retries had left: ~0.1 s idle, over
+# 0.5 s beside busy processes (its answer, not the machine's load, is the verdict).
+DUMP_ANSWER_S = 5.0
 _PROBE = (
     # Runs on any Python from 2.7 up, so an old interpreter gets a clear "needs 3.9+".
     "import platform, sys, sysconfig; sys.stdout.write('%s %d %s\\n' % ("
@@ -191,10 +194,10 @@ def check_traceable(pid: int, pyspy: Optional[str], timeout_s: float = 10.0) -> 
             env=env,
         )
         try:
-            _, err = proc.communicate(timeout=max(left, 0.5))
+            _, err = proc.communicate(timeout=max(left, DUMP_ANSWER_S))
         except subprocess.TimeoutExpired:
             raise TargetError(
-                f"py-spy dump --pid {pid} did not finish in {timeout_s:g} s"
+                f"py-spy dump --pid {pid} did not finish in {max(timeout_s, DUMP_ANSWER_S):g} s"
             ) from None
         finally:
             reap([proc], grace_s=0.2)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Dict, List, Set
 
 import pytest
 
-from gilscope.sampling.gil_layout import GIL_READ, GilOff, ProbeError, parse_layout
+from gilscope.sampling import gil_layout
+from gilscope.sampling.gil_layout import GIL_READ, GilMemory, GilOff, ProbeError, parse_layout
 
 LAYOUT_311 = {
     "interp_ptr": 40,
@@ -85,3 +87,40 @@ def test_a_failed_inspection_is_one_line(text: str, says: str) -> None:
 def test_one_read_takes_the_fields_that_change_together() -> None:
     # interval, last_holder, locked (+ padding), switch_number: one pread of 32 bytes
     assert GIL_READ.size == 32
+
+
+class ScriptedMemory(GilMemory):
+    """A target whose GIL reads are given: thread state 0x10 is thread 7."""
+
+    def __init__(self, holders: List[int]) -> None:
+        self.pid, self.layout, self._fd = 1, parse_layout(json.dumps(LAYOUT_311)), -1
+        self.holders = iter(holders)
+        self.switches = 0
+
+    def wait_ready(self, timeout_s: float = 0.0) -> None:
+        pass
+
+    def tasks(self, refresh: bool = False) -> Set[int]:
+        return {7}
+
+    def _states_with_tids(self, tids: Set[int]) -> Dict[int, int]:
+        return {0x10: 7}
+
+    def read_gil(self) -> bytes:
+        self.switches += 1
+        return GIL_READ.pack(5000, next(self.holders), 1, 0, self.switches)
+
+
+def test_a_holder_read_between_a_takes_two_stores_is_not_a_wrong_layout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A take sets ``locked`` before ``last_holder``: a read in between names the one
+    before, which may have ended since (a server's short threads). A verification of a
+    thread-per-request server was once refused for one such read."""
+    monkeypatch.setattr(gil_layout, "VERIFY_GAP_S", 0.0)
+    reads = gil_layout.VERIFY_READS
+    assert ScriptedMemory([0x10] * (reads - 2) + [0x99, 0x98]).verify() == {0x10: 7}
+    # a wrong layout names strangers at every read, or most
+    for strangers in (reads, reads // 2):
+        with pytest.raises(ProbeError, match="not one of the interpreter's threads"):
+            ScriptedMemory([0x10] * (reads - strangers) + [0x99] * strangers).verify()
