@@ -33,6 +33,7 @@ MAX_INTERVAL_US = 100_000_000  # sys.setswitchinterval of 100 s: anything above 
 VERIFY_READS = 60
 VERIFY_GAP_S = 0.001
 STRANGER_SHARE = 0.1  # of verifying reads with the GIL held: more, and the layout is wrong
+STRANGER_REREADS = 3  # a stranger holder must last this many more reads to count
 NOT_READY_WAIT_S = 5.0  # a process just started may not have created its interpreter yet
 
 
@@ -300,10 +301,7 @@ class GilMemory:
                 held += 1
                 if holder not in states:
                     states.update(self._states_with_tids(tids))
-                if holder not in states:
-                    # One read may fall between a take's two stores: locked already set,
-                    # the last holder still a thread that has since ended (a server's
-                    # short threads). A wrong layout's holder is a stranger at every read.
+                if holder not in states and self._stays_a_stranger(holder, tids, states):
                     strangers += 1
             time.sleep(VERIFY_GAP_S)
         if strangers > held * STRANGER_SHARE:
@@ -311,6 +309,23 @@ class GilMemory:
         if not states:
             states = self._states_with_tids(tids)
         return states
+
+    def _stays_a_stranger(self, holder: int, tids: Set[int], states: Dict[int, int]) -> bool:
+        """Whether a holder that is none of the interpreter's threads still holds the GIL
+        a moment later. A read may fall where CPython's own order leaves the GIL locked by
+        a thread state no longer listed: an ending thread unlinks its state before it
+        releases the GIL, and a take sets ``locked`` before ``last_holder`` (a server's
+        short threads do both 400 times a second). A wrong layout's holder stays a
+        stranger."""
+        for _ in range(STRANGER_REREADS):
+            time.sleep(VERIFY_GAP_S)
+            _, now, locked, _, _ = GIL_READ.unpack(self.read_gil())
+            if not locked or now != holder:
+                return False
+            states.update(self._states_with_tids(tids))
+            if holder in states:
+                return False
+        return True
 
     def _states_with_tids(self, tids: Set[int]) -> Dict[int, int]:
         """Thread states of live threads. Others are fine on the list (one created for a

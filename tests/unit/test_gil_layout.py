@@ -95,6 +95,7 @@ class ScriptedMemory(GilMemory):
     def __init__(self, holders: List[int]) -> None:
         self.pid, self.layout, self._fd = 1, parse_layout(json.dumps(LAYOUT_311)), -1
         self.holders = iter(holders)
+        self.holder = 0
         self.switches = 0
 
     def wait_ready(self, timeout_s: float = 0.0) -> None:
@@ -108,7 +109,8 @@ class ScriptedMemory(GilMemory):
 
     def read_gil(self) -> bytes:
         self.switches += 1
-        return GIL_READ.pack(5000, next(self.holders), 1, 0, self.switches)
+        self.holder = next(self.holders, self.holder)  # the last one holds on
+        return GIL_READ.pack(5000, self.holder, 1, 0, self.switches)
 
 
 def test_a_holder_read_between_a_takes_two_stores_is_not_a_wrong_layout(
@@ -119,8 +121,10 @@ def test_a_holder_read_between_a_takes_two_stores_is_not_a_wrong_layout(
     thread-per-request server was once refused for one such read."""
     monkeypatch.setattr(gil_layout, "VERIFY_GAP_S", 0.0)
     reads = gil_layout.VERIFY_READS
-    assert ScriptedMemory([0x10] * (reads - 2) + [0x99, 0x98]).verify() == {0x10: 7}
-    # a wrong layout names strangers at every read, or most
-    for strangers in (reads, reads // 2):
-        with pytest.raises(ProbeError, match="not one of the interpreter's threads"):
-            ScriptedMemory([0x10] * (reads - strangers) + [0x99] * strangers).verify()
+    # a stranger for one read, then the next holder: not counted
+    assert ScriptedMemory([0x10] * 20 + [0x99] + [0x10] * reads).verify() == {0x10: 7}
+    # a wrong layout names a stranger that stays, at every read or at half of them
+    with pytest.raises(ProbeError, match="not one of the interpreter's threads"):
+        ScriptedMemory([0x99]).verify()
+    with pytest.raises(ProbeError, match="not one of the interpreter's threads"):
+        ScriptedMemory([0x10, 0x99, 0x99, 0x99, 0x99] * reads).verify()
