@@ -120,10 +120,6 @@ class Session:
             self._plan_steps = len(specs)
             self._side_by_side = len({spec.python for spec in specs}) > 1
 
-    @property
-    def plan_remaining(self) -> int:
-        return len(self._plan)
-
     def restart(self, spec: Optional[WorkloadSpec] = None) -> None:
         """Stop the current run and start ``spec`` (default: the same again). Observing a
         target: ``run`` launches the command again; ``attach`` clears the view and goes on
