@@ -183,8 +183,13 @@ def test_an_attached_program_shows_who_waits_and_every_hand_off(
             session.close()
         target.kill()
         target.wait()
+    # Shown only if an assertion below fails: the whole report, not pytest's cut repr
+    print(json.dumps({"met": met, "poker": poker_tid, "countdown": cpu_tid, "report": doc}))
     (process,) = doc["processes"]
-    threads = {t["tid"]: t for t in process["threads"]}  # named by py-spy only later on 3.9-3.13
+    # One record per thread (named by py-spy only later on 3.9-3.13, so found by tid)
+    tids = [t["tid"] for t in process["threads"]]
+    assert len(tids) == len(set(tids)), process["threads"]
+    threads = {t["tid"]: t for t in process["threads"]}
     poker, cpu = threads[int(poker_tid)], threads[int(cpu_tid)]
     # Every take of the GIL counted, though each hold lasts a few µs: alone (no switch:
     # from its sleeps), and beside the countdown (switches; the countdown takes it back
