@@ -294,9 +294,10 @@ class Timeline:
 
     def blind(self, key: LaneKey) -> int:
         """Explicit events: ns between a runner's release of the GIL and its next "waiting"
-        mark while another thread held the GIL. Its report says nothing of that time (a
-        convoy responder sends its reply, may wait to take the GIL back, holds it, calls
-        recv; the next request comes later on a busy machine): waits there it cannot see."""
+        mark while another thread held the GIL. Its report says nothing of that time (an
+        io thread sends a request, may wait to take the GIL back, holds it, calls recv;
+        the convoy responder reports such a wait after its send): waits there it cannot
+        see."""
         with self._lock:
             runner = self._runners.get(key)
             return runner.blind_ns if runner is not None else 0

@@ -372,6 +372,10 @@ def convoy_bodies(
         busy.clear()
         finished.set()
 
+    # A take back after a reply's send that took longer than this was a wait for the
+    # countdown's hold (which lasts the switch interval), not the send's own µs.
+    retake_wait_ns = int(sys.getswitchinterval() * 1e9 / 2)
+
     def responder() -> None:
         emit = writers[1].emitter()
         conn, _ = listener.accept()
@@ -393,6 +397,15 @@ def convoy_bodies(
             released = clock()
             emit(RELEASED | released)
             conn.sendall(word(reply))
+            back = clock()
+            if back - released > retake_wait_ns:
+                # The countdown took the GIL during the send, and this thread waited for it
+                # to take it back: say so, or that wait (seen by the probe) and the
+                # countdown's take are lost inside the span before the next request.
+                emit(WAITING | released)
+                emit(ACQUIRED | back)
+                released = clock()
+                emit(RELEASED | released)
         conn.close()  # the client sees the end and finishes too
 
     return [cpu, responder]

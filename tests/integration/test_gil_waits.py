@@ -46,25 +46,24 @@ def test_convoy_waits_agree_with_the_workers_report(version: str, python: str) -
     unseen = doc["processes"][0]["reference_unseen"]
     threads = threads_by_name(doc)
     io, cpu = threads["io-responder"], threads["cpu-countdown"]
-    # The report counts as waiting the time from a request's arrival to taking the GIL,
-    # where another thread held it meanwhile: that includes the thread's wake-up, the
-    # kernel's run queue (runq_share), which the report cannot tell apart; and nothing
-    # where its stamps could not see (unseen), nor between its release before sending a
-    # reply and the next request (blind: on a busy machine the client is late, and the
-    # responder may wait there to take the GIL back after its send). Measured on a quiet
-    # machine: within 0.8 pp on every version, p50 within 0.22 ms.
-    bound = 0.01 + unseen + io["runq_share"] + io["reference_blind"]
+    # The report counts as waiting the time from a request's arrival (or a reply's send)
+    # to taking the GIL, where another thread held it meanwhile: that includes the thread's
+    # wake-up, the kernel's run queue (runq_share), which the report cannot tell apart; and
+    # nothing where its stamps could not see (unseen). Measured, idle and beside two CPU
+    # hogs: the report 0.3-1.4 pp above the probe on every version (the run queue, and the
+    # send's µs before its wait).
+    bound = 0.01 + unseen + io["runq_share"]
     assert abs(io["wait_share"] - io["wait_share_reference"]) < bound, io
     # A wait's median likewise, by the run queue's time per wait (beside two busy
     # processes the report's p50 was 0.94 ms above the probe's).
     runq_per_wait_ms = io["runq_share"] * doc["observed_s"] * 1e3 / max(io["waits_reference"], 1)
     p50_bound = 0.5 + runq_per_wait_ms
     assert abs(io["wait_p50_ms"] - io["wait_p50_ms_reference"]) < p50_bound, (runq_per_wait_ms, io)
-    # The report marks itself released from before a reply's send to after the next recv:
-    # a hold in between (it took the GIL back after the send) is not seen, so a wait
-    # before that hold and one after it are one wait to the report.
+    # Every wait, the responder's wait to take the GIL back after a reply's send too (the
+    # countdown took it during the send): measured equal or one apart, idle and beside two
+    # CPU hogs, on every version.
     waits, reported = count(doc, io["waits_per_s"]), io["waits_reference"]
-    assert -max(3, 0.1 * reported) <= waits - reported <= max(3, 0.25 * reported), (waits, io)
+    assert abs(waits - reported) <= max(3, 0.1 * reported), (waits, io)
     # Beside the countdown each reply waits about the switch interval.
     interval = doc["probe"]["interval_ms"]
     assert 0.6 * interval < io["wait_p50_ms"] < 1.5 * interval, (io, interval)
