@@ -20,6 +20,7 @@ from gilscope.arguments import (
     refuse,
 )
 from gilscope.checks import ask_python, check_share, find_ft_python, live_view_problem, served
+from gilscope.exit_guard import ExitGuard
 from gilscope.record.recorder import Recorder
 from gilscope.record.recording import RecordingError
 from gilscope.scenarios.builds import Builds
@@ -150,6 +151,7 @@ def serve_metrics(session: Session, host: str, port: int) -> int:
     from gilscope.metrics import MetricsServer
 
     stop, caught = _stop_on_signals()
+    guard = ExitGuard(stop, lambda: 128 + caught[0] if caught else 1, session.abandon)
     try:
         server = MetricsServer(session, host, port)
     except OSError as e:
@@ -161,6 +163,7 @@ def serve_metrics(session: Session, host: str, port: int) -> int:
     finally:
         server.stop()
         session.close()
+        guard.done()
     return 128 + caught[0] if caught else 0
 
 
@@ -193,10 +196,12 @@ def _headless(session: Session, seconds: float, plan: Optional[List[WorkloadSpec
     from gilscope.headless import run_headless, write_report
 
     stop, caught = _stop_on_signals()
+    guard = ExitGuard(stop, lambda: 128 + caught[0] if caught else 1, session.abandon)
     try:
         doc = run_headless(session, seconds, stop, plan)
     finally:
         session.close()
+        guard.done()  # the report so far is written unguarded: a slow reader is no hang
     if not write_report(json.dumps(doc, indent=2) + "\n"):
         return 1
     if caught:

@@ -190,6 +190,12 @@ class Session:
         shutil.rmtree(self._dir, ignore_errors=True)
         self._close_done.set()
 
+    def abandon(self) -> None:
+        """What must happen even if ``close`` hangs: every child killed, the scratch
+        folder gone (see ``exit_guard``)."""
+        reap_all(grace_s=0.3)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
     def settle(self, stop: threading.Event, timeout_s: float = SETTLE_S) -> bool:
         """Wait, at most ``timeout_s``, until what an observation's end left in flight has
         landed: the collector's passes up to its next CPU sample (the last stamps,
