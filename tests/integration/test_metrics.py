@@ -83,11 +83,13 @@ def observed(tmp_path: Path) -> Iterator[Dict[str, Any]]:
     finally:
         gilscope.send_signal(signal.SIGTERM)
         try:
-            gilscope.wait(10)
+            _, err = gilscope.communicate(timeout=10)
         finally:
             gilscope.kill()
             target.kill()
             target.wait()
+    # A shutdown that hung was ended by the exit guard, which names the hung thread here
+    assert "shutdown did not finish" not in err.decode(), err.decode()
 
 
 def test_the_exposition_names_threads_and_counts_hand_offs(observed: Dict[str, Any]) -> None:
