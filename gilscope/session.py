@@ -186,8 +186,7 @@ class Session:
         self._samplers.thread_cpu.stop()
         if self._samplers.probe is not None:
             self._samplers.probe.stop()
-        reap_all(grace_s=0.3)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self.abandon()
         self._close_done.set()
 
     def abandon(self) -> None:

@@ -12,8 +12,8 @@ from gilscope.model.lanes import LaneKey
 from gilscope.model.pyspy_ledger import SeenThread
 from gilscope.observe.observation import Observation, Samplers
 from gilscope.sampling.gil_probe import ProbeTarget
-from gilscope.sampling.proc_threads import ThreadNames
-from gilscope.sampling.pyspy import PERIOD_S, PySpyWindow, process_alive
+from gilscope.sampling.proc_threads import ThreadNames, process_alive
+from gilscope.sampling.pyspy import PERIOD_S, PySpyWindow
 from gilscope.sampling.target import TargetError
 from gilscope.scenarios.external import ExternalTarget
 from gilscope.scenarios.workload import RunState, WorkloadSpec

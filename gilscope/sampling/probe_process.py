@@ -43,6 +43,7 @@ from gilscope.sampling.gil_layout import (
     layout_key,
 )
 from gilscope.sampling.gil_reads import GilReads
+from gilscope.sampling.proc_threads import process_alive
 from gilscope.sampling.thread_states import ThreadStates
 
 FRAME = struct.Struct("<cI")
@@ -248,7 +249,7 @@ class Probe:
                         layout = derive_layout(pid)
                     except ProbeError as e:
                         layout = e
-                    if not isinstance(layout, ProbeError) or running(pid):
+                    if not isinstance(layout, ProbeError) or process_alive(pid):
                         # a failure because the target exited meanwhile says nothing of
                         # its binary
                         self.layouts[key] = layout
@@ -443,16 +444,6 @@ class Probe:
         if not self.verified.empty():
             self.take_verified()
         return True
-
-
-def running(pid: int) -> bool:
-    """Neither gone nor a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rpartition(b")")[2].split()[:1]
-    except OSError:
-        return False
-    return state not in ([b"Z"], [b"X"], [])
 
 
 def _prctl(option: int, value: int) -> None:

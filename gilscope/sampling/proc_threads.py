@@ -1,10 +1,26 @@
-"""A thread's identity from /proc: when it started, and what the kernel calls it."""
+"""From /proc: whether a process still runs, and a thread's identity (when it started,
+what the kernel calls it)."""
 
 from __future__ import annotations
 
 import os
 import time
 from typing import Dict, Optional, Tuple
+
+
+def process_alive(pid: int) -> bool:
+    """Neither gone nor a zombie (py-spy cannot attach to one, the probe cannot read it).
+    Where /proc cannot tell, whether a signal could reach it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return state not in ([b"Z"], [b"X"], [])
 
 
 class ThreadNames:

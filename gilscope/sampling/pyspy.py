@@ -39,6 +39,7 @@ from gilscope.sampling.own_profiler import (
     profiler_argv,
     profiler_python,
 )
+from gilscope.sampling.proc_threads import process_alive
 
 WINDOW_S = 1  # py-spy takes whole seconds only
 PERIOD_S = 0.5
@@ -519,19 +520,6 @@ class PySpySampler:
         self._reported.add(problem.pid)
         if self._on_problem is not None:
             self._on_problem(problem)
-
-
-def process_alive(pid: int) -> bool:
-    """Running and not a zombie (py-spy cannot attach to a zombie)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
 
 
 def thread_started_ns(pid: int, tid: int) -> Optional[int]:

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from gilscope.sampling.descendants import FollowedProcess, ProcessFollower, TreeChanges
 from gilscope.sampling.executables import is_python_executable
-from gilscope.sampling.pyspy import process_alive
+from gilscope.sampling.proc_threads import process_alive
 from gilscope.sampling.target import (
     LogLine,
     ScriptRun,

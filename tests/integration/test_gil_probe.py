@@ -32,8 +32,8 @@ from gilscope.sampling.probe_process import (
     FIFO_MAX_RATE_HZ,
     Probe,
     rate_note,
-    running,
 )
+from gilscope.sampling.proc_threads import process_alive
 from gilscope.sampling.target import run_interpreter
 from tests.cli_run import run_gilscope
 from tests.pythons import IDS, PYTHONS, SIDPY
@@ -178,7 +178,7 @@ def test_a_layout_failure_is_remembered_only_while_its_target_runs(
     probe = Probe(io.BytesIO(), 1000)
     exited = subprocess.Popen(["sleep", "0"])
     deadline = time.monotonic() + 10
-    while running(exited.pid):  # until it is a zombie: exited, not yet reaped
+    while process_alive(exited.pid):  # until it is a zombie: exited, not yet reaped
         assert time.monotonic() < deadline
         time.sleep(0.01)
     probe.verify(exited.pid)
